@@ -1,0 +1,25 @@
+"""tflite_ref: a pure-Python inspector and bit-exact NumPy reference interpreter for TFLite models."""
+
+from __future__ import annotations
+
+from tflite_ref.errors import (
+    InternalError,
+    KernelRuntimeError,
+    ModelError,
+    ModelFormatError,
+    ModelValidationError,
+    ResourceLimitError,
+    TFLiteRefError,
+    UnsupportedError,
+    UnsupportedOpError,
+    UsageError,
+)
+from tflite_ref.model import Model, load
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "InternalError", "KernelRuntimeError", "Model", "ModelError", "ModelFormatError",
+    "ModelValidationError", "ResourceLimitError", "TFLiteRefError", "UnsupportedError",
+    "UnsupportedOpError", "UsageError", "load", "__version__",
+]
