@@ -1,0 +1,22 @@
+"""Kernel families. Importing this package registers every kernel (explicitly, family by family)."""
+
+from __future__ import annotations
+
+from tflite_ref.kernels import (  # noqa: F401 - imported for their registrations
+    activations,
+    conv,
+    elementwise,
+    fully_connected,
+    gather,
+    layout,
+    logical,
+    pad,
+    pooling,
+    quantize,
+    reduce,
+    resize,
+    unary,
+)
+from tflite_ref.kernels.registry import OpContext, lookup, register, registered
+
+__all__ = ["OpContext", "lookup", "register", "registered"]

@@ -1,0 +1,3 @@
+"""Kernels: GATHER, GATHER_ND."""
+
+from __future__ import annotations

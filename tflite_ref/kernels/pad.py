@@ -1,0 +1,3 @@
+"""Kernels: PAD, PADV2, MIRROR_PAD."""
+
+from __future__ import annotations

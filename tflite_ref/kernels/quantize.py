@@ -1,0 +1,3 @@
+"""Kernels: QUANTIZE, DEQUANTIZE, CAST."""
+
+from __future__ import annotations
