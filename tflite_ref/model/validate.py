@@ -69,20 +69,27 @@ def _check_tensor(sg: Subgraph, t: Tensor, warnings: list[str]) -> None:
         if ns != nz:
             raise ModelValidationError(f"{where}: {ns} scales but {nz} zero points")
         if ns > 1:
-            if not 0 <= q.quantized_dimension < len(t.shape):
+            if (q.quantized_dimension >= len(t.shape) == 1 and ns == t.shape[0]):
+                # person_detect.tflite: rank-1 biases with one scale per element but
+                # quantized_dimension 3 (copied from the filter). LiteRT's interpreter builder
+                # refuses the file; TFLite Micro never reads the field for biases and runs it.
+                warnings.append(
+                    f"{where}: quantized_dimension {q.quantized_dimension} is outside the rank-1 "
+                    "shape; LiteRT refuses such a tensor, TFLite Micro runs it")
+            elif not 0 <= q.quantized_dimension < len(t.shape):
                 raise ModelValidationError(
                     f"{where}: quantized_dimension {q.quantized_dimension} is outside the tensor's "
                     f"rank {len(t.shape)}")
-            dim = t.shape[q.quantized_dimension]
-            if ns != dim:
+            elif ns != t.shape[q.quantized_dimension]:
+                dim = t.shape[q.quantized_dimension]
                 raise ModelValidationError(
                     f"{where}: {ns} scales, but dimension {q.quantized_dimension} of shape "
                     f"{list(t.shape)} has {dim} entries")
         elif q.quantized_dimension != 0:
-            # person_detect.tflite: LiteRT's interpreter builder refuses this, TFLite Micro ignores it.
+            # Meaningless for a single scale; runtimes ignore it, but it hints at a broken converter.
             warnings.append(
-                f"{where}: a single scale with quantized_dimension {q.quantized_dimension}; "
-                "LiteRT refuses such a tensor, TFLite Micro runs it")
+                f"{where}: a single scale with quantized_dimension {q.quantized_dimension} "
+                "(ignored for per-tensor quantization)")
         bad = ~np.isfinite(q.scale) | (q.scale < 0)
         if bad.any():
             k = int(np.argmax(bad))

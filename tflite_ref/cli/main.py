@@ -1,0 +1,77 @@
+"""``tflite-ref`` entry point: parses arguments, runs one subcommand, renders errors as one line.
+
+Exit codes: 0 success; 1 a check that ran and failed; 2 a bad model, an unsupported feature or a
+bad request (one line on stderr, no traceback unless ``--debug``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from typing import NoReturn, Sequence
+
+from rich.console import Console
+
+from tflite_ref.errors import TFLiteRefError
+
+# name -> module under tflite_ref.cli; each exposes HELP, add_arguments(parser), run(args) -> int
+SUBCOMMANDS = {
+    "inspect": "tflite_ref.cli.inspect_cmd",
+    "run": "tflite_ref.cli.run_cmd",
+}
+
+error_console = Console(stderr=True, highlight=False, soft_wrap=True)
+
+
+def fail(message: str, code: int = 2) -> NoReturn:
+    error_console.print(f"[bold red]error:[/] {message}", markup=True)
+    raise SystemExit(code)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from tflite_ref import __version__
+
+    parser = argparse.ArgumentParser(
+        prog="tflite-ref",
+        description="Inspect TensorFlow Lite models and run them with bit-exact NumPy reference "
+                    "kernels (LiteRT's reference kernels, or TFLite Micro's).",
+    )
+    parser.add_argument("--version", action="version", version=f"tflite-ref {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name, module_name in SUBCOMMANDS.items():
+        module = importlib.import_module(module_name)
+        p = sub.add_parser(name, help=module.HELP, description=module.__doc__)
+        p.add_argument("--debug", action="store_true", help="show the full traceback on errors")
+        module.add_arguments(p)
+        p.set_defaults(_module=module)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help()
+        return 2
+    try:
+        return int(args._module.run(args) or 0)
+    except TFLiteRefError as exc:
+        if args.debug:
+            raise
+        where = getattr(args, "model", None)
+        prefix = f"{where}: " if where and str(where) not in str(exc) else ""
+        fail(f"{prefix}{exc}")
+    except KeyboardInterrupt:
+        error_console.print("interrupted")
+        return 130
+    except BrokenPipeError:
+        return 0
+
+
+def entry() -> None:
+    sys.exit(main())
+
+
+if __name__ == "__main__":
+    entry()
