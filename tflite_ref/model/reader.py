@@ -25,6 +25,7 @@ import tflite
 from tflite_ref.errors import ModelFormatError, ModelValidationError, ResourceLimitError
 from tflite_ref.model import metadata as metadata_mod
 from tflite_ref.model import ops_table
+from tflite_ref.model.verify import verify_flatbuffer
 from tflite_ref.model.model import (
     Buffer,
     DimensionMetadata,
@@ -129,9 +130,7 @@ class _Reader:
             raise ModelFormatError(
                 f"not a .tflite file: file identifier is {bytes(buf[4:8])!r}, expected b'TFL3'"
             )
-        root = struct.unpack_from("<I", buf, 0)[0]
-        if root + 4 > len(buf):
-            raise ModelFormatError(f"model root offset {root:#x} is outside the file ({len(buf)} bytes)")
+        verify_flatbuffer(buf)  # every offset, vtable, vector and string, before any field is read
         m = _guard("model", lambda: tflite.Model.GetRootAs(buf, 0))
         version = _guard("model.version", m.Version)
         description = _decode_str("model.description", _guard("model.description", m.Description),
