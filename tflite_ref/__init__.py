@@ -14,12 +14,13 @@ from tflite_ref.errors import (
     UnsupportedOpError,
     UsageError,
 )
+from tflite_ref.interpreter import Interpreter, SignatureRunner
 from tflite_ref.model import Model, load
 
 __version__ = "0.1.0"
 
 __all__ = [
-    "InternalError", "KernelRuntimeError", "Model", "ModelError", "ModelFormatError",
+    "Interpreter", "InternalError", "KernelRuntimeError", "SignatureRunner", "Model", "ModelError", "ModelFormatError",
     "ModelValidationError", "ResourceLimitError", "TFLiteRefError", "UnsupportedError",
     "UnsupportedOpError", "UsageError", "load", "__version__",
 ]
