@@ -8,6 +8,9 @@ import flatbuffers
 import numpy as np
 import pytest
 import tflite
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from hypothesis.extra import numpy as hnp
 
 import tflite_ref
 from tflite_ref.errors import ModelError, UsageError
@@ -641,10 +644,6 @@ def test_litert_external_buffers_same_outputs(make) -> None:  # noqa: ANN001
 # --------------------------------------------------------------------------------------------
 # Property: whatever constant tensors go in come back out (bindings, and the reader)
 # --------------------------------------------------------------------------------------------
-from hypothesis import given, settings  # noqa: E402
-from hypothesis import strategies as st  # noqa: E402
-from hypothesis.extra import numpy as hnp  # noqa: E402
-
 _PLAIN_TYPES = sorted(c for c, dt in NUMPY_DTYPES.items()
                       if dt != np.dtype(np.object_) and c != TensorType.INT4)
 
@@ -657,7 +656,8 @@ def constant_tensors(draw: st.DrawFn) -> tuple[int, np.ndarray, list[float] | No
         values = draw(hnp.arrays(np.int8, shape, elements=st.integers(-8, 7)))
     else:
         values = draw(hnp.arrays(NUMPY_DTYPES[code], shape))
-    scales = draw(st.none() | st.lists(st.floats(0.0009765625, 16.0, width=32), min_size=1, max_size=4))
+    scale = st.floats(2.0**-10, 16.0, width=32)
+    scales = draw(st.none() | st.lists(scale, min_size=1, max_size=4))
     return code, values, scales
 
 
@@ -679,8 +679,12 @@ def test_constant_tensors_round_trip(tensors: list, external: bool) -> None:
         assert t.Type() == code and t.ShapeAsNumpy().tolist() == list(values.shape) or (
             values.ndim == 0 and t.ShapeLength() == 0)
         buf = m.Buffers(t.Buffer())
-        raw = (data[buf.Offset(): buf.Offset() + buf.Size()] if buf.Offset() > 1
-               else buf.DataAsNumpy().tobytes() if buf.DataLength() else b"")
+        if buf.Offset() > 1:
+            assert buf.Offset() % BUFFER_ALIGNMENT == 0
+            raw = data[buf.Offset(): buf.Offset() + buf.Size()]
+        else:
+            assert vector_position(buf, 0) % BUFFER_ALIGNMENT == 0
+            raw = buf.DataAsNumpy().tobytes() if buf.DataLength() else b""
         assert raw == encode_tensor_data(values, code)
         if scales is None:
             assert t.Quantization() is None

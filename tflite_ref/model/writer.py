@@ -291,8 +291,10 @@ def _op_name(code: int, custom_code: str | None) -> str:
 def default_version(op: str | int) -> int:
     """The operator version the writer uses when none is given: 1.
 
-    LiteRT registers every builtin kernel for a range of versions starting at 1, so version 1
-    loads whatever the tensor types; pass ``version=`` to mimic a converter's versioning.
+    LiteRT's builtin resolvers register each kernel for a range of versions starting at 1 and
+    pick the code path from the tensor types, not the version, so version 1 loads; pass
+    ``version=`` to write what a converter would (``op_version.cc``'s rules are not
+    reproduced here).
     """
     _resolve_op(op)
     return 1
@@ -414,8 +416,6 @@ class SubgraphBuilder:
             if custom is not None and custom != custom_code:
                 raise UsageError(f"operator {op!r} and custom_code={custom_code!r} disagree")
             custom = custom_code
-            if isinstance(op, str) and op.upper() == "CUSTOM":
-                code = int(BuiltinOperator.CUSTOM)
         where = op_locator(self.index, len(self.operators), _op_name(code, custom))
         if options_member is None:
             entry = None if custom is not None else ops_table.OPTIONS_FOR_OP.get(code)
