@@ -1,3 +1,859 @@
-"""Kernels: CONV_2D, DEPTHWISE_CONV_2D, TRANSPOSE_CONV."""
+"""Kernels: CONV_2D, DEPTHWISE_CONV_2D, TRANSPOSE_CONV.
+
+All three are written the same way, as a float GEMM over exact integers:
+
+* prepare decides the geometry (TFLite's ``padding.h``), reshapes the filter into the GEMM's
+  right-hand matrix, folds the input zero point and the bias into one per-channel offset, computes
+  the per-channel (multiplier, shift) pairs and the activation clamp, and picks the GEMM dtype;
+* eval pads the raw input with its own zero point (so padded taps contribute ``z_in - z_in = 0``,
+  which is what TFLite's "skip taps outside the image" amounts to), gathers the windows
+  (im2col through a strided view), runs one BLAS product, and requantizes in int64.
+
+Why a float GEMM is exact: every product and every partial sum is an integer.  float64 holds
+integers below 2^53 exactly and float32 below 2^24, so prepare bounds the largest possible partial
+sum ``max|x| · max_c Σ_k |w[k, c]|`` and uses float32 (twice as fast) whenever it stays below 2^24.
+The C++ accumulators are int32 (wrapping) or int64; an exact sum wrapped once at the end equals a
+sum wrapped at every step, so :class:`Requantization` wraps once.
+
+Upstream sources read for this module (LiteRT = google-ai-edge/LiteRT ``tflite/``, TFLM =
+tensorflow/tflite-micro ``tensorflow/lite/``):
+
+* LiteRT ``kernels/conv.cc``, ``depthwise_conv.cc``, ``transpose_conv.cc``, ``padding.h``,
+  ``kernel_util.cc`` (``PopulateConvolutionQuantizationParams``, ``GetQuantizedConvolutionMultipler``)
+* ``kernels/internal/reference/conv.h``, ``depthwiseconv_float.h``, ``depthwiseconv_uint8.h``,
+  ``transpose_conv.h`` and ``reference/integer_ops/{conv,depthwise_conv,transpose_conv}.h``
+* TFLM ``micro/kernels/conv.cc``, ``conv_common.cc``, ``depthwise_conv.cc``,
+  ``depthwise_conv_common.cc``, ``transpose_conv.cc``
+"""
 
 from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+from numpy.typing import NDArray
+
+from tflite_ref.errors import KernelRuntimeError
+from tflite_ref.kernels.registry import BuiltinOperator as Op
+from tflite_ref.kernels.registry import OpContext, register
+from tflite_ref.kernels.registry import TensorType as T
+from tflite_ref.model.model import Tensor
+from tflite_ref.quant.fixedpoint import (
+    multiply_by_quantized_multiplier,
+    multiply_by_quantized_multiplier_int64,
+    wrap_int32,
+)
+from tflite_ref.quant.multipliers import (
+    calculate_activation_range_quantized,
+    conv_effective_scales,
+    fc_per_tensor_effective_scale,
+    quantize_multiplier,
+    quantize_multipliers,
+)
+
+__all__ = [
+    "Requantization",
+    "float_activation_range",
+    "gemm_dtype_for",
+    "quant_params",
+    "check_bias_scale",
+    "prepare_conv_2d",
+    "prepare_depthwise_conv_2d",
+    "prepare_transpose_conv",
+]
+
+# Largest integer every partial sum must stay below for a float GEMM to be exact.
+_EXACT_FLOAT32 = float(1 << 24)
+_EXACT_FLOAT64 = float(1 << 53)
+
+
+# =============================================================================================
+# Shared pieces (also used by fully_connected.py)
+# =============================================================================================
+def float_activation_range(activation: str) -> tuple[float, float]:
+    """``CalculateActivationRange`` (kernel_util.h) for float kernels.
+
+    Only the ReLU family clamps; TANH / SIGN_BIT fused into a conv are ignored by TFLite's float
+    kernels (the range stays [lowest, max]), so they are ignored here too.
+    """
+    if activation == "RELU":
+        return 0.0, math.inf
+    if activation == "RELU6":
+        return 0.0, 6.0
+    if activation == "RELU_N1_TO_1":
+        return -1.0, 1.0
+    return -math.inf, math.inf
+
+
+def gemm_dtype_for(max_abs_input: float, max_abs_column_sum: float) -> type[np.floating]:
+    """float32 if every partial sum of the product is an integer below 2^24, else float64.
+
+    ``max_abs_input`` bounds |x| of the GEMM's left operand, ``max_abs_column_sum`` is
+    ``max_c Σ_k |w[k, c]|`` of the right one; together they bound |any partial sum|.
+    """
+    bound = max_abs_input * max_abs_column_sum
+    if bound < _EXACT_FLOAT32:
+        return np.float32
+    if bound >= _EXACT_FLOAT64:  # |acc| >= 2^53 cannot happen with int8/int16 data and int32 sums
+        raise AssertionError(f"GEMM partial sums up to {bound:.3g} are not exact in float64")
+    return np.float64
+
+
+def _int_range(dtype: np.dtype) -> tuple[int, int]:
+    info = np.iinfo(dtype)
+    return int(info.min), int(info.max)
+
+
+@dataclass(frozen=True, slots=True)
+class Requantization:
+    """Accumulator -> output value, as TFLite's reference integer kernels do it per channel.
+
+    ``out = clamp(MultiplyByQuantizedMultiplier(acc, m[c], shift[c]) + z_out, act_min, act_max)``.
+    ``accumulator`` names the C++ accumulator type: ``"int32"`` wraps (``int32_t acc``) and uses
+    the int32 overload of MultiplyByQuantizedMultiplier (common.cc, double rounding);
+    ``"int64"`` (16x8 kernels with int64 bias) uses the int64 overload, whose multiplier is first
+    cut to 15 bits.  ``multiplier``/``shift`` broadcast along the last (channel) axis.
+    """
+
+    multiplier: NDArray[np.int64]
+    shift: NDArray[np.int64]
+    accumulator: str
+    output_zero_point: int
+    act_min: int
+    act_max: int
+    output_dtype: np.dtype
+
+    def apply(self, acc: NDArray[np.int64]) -> np.ndarray:
+        if self.accumulator == "int32":
+            scaled = multiply_by_quantized_multiplier(wrap_int32(acc), self.multiplier, self.shift)
+        else:
+            scaled = multiply_by_quantized_multiplier_int64(acc, self.multiplier, self.shift)
+        out = np.asarray(scaled, dtype=np.int64)
+        if self.output_zero_point:
+            out = np.asarray(wrap_int32(out + self.output_zero_point))  # int32_t addition
+        return np.clip(out, self.act_min, self.act_max).astype(self.output_dtype)
+
+
+def quant_params(ctx: OpContext, t: Tensor | None, what: str) -> tuple[NDArray[np.float32],
+                                                                       NDArray[np.int64]]:
+    """(scales, zero points) of a quantized tensor; fails when the tensor has none."""
+    q = t.quantization if t is not None else None
+    if q is None or not q.is_quantized:
+        ctx.fail(f"{what} has no quantization parameters (scale), which a quantized kernel needs")
+    return q.scale, q.zero_point
+
+
+def check_bias_scale(ctx: OpContext, bias: Tensor | None, input_scale: float,
+                     filter_scale: float, output_scale: float) -> None:
+    """``GetQuantizedConvolutionMultipler`` with a bias (kernel_util.cc): the bias scale must be
+    within 2 % of an output step of ``s_in·s_w`` -- the kernel adds the bias as if it were."""
+    if bias is None:
+        return
+    q = bias.quantization
+    bias_scale = float(q.scale[0]) if q is not None and q.scale.size else 0.0
+    product = float(np.float32(input_scale)) * float(np.float32(filter_scale))
+    if abs(product - bias_scale) / float(np.float32(output_scale)) > 0.02:
+        ctx.fail(f"bias scale {bias_scale:.6g} differs from input scale x filter scale "
+                 f"{product:.6g} by more than 2% of the output scale (kernel_util.cc "
+                 "GetQuantizedConvolutionMultipler)")
+
+
+def _int16_accumulator(ctx: OpContext, bias: Tensor | None, *, tflm_bias_decides: bool) -> str:
+    """The accumulator of a 16x8 kernel: ``"int32"`` or ``"int64"``.
+
+    LiteRT (conv.cc, transpose_conv.cc, fully_connected.cc) lets the option
+    ``quantized_bias_type`` decide and reads the bias as that type; an int32 bias without the
+    option would be read as int64 garbage, so that model is rejected.  TFLM conv.cc /
+    fully_connected.cc decide by the bias tensor's type (the option only matters without a bias);
+    TFLM transpose_conv.cc always accumulates in int64 (``tflm_bias_decides=False``).
+    """
+    option = ctx.options.get("quantized_bias_type") or "FLOAT32"
+    if option not in ("FLOAT32", "INT32", "INT64"):
+        ctx.fail(f"quantized_bias_type {option} must be INT32 or INT64")
+    bias_type = bias.type if bias is not None else None
+    if bias_type is not None and bias_type not in (T.INT32, T.INT64):
+        ctx.unsupported(f"16x8 kernel with a {ctx.dtype_name(bias)} bias (takes INT32 or INT64)")
+    if ctx.emulate == "tflite":
+        acc = "int32" if option == "INT32" else "int64"
+        if option != "FLOAT32" and bias_type is not None and bias_type != T[option]:
+            ctx.fail(f"bias is {ctx.dtype_name(bias)} but quantized_bias_type is {option}")
+        if bias_type is not None and acc == "int64" and bias_type != T.INT64:
+            ctx.fail("16x8 kernel with an INT32 bias needs quantized_bias_type=INT32: LiteRT "
+                     "otherwise reads the bias as INT64")
+        return acc
+    if not tflm_bias_decides:
+        if bias_type == T.INT32:
+            ctx.unsupported("TFLM's 16x8 TRANSPOSE_CONV reads the bias as INT64; this one is INT32")
+        return "int64"
+    if bias_type is not None:
+        return "int32" if bias_type == T.INT32 else "int64"
+    return "int32" if option == "INT32" else "int64"
+
+
+def _channel_requantization(ctx: OpContext, input_t: Tensor, filter_t: Tensor,
+                            output_t: Tensor, bias_t: Tensor | None, channels: int,
+                            quantized_dim: int, accumulator: str) -> Requantization:
+    """``PopulateConvolutionQuantizationParams`` (kernel_util.cc), shared by both runtimes.
+
+    Per-channel multipliers from ``double(s_in)·double(s_w[c]) / double(s_out)`` (a per-tensor
+    filter scale is broadcast).  The uint8 path of LiteRT uses one multiplier from the float32
+    product ``GetQuantizedConvolutionMultipler`` and checks the bias scale.
+    """
+    s_in, z_in = quant_params(ctx, input_t, "input")
+    s_w, z_w = quant_params(ctx, filter_t, "filter")
+    s_out, z_out = quant_params(ctx, output_t, "output")
+    per_channel = s_w.size > 1
+    if per_channel:
+        if input_t.type not in (T.INT8, T.INT16):
+            ctx.fail("per-channel filter quantization needs int8 or int16 input")
+        fshape = filter_t.shape
+        if s_w.size != channels or not (0 <= quantized_dim < len(fshape)) \
+                or fshape[quantized_dim] != channels:
+            ctx.fail(f"filter has {s_w.size} scales for {channels} output channels "
+                     f"(quantized_dimension {quantized_dim})")
+    if input_t.type in (T.INT8, T.INT16) and np.any(z_w != 0):
+        ctx.fail("int8/int16 kernels need symmetric filters (zero point 0)")
+    if input_t.type == T.UINT8:
+        real = fc_per_tensor_effective_scale(float(s_in[0]), float(s_w[0]), float(s_out[0]))
+        check_bias_scale(ctx, bias_t, float(s_in[0]), float(s_w[0]), float(s_out[0]))
+        m, s = quantize_multiplier(real)
+        mult = np.full(channels, m, np.int64)
+        shift = np.full(channels, s, np.int64)
+    else:
+        reals = conv_effective_scales(float(s_in[0]), s_w, float(s_out[0]))
+        mult, shift = quantize_multipliers(np.broadcast_to(reals, (channels,)))
+    act = ctx.options.get("fused_activation_function") or "NONE"
+    act_min, act_max = calculate_activation_range_quantized(act, float(s_out[0]), int(z_out[0]),
+                                                            output_t.dtype)
+    return Requantization(mult, shift, accumulator, int(z_out[0]), act_min, act_max,
+                          np.dtype(output_t.dtype))
+
+
+def _check_types(ctx: OpContext, *, bias_int: tuple[int, ...], allow_uint8: bool = True) -> None:
+    """Input/filter/output/bias dtype combinations of the conv family (conv.cc Prepare)."""
+    x, w, out = ctx.input(0 if ctx.op.name != "TRANSPOSE_CONV" else 2), ctx.input(1), ctx.output(0)
+    b = ctx.input(2 if ctx.op.name != "TRANSPOSE_CONV" else 3)
+    if x is None or w is None:
+        ctx.fail("input and filter are required")
+    if out.type != x.type:
+        ctx.fail(f"output is {ctx.dtype_name(out)} but input is {ctx.dtype_name(x)}")
+    if x.type == T.FLOAT32:
+        if w.type != T.FLOAT32:
+            ctx.unsupported(f"hybrid {ctx.op.name} (float input, {ctx.dtype_name(w)} filter) is not "
+                            "implemented yet")
+        if b is not None and b.type != T.FLOAT32:
+            ctx.fail(f"float kernel with a {ctx.dtype_name(b)} bias")
+        return
+    if x.type == T.UINT8:
+        if not allow_uint8:
+            ctx.unsupported("uint8")
+        if w.type != T.UINT8:
+            ctx.unsupported(f"uint8 input with a {ctx.dtype_name(w)} filter")
+    elif w.type not in (T.INT8, T.INT4):
+        ctx.unsupported(f"{ctx.dtype_name(x)} input with a {ctx.dtype_name(w)} filter "
+                        "(takes INT8 or INT4)")
+    if b is not None:
+        allowed = (T.INT32,) if x.type in (T.INT8, T.UINT8) else bias_int
+        if b.type not in allowed:
+            ctx.fail(f"{ctx.dtype_name(x)} kernel with a {ctx.dtype_name(b)} bias")
+        if b.quantization is not None and np.any(b.quantization.zero_point != 0):
+            ctx.fail("bias zero point must be 0")
+    if x.type == T.INT16:
+        zx = x.quantization.zero_point if x.quantization is not None else np.zeros(1)
+        zo = out.quantization.zero_point if out.quantization is not None else np.zeros(1)
+        if np.any(zx != 0) or np.any(zo != 0):
+            ctx.fail("16x8 kernels need input and output zero points 0")
+
+
+# -- geometry (tflite/kernels/padding.h) --------------------------------------------------------
+def _out_size_and_pad(ctx: OpContext, padding: str, in_size: int, kernel: int, stride: int,
+                      dilation: int, axis: str) -> tuple[int, int]:
+    """``ComputeOutSizeChecked`` + ``ComputePaddingWithOffsetChecked``: (out size, pad before).
+
+    SAME: ``ceil(in / stride)``; VALID: ``(in + stride - eff_k) / stride`` with C truncation;
+    total padding ``max((out - 1)·stride + eff_k - in, 0)``, the smaller half before.
+    """
+    if stride <= 0 or dilation <= 0 or kernel <= 0 or in_size < 0:
+        ctx.fail(f"{axis}: stride {stride}, dilation {dilation}, kernel {kernel} and input "
+                 f"{in_size} must be positive")
+    eff = (kernel - 1) * dilation + 1
+    if padding == "SAME":
+        out = (in_size + stride - 1) // stride
+    elif padding == "VALID":
+        num = in_size + stride - eff
+        out = num // stride if num >= 0 else -((-num) // stride)  # C++ truncates toward 0
+    else:
+        ctx.fail(f"padding {padding!r} must be SAME or VALID")
+    if out < 0:
+        ctx.fail(f"{axis}: a {kernel}-tap filter (dilation {dilation}) does not fit an input of "
+                 f"{in_size} with VALID padding")
+    total = max((out - 1) * stride + eff - in_size, 0)
+    return out, total // 2
+
+
+@dataclass(frozen=True, slots=True)
+class Window:
+    """Where each output pixel reads: ``in = out·stride - pad + tap·dilation``.
+
+    ``padded_h``/``padded_w`` size the padded input so that every tap of every window is inside
+    it; padding beyond the image holds the input zero point (an exact zero after the offset).
+    """
+
+    kernel_h: int
+    kernel_w: int
+    stride_h: int
+    stride_w: int
+    dilation_h: int
+    dilation_w: int
+    pad_top: int
+    pad_left: int
+    in_h: int
+    in_w: int
+    out_h: int
+    out_w: int
+    padded_h: int
+    padded_w: int
+
+    @classmethod
+    def of(cls, ctx: OpContext, in_h: int, in_w: int, kernel_h: int, kernel_w: int) -> Window:
+        o = ctx.options
+        sh, sw = int(o.get("stride_h", 1)), int(o.get("stride_w", 1))
+        dh, dw = int(o.get("dilation_h_factor", 1)), int(o.get("dilation_w_factor", 1))
+        padding = str(o.get("padding", "SAME"))
+        out_h, pad_top = _out_size_and_pad(ctx, padding, in_h, kernel_h, sh, dh, "height")
+        out_w, pad_left = _out_size_and_pad(ctx, padding, in_w, kernel_w, sw, dw, "width")
+        padded_h = max(pad_top + in_h, (out_h - 1) * sh + (kernel_h - 1) * dh + 1)
+        padded_w = max(pad_left + in_w, (out_w - 1) * sw + (kernel_w - 1) * dw + 1)
+        return cls(kernel_h, kernel_w, sh, sw, dh, dw, pad_top, pad_left, in_h, in_w, out_h,
+                   out_w, padded_h, padded_w)
+
+    @property
+    def needs_padding(self) -> bool:
+        return (self.pad_top or self.pad_left or self.padded_h != self.in_h
+                or self.padded_w != self.in_w)
+
+    def pad(self, x: np.ndarray, fill: float, dtype: type[np.floating]) -> np.ndarray:
+        """``x`` converted to ``dtype`` inside a frame of ``fill`` (N, padded_h, padded_w, C)."""
+        if not self.needs_padding:
+            return x.astype(dtype)
+        n, _, _, c = x.shape
+        xp = np.full((n, self.padded_h, self.padded_w, c), fill, dtype=dtype)
+        xp[:, self.pad_top:self.pad_top + self.in_h, self.pad_left:self.pad_left + self.in_w] = x
+        return xp
+
+    def windows(self, xp: np.ndarray) -> np.ndarray:
+        """Read-only strided view (N, out_h, out_w, kernel_h, kernel_w, C) of a padded input."""
+        sn, sh, sw, sc = xp.strides
+        n, c = xp.shape[0], xp.shape[3]
+        return np.lib.stride_tricks.as_strided(
+            xp, (n, self.out_h, self.out_w, self.kernel_h, self.kernel_w, c),
+            (sn, sh * self.stride_h, sw * self.stride_w, sh * self.dilation_h,
+             sw * self.dilation_w, sc), writeable=False)
+
+    def tap(self, xp: np.ndarray, ky: int, kx: int) -> np.ndarray:
+        """The (N, out_h, out_w, C) slice of a padded input that filter tap (ky, kx) reads."""
+        y0, x0 = ky * self.dilation_h, kx * self.dilation_w
+        return xp[:, y0:y0 + (self.out_h - 1) * self.stride_h + 1:self.stride_h,
+                  x0:x0 + (self.out_w - 1) * self.stride_w + 1:self.stride_w]
+
+
+def _input_max_abs(dtype: np.dtype) -> float:
+    lo, hi = _int_range(dtype)
+    return float(max(-lo, hi))
+
+
+# =============================================================================================
+# CONV_2D
+# =============================================================================================
+@dataclass(frozen=True, slots=True)
+class Conv2DData:
+    """Everything CONV_2D's eval needs; ``weights``/``offset`` are None for a non-constant filter
+    (then eval builds them from the filter it receives)."""
+
+    locator: str
+    window: Window
+    groups: int
+    out_channels: int
+    gemm_dtype: type[np.floating]
+    input_fill: float  # raw value padded taps hold: z_in (integer kernels) or 0.0
+    weights: tuple[np.ndarray, ...] | None  # per group: (kh·kw·cin_g, oc_g) GEMM operand
+    offset: np.ndarray | None  # per output channel: int64 bias - z_in·Σ_k w, or float bias
+    filter_offset: int  # -z_w (uint8 only)
+    input_zero_point: int
+    requant: Requantization | None  # None on the float path
+    act_min: float
+    act_max: float
+
+
+def _conv_gemm_weights(filt: np.ndarray, groups: int, filter_offset: int,
+                       dtype: type[np.floating]) -> tuple[np.ndarray, ...]:
+    """Filter (OC, KH, KW, Cg) -> per group the (KH·KW·Cg, OC/groups) GEMM right operand."""
+    oc = filt.shape[0]
+    per = oc // groups
+    w = filt.astype(np.float64) + filter_offset
+    return tuple(np.ascontiguousarray(w[g * per:(g + 1) * per].reshape(per, -1).T, dtype=dtype)
+                 for g in range(groups))
+
+
+def _conv_offset(weights: tuple[np.ndarray, ...], bias: np.ndarray | None, zero_point: int,
+                 out_channels: int) -> np.ndarray:
+    """``bias[c] - z_in·Σ_k w[k, c]`` (int64): what turns Σ w·x_raw into Σ w·(x - z_in) + bias."""
+    colsum = np.concatenate([w.astype(np.float64).sum(axis=0) for w in weights]).astype(np.int64)
+    off = -zero_point * colsum
+    if bias is not None:
+        off = off + bias.astype(np.int64).reshape(out_channels)
+    return off
+
+
+def prepare_conv_2d(ctx: OpContext) -> Conv2DData:
+    """conv.cc Prepare (LiteRT) / conv_common.cc ConvPrepare (TFLM)."""
+    in_shape, f_shape = ctx.input_shape(0), ctx.input_shape(1)
+    if len(in_shape) != 4 or len(f_shape) != 4:
+        ctx.fail(f"input {list(in_shape)} and filter {list(f_shape)} must be 4-D")
+    x_t, w_t, out_t = ctx.input(0), ctx.input(1), ctx.output(0)
+    b_t = ctx.input(2)
+    _check_types(ctx, bias_int=(T.INT32, T.INT64))
+    assert x_t is not None and w_t is not None
+    if x_t.type == T.UINT8 and ctx.emulate == "tflm":
+        ctx.unsupported("TFLM has no uint8 CONV_2D")
+    n, h, w, c = in_shape
+    oc, kh, kw, cin_g = f_shape
+    if min(h, w, c, oc, kh, kw, cin_g) <= 0 or c % cin_g:
+        ctx.fail(f"input channels {c} must be a positive multiple of filter depth {cin_g}")
+    groups = c // cin_g
+    if oc % groups:
+        ctx.fail(f"{oc} output channels cannot be split into {groups} groups")
+    if b_t is not None and math.prod(ctx.input_shape(2)) != oc:
+        ctx.fail(f"bias has {math.prod(ctx.input_shape(2))} elements for {oc} output channels")
+    win = Window.of(ctx, h, w, kh, kw)
+    ctx.set_output_shape(0, (n, win.out_h, win.out_w, oc))
+    act = ctx.options.get("fused_activation_function") or "NONE"
+
+    filt = ctx.const(1)
+    if x_t.type == T.FLOAT32:
+        lo, hi = float_activation_range(act)
+        weights = _conv_gemm_weights(filt, groups, 0, np.float64) if filt is not None else None
+        bias = ctx.const(2)
+        offset = (bias.astype(np.float64).reshape(oc) if bias is not None
+                  else None if b_t is not None else np.zeros(oc))
+        return Conv2DData(ctx.op.locator, win, groups, oc, np.float64, 0.0, weights, offset, 0, 0,
+                          None, lo, hi)
+
+    accumulator = (_int16_accumulator(ctx, b_t, tflm_bias_decides=True)
+                   if x_t.type == T.INT16 else "int32")
+    rq = _channel_requantization(ctx, x_t, w_t, out_t, b_t, oc,
+                                 w_t.quantization.quantized_dimension if w_t.quantization else 0,
+                                 accumulator)
+    z_in = int(quant_params(ctx, x_t, "input")[1][0])
+    filter_offset = -int(w_t.quantization.zero_point[0]) if x_t.type == T.UINT8 else 0
+    # The GEMM runs on raw inputs (|x| <= 128, 255 or 32768); its column sums bound each sum.
+    if filt is not None:
+        colsum = np.abs(filt.astype(np.int64) + filter_offset).reshape(oc, -1).sum(axis=1).max()
+        dtype = gemm_dtype_for(_input_max_abs(x_t.dtype), float(colsum))
+    else:
+        dtype = np.float64
+    weights = _conv_gemm_weights(filt, groups, filter_offset, dtype) if filt is not None else None
+    bias = ctx.const(2)
+    offset = (_conv_offset(weights, bias, z_in, oc)
+              if weights is not None and (bias is not None or b_t is None) else None)
+    return Conv2DData(ctx.op.locator, win, groups, oc, dtype, float(z_in), weights, offset,
+                      filter_offset, z_in, rq, 0.0, 0.0)
+
+
+def _conv_gemm(data: Conv2DData, x: np.ndarray, weights: tuple[np.ndarray, ...]) -> np.ndarray:
+    """Σ over the window of x_padded · w, as (N, out_h, out_w, OC) in the GEMM dtype."""
+    win = data.window
+    xp = win.pad(x, data.input_fill, data.gemm_dtype)
+    n = x.shape[0]
+    rows = n * win.out_h * win.out_w
+    if win.kernel_h == win.kernel_w == 1 and data.groups == 1:
+        # 1x1: the "window" is the pixel itself; only strides subsample.
+        cols = xp[:, ::win.stride_h, ::win.stride_w][:, :win.out_h, :win.out_w].reshape(rows, -1)
+        return (cols @ weights[0]).reshape(n, win.out_h, win.out_w, data.out_channels)
+    view = win.windows(xp)
+    if data.groups == 1:
+        return (view.reshape(rows, -1) @ weights[0]).reshape(n, win.out_h, win.out_w, -1)
+    cin_g = x.shape[3] // data.groups
+    grouped = view.reshape(view.shape[:5] + (data.groups, cin_g))
+    outs = [grouped[..., g, :].reshape(rows, -1) @ weights[g] for g in range(data.groups)]
+    return np.concatenate(outs, axis=1).reshape(n, win.out_h, win.out_w, data.out_channels)
+
+
+def _weights_and_offset(data: Conv2DData, filt: np.ndarray, bias: np.ndarray | None
+                        ) -> tuple[tuple[np.ndarray, ...], np.ndarray]:
+    if data.weights is not None and data.offset is not None:
+        return data.weights, data.offset
+    weights = data.weights or _conv_gemm_weights(filt, data.groups, data.filter_offset,
+                                                 data.gemm_dtype)
+    if data.requant is None:
+        offset = (bias.astype(np.float64).reshape(-1) if bias is not None
+                  else np.zeros(data.out_channels))
+    else:
+        offset = _conv_offset(weights, bias, data.input_zero_point, data.out_channels)
+    return weights, offset
+
+
+@register(Op.CONV_2D, T.FLOAT32, prepare=prepare_conv_2d)
+def conv_2d_float32(data: Conv2DData, x: NDArray[np.float32], filt: NDArray[np.float32],
+                    bias: NDArray[np.float32] | None = None) -> NDArray[np.float32]:
+    """``reference_ops::Conv`` (float, reference/conv.h): Σ x·w over valid taps + bias, clamped.
+
+    Accumulated in float64 (TFLite sums in float32, in tap order), so results agree to float32
+    rounding, not bit for bit.
+    """
+    weights, offset = _weights_and_offset(data, filt, bias)
+    acc = _conv_gemm(data, x, weights) + offset
+    return np.clip(acc, data.act_min, data.act_max).astype(np.float32)
+
+
+@register(Op.CONV_2D, T.INT8, T.INT16, prepare=prepare_conv_2d)
+@register(Op.CONV_2D, T.UINT8, prepare=prepare_conv_2d, emulations=("tflite",))
+def conv_2d_quantized(data: Conv2DData, x: np.ndarray, filt: np.ndarray,
+                      bias: np.ndarray | None = None) -> np.ndarray:
+    """int8: ``reference_integer_ops::ConvPerChannel`` (integer_ops/conv.h); int16x8: its
+    ``<AccumScalar>`` template (int32 or int64 accumulator); uint8: ``reference_ops::Conv``
+    (reference/conv.h) with one multiplier and a filter offset.
+
+    ``acc = Σ (w - z_w)·(x - z_in) + bias`` over the taps inside the image, then per channel
+    ``MultiplyByQuantizedMultiplier``, ``+ z_out`` and the activation clamp.
+    """
+    weights, offset = _weights_and_offset(data, filt, bias)
+    acc = _conv_gemm(data, x, weights).astype(np.int64) + offset
+    assert data.requant is not None
+    return data.requant.apply(acc)
+
+
+# =============================================================================================
+# DEPTHWISE_CONV_2D
+# =============================================================================================
+@dataclass(frozen=True, slots=True)
+class DepthwiseConv2DData:
+    locator: str
+    window: Window
+    depth_multiplier: int
+    out_channels: int
+    gemm_dtype: type[np.floating]
+    input_fill: float
+    taps: np.ndarray | None  # (KH, KW, OC) filter in the GEMM dtype, (w - z_w)
+    offset: np.ndarray | None  # (OC,) int64 bias - z_in·Σ_taps w, or float bias
+    filter_offset: int
+    input_zero_point: int
+    requant: Requantization | None
+    act_min: float
+    act_max: float
+
+
+def prepare_depthwise_conv_2d(ctx: OpContext) -> DepthwiseConv2DData:
+    """depthwise_conv.cc Prepare (LiteRT) / depthwise_conv_common.cc (TFLM).
+
+    Filter ``[1, KH, KW, C·M]``: output channel ``oc = ic·M + m`` reads input channel ``ic``.
+    """
+    in_shape, f_shape = ctx.input_shape(0), ctx.input_shape(1)
+    if len(in_shape) != 4 or len(f_shape) != 4:
+        ctx.fail(f"input {list(in_shape)} and filter {list(f_shape)} must be 4-D")
+    x_t, w_t, out_t, b_t = ctx.input(0), ctx.input(1), ctx.output(0), ctx.input(2)
+    _check_types(ctx, bias_int=(T.INT64,))
+    assert x_t is not None and w_t is not None
+    if x_t.type == T.UINT8 and ctx.emulate == "tflm":
+        ctx.unsupported("TFLM has no uint8 DEPTHWISE_CONV_2D")
+    n, h, w, c = in_shape
+    one, kh, kw, oc = f_shape
+    if one != 1 or min(h, w, c, kh, kw, oc) <= 0 or oc % c:
+        ctx.fail(f"filter {list(f_shape)} must be [1, KH, KW, {c}·depth_multiplier]")
+    multiplier = oc // c
+    # TFLM (all types) and LiteRT's int16 kernel loop over the *option*; the others compute it.
+    option_dm = int(ctx.options.get("depth_multiplier") or 0)
+    if option_dm != multiplier and (ctx.emulate == "tflm" or x_t.type == T.INT16):
+        ctx.fail(f"depth_multiplier option {option_dm} disagrees with the filter "
+                 f"({oc} output / {c} input channels = {multiplier})")
+    if b_t is not None and math.prod(ctx.input_shape(2)) != oc:
+        ctx.fail(f"bias has {math.prod(ctx.input_shape(2))} elements for {oc} output channels")
+    win = Window.of(ctx, h, w, kh, kw)
+    ctx.set_output_shape(0, (n, win.out_h, win.out_w, oc))
+    act = ctx.options.get("fused_activation_function") or "NONE"
+    filt, bias = ctx.const(1), ctx.const(2)
+    if x_t.type == T.FLOAT32:
+        lo, hi = float_activation_range(act)
+        taps = filt.reshape(kh, kw, oc).astype(np.float64) if filt is not None else None
+        offset = (bias.astype(np.float64).reshape(oc) if bias is not None
+                  else None if b_t is not None else np.zeros(oc))
+        return DepthwiseConv2DData(ctx.op.locator, win, multiplier, oc, np.float64, 0.0, taps,
+                                   offset, 0, 0, None, lo, hi)
+    # LiteRT and TFLM both read a 16x8 depthwise bias as int64 (depthwise_conv.cc).
+    accumulator = "int64" if x_t.type == T.INT16 else "int32"
+    rq = _channel_requantization(ctx, x_t, w_t, out_t, b_t, oc,
+                                 w_t.quantization.quantized_dimension if w_t.quantization else 3,
+                                 accumulator)
+    z_in = int(quant_params(ctx, x_t, "input")[1][0])
+    filter_offset = -int(w_t.quantization.zero_point[0]) if x_t.type == T.UINT8 else 0
+    if filt is not None:
+        colsum = np.abs(filt.astype(np.int64) + filter_offset).reshape(-1, oc).sum(axis=0).max()
+        dtype = gemm_dtype_for(_input_max_abs(x_t.dtype), float(colsum))
+        taps = (filt.astype(np.float64) + filter_offset).reshape(kh, kw, oc).astype(dtype)
+    else:
+        dtype, taps = np.float64, None
+    offset = (_depthwise_offset(taps, bias, z_in)
+              if taps is not None and (bias is not None or b_t is None) else None)
+    return DepthwiseConv2DData(ctx.op.locator, win, multiplier, oc, dtype, float(z_in), taps,
+                               offset, filter_offset, z_in, rq, 0.0, 0.0)
+
+
+def _depthwise_offset(taps: np.ndarray, bias: np.ndarray | None, zero_point: int) -> np.ndarray:
+    off = -zero_point * taps.astype(np.float64).sum(axis=(0, 1)).astype(np.int64)
+    if bias is not None:
+        off = off + bias.astype(np.int64).reshape(-1)
+    return off
+
+
+def _depthwise_sum(data: DepthwiseConv2DData, x: np.ndarray, taps: np.ndarray) -> np.ndarray:
+    """Σ over the kh·kw taps of (strided slice of the padded input) × (per-channel weight)."""
+    win = data.window
+    xp = win.pad(x, data.input_fill, data.gemm_dtype)
+    if data.depth_multiplier > 1:
+        xp = np.repeat(xp, data.depth_multiplier, axis=3)  # channel ic·M + m reads ic
+    acc: np.ndarray | None = None
+    for ky in range(win.kernel_h):
+        for kx in range(win.kernel_w):
+            term = win.tap(xp, ky, kx) * taps[ky, kx]
+            if acc is None:
+                acc = term
+            else:
+                acc += term
+    assert acc is not None
+    return acc
+
+
+def _depthwise_taps_offset(data: DepthwiseConv2DData, filt: np.ndarray, bias: np.ndarray | None
+                           ) -> tuple[np.ndarray, np.ndarray]:
+    if data.taps is not None and data.offset is not None:
+        return data.taps, data.offset
+    kh, kw = data.window.kernel_h, data.window.kernel_w
+    taps = data.taps if data.taps is not None else (
+        (filt.astype(np.float64) + data.filter_offset).reshape(kh, kw, -1).astype(data.gemm_dtype))
+    if data.requant is None:
+        offset = (bias.astype(np.float64).reshape(-1) if bias is not None
+                  else np.zeros(data.out_channels))
+    else:
+        offset = _depthwise_offset(taps, bias, data.input_zero_point)
+    return taps, offset
+
+
+@register(Op.DEPTHWISE_CONV_2D, T.FLOAT32, prepare=prepare_depthwise_conv_2d)
+def depthwise_conv_2d_float32(data: DepthwiseConv2DData, x: NDArray[np.float32],
+                              filt: NDArray[np.float32], bias: NDArray[np.float32] | None = None
+                              ) -> NDArray[np.float32]:
+    """``reference_ops::DepthwiseConv`` (reference/depthwiseconv_float.h), accumulated in float64."""
+    taps, offset = _depthwise_taps_offset(data, filt, bias)
+    acc = _depthwise_sum(data, x, taps) + offset
+    return np.clip(acc, data.act_min, data.act_max).astype(np.float32)
+
+
+@register(Op.DEPTHWISE_CONV_2D, T.INT8, T.INT16, prepare=prepare_depthwise_conv_2d)
+@register(Op.DEPTHWISE_CONV_2D, T.UINT8, prepare=prepare_depthwise_conv_2d,
+          emulations=("tflite",))
+def depthwise_conv_2d_quantized(data: DepthwiseConv2DData, x: np.ndarray, filt: np.ndarray,
+                                bias: np.ndarray | None = None) -> np.ndarray:
+    """int8/int16x8: ``reference_integer_ops::DepthwiseConvPerChannel``
+    (integer_ops/depthwise_conv.h; int16 with an int64 accumulator); uint8:
+    ``reference_ops::DepthwiseConv`` (depthwiseconv_uint8.h, ``kAwayFromZero`` = the standard
+    double-rounding MultiplyByQuantizedMultiplier)."""
+    taps, offset = _depthwise_taps_offset(data, filt, bias)
+    acc = _depthwise_sum(data, x, taps).astype(np.int64) + offset
+    assert data.requant is not None
+    return data.requant.apply(acc)
+
+
+# =============================================================================================
+# TRANSPOSE_CONV
+# =============================================================================================
+@dataclass(frozen=True, slots=True)
+class TransposeConvGeometry:
+    """The forward-conv geometry computed from the *output* size (transpose_conv.cc Eval:
+    ``ComputePaddingHeightWidth(stride, dilation 1, out_h, out_w, kh, kw, padding)``)."""
+
+    output_shape: tuple[int, int, int, int]
+    pad_top: int
+    pad_left: int
+    full_h: int  # scatter buffer: big enough for every tap and for the cropped output
+    full_w: int
+
+
+@dataclass(frozen=True, slots=True)
+class TransposeConvData:
+    locator: str
+    stride_h: int
+    stride_w: int
+    kernel_h: int
+    kernel_w: int
+    out_channels: int
+    padding: str
+    geometry: TransposeConvGeometry | None  # None: output_shape is computed at run time
+    weights: np.ndarray | None  # (Cin, KH·KW·OC) float64, (w - z_w)
+    input_zero_point: int
+    filter_offset: int
+    requant: Requantization | None
+    act_min: float
+    act_max: float
+
+
+def _tconv_geometry(padding: str, stride_h: int, stride_w: int, kh: int, kw: int,
+                    in_shape: tuple[int, ...], output_shape: tuple[int, ...], out_channels: int,
+                    ctx: OpContext | None) -> TransposeConvGeometry:
+    """At prepare (constant output_shape) a bad shape fails the model; at invoke (computed
+    output_shape) it is a run-time fault."""
+
+    def bad(msg: str) -> None:
+        if ctx is not None:
+            ctx.fail(msg)
+        raise KernelRuntimeError(msg)
+
+    if len(output_shape) != 4:
+        bad(f"output_shape {list(output_shape)} must have 4 elements")
+    n, oh, ow, oc = (int(d) for d in output_shape)
+    if n != in_shape[0] or oh <= 0 or ow <= 0 or oc != out_channels:
+        bad(f"output_shape {list(output_shape)} does not fit input {list(in_shape)} and "
+            f"{out_channels} filters")
+    results = []
+    for size, k, s, axis, actual in ((oh, kh, stride_h, "height", in_shape[1]),
+                                     (ow, kw, stride_w, "width", in_shape[2])):
+        eff = k
+        if padding == "SAME":
+            computed = (size + s - 1) // s
+        elif padding == "VALID":
+            num = size + s - eff
+            computed = num // s if num >= 0 else -((-num) // s)
+        else:
+            bad(f"padding {padding!r} must be SAME or VALID")
+        if computed != actual:
+            bad(f"{axis}: output {size} with stride {s} and a {k}-tap filter ({padding}) needs "
+                f"an input of {computed}, not {actual}")
+        results.append(max((computed - 1) * s + eff - size, 0) // 2)
+    pad_top, pad_left = results
+    full_h = max((in_shape[1] - 1) * stride_h + kh, pad_top + oh)
+    full_w = max((in_shape[2] - 1) * stride_w + kw, pad_left + ow)
+    return TransposeConvGeometry((n, oh, ow, oc), pad_top, pad_left, full_h, full_w)
+
+
+def prepare_transpose_conv(ctx: OpContext) -> TransposeConvData:
+    """transpose_conv.cc Prepare/Eval (LiteRT) and TFLM transpose_conv.cc.
+
+    Inputs: 0 output_shape (int32 [4]), 1 weights ``[OC, KH, KW, Cin]``, 2 input, 3 bias
+    (optional).  No dilation, no groups.
+    """
+    shape_t, w_t, x_t, out_t = ctx.input(0), ctx.input(1), ctx.input(2), ctx.output(0)
+    b_t = ctx.input(3)
+    if shape_t is None or shape_t.type != T.INT32:
+        ctx.fail("output_shape (input 0) must be an int32 tensor")
+    in_shape, f_shape = ctx.input_shape(2), ctx.input_shape(1)
+    if len(in_shape) != 4 or len(f_shape) != 4 or len(ctx.input_shape(0)) != 1:
+        ctx.fail(f"input {list(in_shape)} and weights {list(f_shape)} must be 4-D, output_shape "
+                 "1-D")
+    _check_types(ctx, bias_int=(T.INT32, T.INT64))
+    assert x_t is not None and w_t is not None
+    if x_t.type == T.UINT8 and ctx.emulate == "tflm":
+        ctx.unsupported("TFLM has no uint8 TRANSPOSE_CONV")
+    oc, kh, kw, cin = f_shape
+    if min(oc, kh, kw, cin) <= 0 or in_shape[3] != cin:
+        ctx.fail(f"input depth {in_shape[3]} must equal the weights' depth {cin}")
+    if b_t is not None and math.prod(ctx.input_shape(3)) != oc:
+        ctx.fail(f"bias has {math.prod(ctx.input_shape(3))} elements for {oc} output channels")
+    o = ctx.options
+    sh, sw = int(o.get("stride_h", 1)), int(o.get("stride_w", 1))
+    if not (0 < sh <= 32767 and 0 < sw <= 32767):
+        ctx.fail(f"strides ({sh}, {sw}) must be in [1, 32767]")
+    padding = str(o.get("padding", "SAME"))
+    out_shape_const = ctx.const(0)
+    geometry = None
+    if out_shape_const is not None:
+        geometry = _tconv_geometry(padding, sh, sw, kh, kw, in_shape,
+                                   tuple(int(d) for d in out_shape_const.reshape(-1)), oc, ctx)
+        ctx.set_output_shape(0, geometry.output_shape)
+    else:
+        ctx.set_dynamic_output(0)
+    filt = ctx.const(1)
+    act = o.get("fused_activation_function") or "NONE"
+    if x_t.type == T.FLOAT32:
+        lo, hi = float_activation_range(act)
+        weights = _tconv_weights(filt, 0) if filt is not None else None
+        return TransposeConvData(ctx.op.locator, sh, sw, kh, kw, oc, padding, geometry, weights,
+                                 0, 0, None, lo, hi)
+    if x_t.type == T.INT16:
+        accumulator = _int16_accumulator(ctx, b_t, tflm_bias_decides=False)
+    else:
+        accumulator = "int32"
+    rq = _channel_requantization(ctx, x_t, w_t, out_t, b_t, oc,
+                                 w_t.quantization.quantized_dimension if w_t.quantization else 0,
+                                 accumulator)
+    z_in = int(quant_params(ctx, x_t, "input")[1][0])
+    filter_offset = -int(w_t.quantization.zero_point[0]) if x_t.type == T.UINT8 else 0
+    weights = _tconv_weights(filt, filter_offset) if filt is not None else None
+    return TransposeConvData(ctx.op.locator, sh, sw, kh, kw, oc, padding, geometry, weights,
+                             z_in, filter_offset, rq, 0.0, 0.0)
+
+
+def _tconv_weights(filt: np.ndarray, filter_offset: int) -> np.ndarray:
+    """[OC, KH, KW, Cin] -> (Cin, KH·KW·OC): one GEMM gives every tap's contribution."""
+    w = filt.astype(np.float64) + filter_offset
+    return np.ascontiguousarray(w.transpose(3, 1, 2, 0).reshape(w.shape[3], -1))
+
+
+def _tconv_scatter(data: TransposeConvData, x: np.ndarray, output_shape: np.ndarray,
+                   filt: np.ndarray) -> tuple[np.ndarray, TransposeConvGeometry]:
+    """``Σ (x - z_in)·w`` scattered to ``out = in·stride - pad + tap`` (float64, exact).
+
+    One GEMM computes, for every input pixel, its contribution through each (ky, kx) tap; the
+    scatter-add is then a loop over the kh·kw taps of strided slice additions.
+    """
+    geo = data.geometry or _tconv_geometry(
+        data.padding, data.stride_h, data.stride_w, data.kernel_h, data.kernel_w, x.shape,
+        tuple(int(d) for d in np.asarray(output_shape).reshape(-1)), data.out_channels, None)
+    weights = data.weights if data.weights is not None else _tconv_weights(filt,
+                                                                             data.filter_offset)
+    n, h, w, cin = x.shape
+    xs = x.reshape(-1, cin).astype(np.float64)
+    if data.input_zero_point:
+        xs -= data.input_zero_point
+    cols = (xs @ weights).reshape(n, h, w, data.kernel_h, data.kernel_w, data.out_channels)
+    full = np.zeros((n, geo.full_h, geo.full_w, data.out_channels))
+    sh, sw = data.stride_h, data.stride_w
+    for ky in range(data.kernel_h):
+        for kx in range(data.kernel_w):
+            full[:, ky:ky + (h - 1) * sh + 1:sh, kx:kx + (w - 1) * sw + 1:sw] += cols[:, :, :, ky, kx]
+    _, oh, ow, _ = geo.output_shape
+    return full[:, geo.pad_top:geo.pad_top + oh, geo.pad_left:geo.pad_left + ow], geo
+
+
+def _tconv_locate(data: TransposeConvData, fn, *args):  # type: ignore[no-untyped-def]
+    try:
+        return fn(*args)
+    except KernelRuntimeError as exc:
+        raise KernelRuntimeError(f"{data.locator}: {exc}") from None
+
+
+@register(Op.TRANSPOSE_CONV, T.FLOAT32, prepare=prepare_transpose_conv)
+def transpose_conv_float32(data: TransposeConvData, output_shape: NDArray[np.int32],
+                           filt: NDArray[np.float32], x: NDArray[np.float32],
+                           bias: NDArray[np.float32] | None = None) -> NDArray[np.float32]:
+    """``reference_ops::TransposeConv`` (reference/transpose_conv.h): scatter-accumulate, + bias,
+    clamp; accumulated in float64."""
+    acc, _ = _tconv_locate(data, _tconv_scatter, data, x, output_shape, filt)
+    if bias is not None:
+        acc = acc + bias.astype(np.float64).reshape(-1)
+    return np.clip(acc, data.act_min, data.act_max).astype(np.float32)
+
+
+@register(Op.TRANSPOSE_CONV, T.INT8, T.INT16, prepare=prepare_transpose_conv)
+@register(Op.TRANSPOSE_CONV, T.UINT8, prepare=prepare_transpose_conv, emulations=("tflite",))
+def transpose_conv_quantized(data: TransposeConvData, output_shape: NDArray[np.int32],
+                             filt: np.ndarray, x: np.ndarray, bias: np.ndarray | None = None
+                             ) -> np.ndarray:
+    """``reference_integer_ops::TransposeConv`` (integer_ops/transpose_conv.h; int16 with an
+    int32 or int64 scratch) and ``reference_ops::TransposeConv`` (uint8): scatter
+    ``(x - z_in)·w`` into a zeroed scratch buffer, ``+ bias``, requantize per channel."""
+    acc, _ = _tconv_locate(data, _tconv_scatter, data, x, output_shape, filt)
+    acc_i = acc.astype(np.int64)
+    if bias is not None:
+        acc_i += bias.astype(np.int64).reshape(-1)
+    assert data.requant is not None
+    return data.requant.apply(acc_i)
