@@ -203,7 +203,7 @@ class _Reader:
             if oc is None:
                 raise ModelFormatError(f"{where}: missing table")
             dep = _guard(where, oc.DeprecatedBuiltinCode)
-            code = _guard(where, oc.BuiltinCode)
+            code = _guard(where, lambda: _raw_builtin_code(oc))
             if code != 0 and dep != 0 and dep != min(code, _PLACEHOLDER_FOR_GREATER_OP_CODES):
                 raise ModelValidationError(
                     f"{where}: builtin_code {code} ({builtin_operator_name(code)}) and "
@@ -473,6 +473,13 @@ class _Reader:
         return tuple(out)
 
 
+def _raw_builtin_code(oc: Any) -> int:
+    """``OperatorCode.builtin_code`` as stored. The ``tflite`` 2.18 accessor substitutes
+    ``deprecated_builtin_code`` for small values, which would hide a disagreement between them."""
+    o = oc._tab.Offset(10)  # field 3 of OperatorCode (schema.fbs): builtin_code:BuiltinOperator
+    return oc._tab.Get(flatbuffers.number_types.Int32Flags, o + oc._tab.Pos) if o else 0
+
+
 def _int_vector(obj: Any, field: str) -> list[int]:
     if getattr(obj, field + "IsNone")():
         return []
@@ -512,4 +519,4 @@ def _flexbuffer(raw: bytes) -> Any:
         return None
 
 
-__all__ = ["load", "MAX_TENSOR_ELEMENTS", "MAX_RANK", "flatbuffers"]
+__all__ = ["load", "MAX_TENSOR_ELEMENTS", "MAX_RANK"]
