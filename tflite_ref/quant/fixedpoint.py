@@ -1,0 +1,618 @@
+"""TFLite's integer primitives, vectorised over NumPy int64 arrays.
+
+Every function takes NumPy integer arrays (any shape, broadcast together) or Python ints and
+emulates the C++ expression it is named after *exactly*: values are carried in int64 (a product of
+two int32 never overflows int64), and an explicit :func:`wrap_int32` / :func:`wrap_int16` or
+saturation is applied exactly where the C++ code wraps (signed overflow, compiled as two's
+complement wrap-around on every platform TFLite ships for) or saturates (gemmlowp).  Per-channel
+multipliers and shifts are arrays that broadcast along the last axis.  Values passed for a C++
+``int32_t`` parameter are converted modulo 2^32, as the C++ call would convert them.
+
+Scalars in, Python ``int`` out; arrays in, ``np.int64`` arrays out.
+
+Sources (read, not copied):
+
+* gemmlowp ``fixedpoint/fixedpoint.h`` -- SaturatingRoundingDoublingHighMul, RoundingDivideByPOT,
+  SaturatingRoundingMultiplyByPOT, RoundingHalfSum, the ``FixedPoint<tRawType, tIntegerBits>``
+  class and its exp / logistic / tanh / 1/(1+x) approximations.
+* TFLite / TFLM ``tensorflow/lite/kernels/internal/common.cc`` and ``common.h`` --
+  MultiplyByQuantizedMultiplier (int32 and int64 overloads), the SmallerThanOneExp /
+  GreaterThanOne helpers, CountLeadingZeros, GetReciprocal, DownScaleInt32ToInt16Multiplier,
+  SaturatingRoundingMultiplyByPOTParam.
+* ``tensorflow/lite/kernels/internal/cppmath.h`` -- ``TfLiteRound`` is ``std::round``.
+
+The default everywhere is the *double-rounding* build (``TFLITE_SINGLE_ROUNDING`` undefined),
+which is what TFLM and the pip LiteRT/TF wheels compile (see docs/integer-arithmetic.md §1.4).
+"""
+
+from __future__ import annotations
+
+from typing import Union
+
+import numpy as np
+import numpy.typing as npt
+
+from tflite_ref.errors import UsageError
+
+__all__ = [
+    "INT8_MIN",
+    "INT8_MAX",
+    "INT16_MIN",
+    "INT16_MAX",
+    "INT32_MIN",
+    "INT32_MAX",
+    "IntLike",
+    "wrap_int32",
+    "wrap_int16",
+    "wrap_int8",
+    "saturate_int32",
+    "saturate_int16",
+    "saturate_int8",
+    "c_div",
+    "c_rem",
+    "round_away",
+    "saturating_rounding_doubling_high_mul",
+    "saturating_rounding_doubling_high_mul_int16",
+    "rounding_divide_by_pot",
+    "saturating_left_shift",
+    "saturating_rounding_multiply_by_pot",
+    "rounding_half_sum",
+    "multiply_by_quantized_multiplier",
+    "multiply_by_quantized_multiplier_int64",
+    "multiply_by_quantized_multiplier_smaller_than_one_exp",
+    "multiply_by_quantized_multiplier_greater_than_one",
+    "downscale_int32_to_int16_multiplier",
+    "count_leading_zeros",
+    "count_leading_sign_bits",
+    "exp_on_interval_between_negative_one_quarter_and_0_excl",
+    "exp_on_negative_values",
+    "one_over_one_plus_x_for_x_in_0_1",
+    "one_minus_x_over_one_plus_x_for_x_in_0_1",
+    "logistic",
+    "tanh",
+    "get_reciprocal",
+]
+
+INT8_MIN = -(1 << 7)
+INT8_MAX = (1 << 7) - 1
+INT16_MIN = -(1 << 15)
+INT16_MAX = (1 << 15) - 1
+INT32_MIN = -(1 << 31)
+INT32_MAX = (1 << 31) - 1
+
+#: What the functions accept: a Python int, a NumPy integer scalar or an integer array.
+IntLike = Union[int, np.integer, npt.NDArray[np.integer]]
+_I64 = npt.NDArray[np.int64]
+
+
+# --------------------------------------------------------------------------------------------
+# Plumbing
+# --------------------------------------------------------------------------------------------
+
+
+def _i64(x: IntLike) -> _I64:
+    """Widen to int64 (uint64 inputs above 2^63 are not meaningful here and are rejected)."""
+    a = np.asarray(x)
+    if a.dtype.kind not in "iub":
+        raise UsageError(f"expected integer values, got dtype {a.dtype}")
+    if a.dtype == np.uint64 and a.size and int(a.max()) > np.iinfo(np.int64).max:
+        raise UsageError("uint64 value does not fit int64")
+    return a.astype(np.int64, copy=False)
+
+
+def _ret(r: _I64) -> IntLike:
+    """0-d results become Python ints, so scalar code reads like the C++ it mirrors."""
+    return int(r) if r.ndim == 0 else r
+
+
+def _check_range(name: str, v: _I64, lo: int, hi: int) -> None:
+    if v.size and (int(v.min()) < lo or int(v.max()) > hi):
+        got = f"[{int(v.min())}, {int(v.max())}]"
+        raise UsageError(f"{name} must be in [{lo}, {hi}], got {got}")
+
+
+def _wrap(v: _I64, bits: int) -> _I64:
+    half = np.int64(1 << (bits - 1))
+    mask = np.int64((1 << bits) - 1)
+    return ((v + half) & mask) - half
+
+
+def _sat(v: _I64, bits: int) -> _I64:
+    return np.clip(v, -(1 << (bits - 1)), (1 << (bits - 1)) - 1)
+
+
+def wrap_int32(x: IntLike) -> IntLike:
+    """Two's-complement wrap to int32: what a C++ int32 ``+ - *`` or narrowing cast does."""
+    return _ret(_wrap(_i64(x), 32))
+
+
+def wrap_int16(x: IntLike) -> IntLike:
+    """Wrap to int16, as ``static_cast<int16_t>`` of a wider int does."""
+    return _ret(_wrap(_i64(x), 16))
+
+
+def wrap_int8(x: IntLike) -> IntLike:
+    """Wrap to int8, as ``static_cast<int8_t>`` of a wider int does."""
+    return _ret(_wrap(_i64(x), 8))
+
+
+def saturate_int32(x: IntLike) -> IntLike:
+    """Clamp to [INT32_MIN, INT32_MAX] (e.g. ``SaturatingAddNonGemmlowp`` on int64 sums)."""
+    return _ret(_sat(_i64(x), 32))
+
+
+def saturate_int16(x: IntLike) -> IntLike:
+    """Clamp to [-32768, 32767] (gemmlowp ``SaturatingAdd<int16_t>``, TFLite ``SaturatingSub``)."""
+    return _ret(_sat(_i64(x), 16))
+
+
+def saturate_int8(x: IntLike) -> IntLike:
+    """Clamp to [-128, 127]: the final clamp of every int8 kernel (do it before ``astype``)."""
+    return _ret(_sat(_i64(x), 8))
+
+
+def c_div(a: IntLike, b: IntLike) -> IntLike:
+    """C/C++ integer division, truncating toward zero (NumPy ``//`` floors).
+
+    Division by zero raises ``ZeroDivisionError`` (C++ would be undefined behaviour).
+    """
+    a64, b64 = _i64(a), _i64(b)
+    if np.any(b64 == 0):
+        raise ZeroDivisionError("integer division by zero")
+    q = np.abs(a64) // np.abs(b64)
+    return _ret(np.where((a64 < 0) != (b64 < 0), -q, q))
+
+
+def c_rem(a: IntLike, b: IntLike) -> IntLike:
+    """C/C++ ``%``: the remainder has the sign of the dividend (``a == b*c_div(a,b) + c_rem``)."""
+    a64, b64 = _i64(a), _i64(b)
+    return _ret(a64 - b64 * _i64(c_div(a64, b64)))
+
+
+def round_away(x: float | npt.ArrayLike) -> float | npt.NDArray[np.floating]:
+    """``std::round`` / ``TfLiteRound``: round half away from zero, keeping the float dtype.
+
+    Computed as ``trunc(x) ± 1`` when the (exactly representable) fractional part is >= 1/2.
+    The popular ``sign(x)·floor(|x| + 0.5)`` is wrong for the largest float below 0.5
+    (0.49999997f, 0.49999999999999994), where ``|x| + 0.5`` itself rounds up to 1.
+    Python's ``round`` and ``np.round``/``np.rint`` round half to even and must not be used.
+    Float32 input stays float32 (``roundf``); Python floats give a Python float.
+    """
+    scalar = isinstance(x, float)
+    a = np.asarray(x)
+    if a.dtype.kind != "f":
+        a = a.astype(np.float64)
+    t = np.trunc(a)
+    with np.errstate(invalid="ignore"):  # inf - inf for infinite inputs; they stay infinite
+        r = t + np.where(np.abs(a - t) >= 0.5, np.sign(a), 0).astype(a.dtype)
+    if scalar:
+        return float(r)
+    return r if r.ndim else r[()]
+
+
+# --------------------------------------------------------------------------------------------
+# gemmlowp scalar primitives
+# --------------------------------------------------------------------------------------------
+
+
+def _srdhm(a: _I64, b: _I64, bits: int) -> _I64:
+    # gemmlowp computes ab = a*b in 2*bits, adds nudge = ab >= 0 ? 2^(bits-2) : 1 - 2^(bits-2)
+    # and divides by 2^(bits-1) truncating toward zero.  For ab < 0,
+    # trunc((ab + 1 - 2^(bits-2)) / 2^(bits-1)) == floor((ab + 2^(bits-2)) / 2^(bits-1)),
+    # so both branches collapse to one arithmetic shift (round half toward +inf).
+    lo = -(1 << (bits - 1))
+    r = (a * b + np.int64(1 << (bits - 2))) >> np.int64(bits - 1)
+    return np.where((a == lo) & (b == lo), np.int64(-lo - 1), r)
+
+
+def saturating_rounding_doubling_high_mul(a: IntLike, b: IntLike) -> IntLike:
+    """gemmlowp ``SaturatingRoundingDoublingHighMul<int32_t>``: ``(a·b + 2^30) >> 31``.
+
+    The only overflow, ``INT32_MIN · INT32_MIN``, saturates to ``INT32_MAX``.  Inputs must be
+    int32 values.  (Equals ARM ``VQRDMULH``.)
+    """
+    return _ret(_srdhm(_wrap(_i64(a), 32), _wrap(_i64(b), 32), 32))
+
+
+def saturating_rounding_doubling_high_mul_int16(a: IntLike, b: IntLike) -> IntLike:
+    """gemmlowp ``SaturatingRoundingDoublingHighMul<int16_t>``: ``(a·b + 2^14) >> 15``.
+
+    ``-32768 · -32768`` saturates to 32767.  Inputs must be int16 values.
+    """
+    return _ret(_srdhm(_wrap(_i64(a), 16), _wrap(_i64(b), 16), 16))
+
+
+def _rdbpot(x: _I64, e: _I64) -> _I64:
+    # gemmlowp RoundingDivideByPOT: mask = 2^e - 1; threshold = mask/2 (+1 if x < 0);
+    # (x >> e) + (remainder > threshold) -- i.e. round half away from zero.
+    mask = (np.int64(1) << e) - 1
+    threshold = (mask >> 1) + (x < 0)
+    return (x >> e) + ((x & mask) > threshold)
+
+
+def rounding_divide_by_pot(x: IntLike, exponent: IntLike) -> IntLike:
+    """gemmlowp ``RoundingDivideByPOT``: ``x / 2^exponent`` rounded half away from zero.
+
+    ``exponent`` must be in [0, 31] (gemmlowp asserts it).  Works for int32 and int16 raws alike
+    (the formula does not depend on the width).
+    """
+    x64, e64 = _i64(x), _i64(exponent)
+    _check_range("exponent", e64, 0, 31)
+    return _ret(_rdbpot(x64, e64))
+
+
+def _sat_lshift(x: _I64, e: _I64, bits: int) -> _I64:
+    # gemmlowp ImplSaturatingRoundingMultiplyByPOT<Exponent > 0> and TFLite's
+    # SaturatingRoundingMultiplyByPOTParam: threshold = 2^(bits-1-e) - 1 (computed in int),
+    # x > threshold -> max, x < -threshold -> min, else x << e.
+    lo, hi = -(1 << (bits - 1)), (1 << (bits - 1)) - 1
+    threshold = (np.int64(1) << (np.int64(bits - 1) - e)) - 1
+    shifted = _sat(x << e, bits)  # gemmlowp's ShiftLeft itself saturates in 64 bits
+    r = np.where(x > threshold, np.int64(hi), shifted)
+    return np.where(x < -threshold, np.int64(lo), r)
+
+
+def saturating_left_shift(x: IntLike, exponent: IntLike, *, bits: int = 32) -> IntLike:
+    """Saturating ``x · 2^exponent`` for ``exponent >= 0`` on an int32 (or int16) raw value.
+
+    This is gemmlowp ``SaturatingRoundingMultiplyByPOT<exponent > 0>`` / TFLite
+    ``SaturatingRoundingMultiplyByPOTParam`` with a non-negative exponent (exponent 0 is the
+    identity).  ``bits`` is the width of the raw type (32 or 16).
+    """
+    x64, e64 = _i64(x), _i64(exponent)
+    _check_range("exponent", e64, 0, bits - 1)
+    r = _sat_lshift(x64, e64, bits)
+    return _ret(np.where(e64 == 0, x64, r))
+
+
+def saturating_rounding_multiply_by_pot(
+    x: IntLike, exponent: IntLike, *, bits: int = 32
+) -> IntLike:
+    """gemmlowp ``SaturatingRoundingMultiplyByPOT<exponent>`` with a runtime exponent.
+
+    Positive exponents shift left with saturation, negative ones are
+    :func:`rounding_divide_by_pot` (round half away from zero), zero is the identity.
+    """
+    x64, e64 = _i64(x), _i64(exponent)
+    _check_range("exponent", e64, -31, bits - 1)
+    left = _sat_lshift(x64, np.maximum(e64, 0), bits)
+    right = _rdbpot(x64, np.maximum(-e64, 0))
+    return _ret(np.where(e64 > 0, left, np.where(e64 < 0, right, x64)))
+
+
+def rounding_half_sum(a: IntLike, b: IntLike, *, bits: int = 32) -> IntLike:
+    """gemmlowp ``RoundingHalfSum``: ``(a + b + sign(a + b)) / 2`` with truncating division.
+
+    The sum is formed in the wider type, so it never overflows; ``sign`` is +1 for a zero sum.
+    """
+    s = _i64(a) + _i64(b)
+    num = s + np.where(s >= 0, 1, -1)
+    # C++ truncating division by 2 of a possibly negative number.
+    return _ret(_wrap(np.where(num >= 0, num >> 1, -((-num) >> 1)), bits))
+
+
+# --------------------------------------------------------------------------------------------
+# TFLite requantization (common.cc / common.h)
+# --------------------------------------------------------------------------------------------
+
+
+def _arg32(x: IntLike) -> _I64:
+    # Passing a wider value to an int32_t parameter converts it modulo 2^32.
+    return _wrap(_i64(x), 32)
+
+
+def _pow2_int32(e: _I64) -> _I64:
+    # C++ `1 << left_shift` in int: 1 << 31 is INT32_MIN (two's complement); larger is UB.
+    _check_range("left shift", e, 0, 31)
+    return _wrap(np.int64(1) << e, 32)
+
+
+def _mbqm_double(x: _I64, m: _I64, shift: _I64) -> _I64:
+    left = np.maximum(shift, 0)
+    right = np.maximum(-shift, 0)
+    _check_range("right shift", right, 0, 31)
+    # `x * (1 << left_shift)` is an int32 multiply in common.cc: it wraps on overflow.
+    return _rdbpot(_srdhm(_wrap(x * _pow2_int32(left), 32), m, 32), right)
+
+
+def _mbqm_single(x: _I64, m: _I64, shift: _I64) -> _I64:
+    _check_range("shift", shift, -31, 30)
+    total = 31 - shift
+    r = (x * m + (np.int64(1) << (total - 1))) >> total
+    return _wrap(r, 32)  # static_cast<int32_t>; DCHECKed to fit
+
+
+def multiply_by_quantized_multiplier(
+    x: IntLike, quantized_multiplier: IntLike, shift: IntLike, *, single_rounding: bool = False
+) -> IntLike:
+    """TFLite ``MultiplyByQuantizedMultiplier(int32_t x, int32_t m, int shift)``.
+
+    Default (double rounding, the build every runtime ships):
+    ``RoundingDivideByPOT(SaturatingRoundingDoublingHighMul(x · 2^max(shift,0), m),
+    max(-shift,0))`` with the left shift done as a wrapping int32 multiply.  With
+    ``single_rounding=True``: the ``TFLITE_SINGLE_ROUNDING`` variant
+    ``(x·m + 2^(30-shift)) >> (31-shift)``.
+
+    ``x`` int32 values, ``m`` in [0, 2^31), ``shift`` in [-31, 31] (single: [-31, 30]).
+    Per-channel ``m`` / ``shift`` arrays broadcast against ``x``.
+    """
+    x64, m64, s64 = _arg32(x), _arg32(quantized_multiplier), _i64(shift)
+    fn = _mbqm_single if single_rounding else _mbqm_double
+    return _ret(fn(x64, m64, s64))
+
+
+def multiply_by_quantized_multiplier_int64(
+    x: IntLike, quantized_multiplier: IntLike, shift: IntLike
+) -> IntLike:
+    """TFLite ``MultiplyByQuantizedMultiplier(int64_t x, int32_t m, int shift)`` (common.cc).
+
+    Used with int64 accumulators (int16x8 conv / depthwise, TFLM int16 FC).  The multiplier is
+    first *reduced to 15 bits*: ``reduced = m < 0x7FFF0000 ? (m + 2^15) >> 16 : 0x7FFF``, then
+    ``(x·reduced + 2^(14-shift)) >> (15-shift)`` -- one round-half-up; the result is truncated to
+    int32.  Both builds use this same formula.  Valid: ``m >= 0``, ``-31 <= shift < 8``,
+    ``|x| < 2^47``.
+    """
+    x64, m64, s64 = _i64(x), _arg32(quantized_multiplier), _i64(shift)
+    _check_range("shift", s64, -31, 7)
+    _check_range("x", x64, -(1 << 47), (1 << 47) - 1)
+    reduced = np.where(m64 < 0x7FFF0000, (m64 + (1 << 15)) >> 16, np.int64(0x7FFF))
+    total = 15 - s64
+    r = (x64 * reduced + (np.int64(1) << (total - 1))) >> total
+    return _ret(_wrap(r, 32))
+
+
+def multiply_by_quantized_multiplier_smaller_than_one_exp(
+    x: IntLike, quantized_multiplier: IntLike, left_shift: IntLike, *, single_rounding: bool = False
+) -> IntLike:
+    """``MultiplyByQuantizedMultiplierSmallerThanOneExp`` (common.h), ``left_shift <= 0``.
+
+    Double build: ``RoundingDivideByPOT(SaturatingRoundingDoublingHighMul(x, m), -left_shift)``
+    (used by ADD/SUB); single build: :func:`multiply_by_quantized_multiplier`.
+    """
+    x64, m64, s64 = _arg32(x), _arg32(quantized_multiplier), _i64(left_shift)
+    _check_range("left_shift", s64, -31, 0)
+    if single_rounding:
+        return _ret(_mbqm_single(x64, m64, s64))
+    return _ret(_rdbpot(_srdhm(x64, m64, 32), -s64))
+
+
+def multiply_by_quantized_multiplier_greater_than_one(
+    x: IntLike, quantized_multiplier: IntLike, left_shift: IntLike, *, single_rounding: bool = False
+) -> IntLike:
+    """``MultiplyByQuantizedMultiplierGreaterThanOne`` (common.h), ``left_shift >= 0``.
+
+    Double build: ``SaturatingRoundingDoublingHighMul(x · 2^left_shift, m)`` with a wrapping
+    int32 shift (softmax input scaling); single build: :func:`multiply_by_quantized_multiplier`.
+    """
+    x64, m64, s64 = _arg32(x), _arg32(quantized_multiplier), _i64(left_shift)
+    if single_rounding:
+        _check_range("left_shift", s64, 0, 30)
+        return _ret(_mbqm_single(x64, m64, s64))
+    return _ret(_srdhm(_wrap(x64 * _pow2_int32(s64), 32), m64, 32))
+
+
+def downscale_int32_to_int16_multiplier(multiplier: IntLike) -> IntLike:
+    """``DownScaleInt32ToInt16Multiplier`` (common.h): round a Q31 multiplier to Q15.
+
+    ``m >= 2^31 - 1 - 2^15 -> 32767``, else ``(m + 2^15) >> 16``.  ``m`` must be >= 0.
+    """
+    m = _i64(multiplier)
+    _check_range("multiplier", m, 0, INT32_MAX)
+    return _ret(np.where(m >= INT32_MAX - (1 << 15), np.int64(INT16_MAX), (m + (1 << 15)) >> 16))
+
+
+def count_leading_zeros(x: IntLike, *, bits: int = 32) -> IntLike:
+    """``CountLeadingZeros`` of an unsigned ``bits``-wide value (``0 -> bits``).
+
+    Negative inputs are reinterpreted as unsigned, like ``static_cast<uint32_t>(x)``.
+    """
+    if bits not in (8, 16, 32):
+        raise UsageError(f"bits must be 8, 16 or 32, got {bits}")
+    v = _i64(x) & np.int64((1 << bits) - 1)
+    # frexp is exact for integers below 2^53 and gives the bit length as its exponent.
+    _, e = np.frexp(v.astype(np.float64))
+    return _ret(np.int64(bits) - e.astype(np.int64))
+
+
+def count_leading_sign_bits(x: IntLike, *, bits: int = 32) -> IntLike:
+    """``CountLeadingSignBits`` (common.h) of a signed ``bits``-wide value: ``__builtin_clrsb``.
+
+    The number of bits after the sign bit that equal it (0 and -1 give ``bits - 1``, the
+    minimum gives 0).
+    """
+    v = _i64(x)
+    u = np.where(v < 0, ~v, v)  # clrsb(x) == clz(x ^ (x >> (bits-1))) - 1
+    return _ret(_i64(count_leading_zeros(u, bits=bits)) - 1)
+
+
+# --------------------------------------------------------------------------------------------
+# gemmlowp FixedPoint<tRawType, tIntegerBits> transcendental functions
+# --------------------------------------------------------------------------------------------
+# A raw value is carried as int64; `bits` (32 or 16) selects FixedPoint<int32_t, N> or
+# FixedPoint<int16_t, N>.  In gemmlowp, `+`/`-`/unary `-` on the raw type are plain C++ ops:
+# they wrap (int16 via the implicit narrowing back from int); `*` of two fixed-point values is
+# SaturatingRoundingDoublingHighMul, and the integer bits of the product add up.
+
+
+def _check_bits(bits: int) -> None:
+    if bits not in (16, 32):
+        raise UsageError(f"bits must be 16 or 32, got {bits}")
+
+
+def _const(v32: int, bits: int) -> np.int64:
+    # GEMMLOWP_CHECKED_FIXEDPOINT_CONSTANT -> RescaleConstantInitializer: the constants are
+    # written for int32 and rounded (RoundingDivideByPOT) down to the raw width.
+    if bits == 32:
+        return np.int64(v32)
+    return np.int64(_rdbpot(np.int64(v32), np.int64(32 - bits)))
+
+
+def _one(integer_bits: int, bits: int) -> np.int64:
+    # FixedPoint::One(): the raw max when there are no integer bits, else 1 << fractional_bits.
+    if integer_bits == 0:
+        return np.int64((1 << (bits - 1)) - 1)
+    return np.int64(1 << (bits - 1 - integer_bits))
+
+
+def _rescale(x: _I64, src_integer_bits: int, dst_integer_bits: int, bits: int) -> _I64:
+    # gemmlowp Rescale<dst>(FixedPoint<src>) = SaturatingRoundingMultiplyByPOT<src - dst>.
+    e = src_integer_bits - dst_integer_bits
+    if e > 0:
+        return _sat_lshift(x, np.int64(e), bits)
+    if e < 0:
+        return _rdbpot(x, np.int64(-e))
+    return x
+
+
+def _fp_exp_quarter(a: _I64, bits: int) -> _I64:
+    # exp_on_interval_between_negative_one_quarter_and_0_excl: Taylor series of exp around
+    # -1/8 in Q0.(bits-1); x = a + 1/8.
+    w = lambda v: _wrap(v, bits)  # noqa: E731  (raw +/-, wrapping)
+    mul = lambda p, q: _srdhm(p, q, bits)  # noqa: E731
+    constant_term = _const(1895147668, bits)  # exp(-1/8)
+    constant_1_over_3 = _const(715827883, bits)
+    x = w(a + (np.int64(1) << (bits - 1 - 3)))  # ConstantPOT<-3>
+    x2 = mul(x, x)
+    x3 = mul(x2, x)
+    x4 = mul(x2, x2)
+    x4_over_4 = _rdbpot(x4, np.int64(2))
+    t = _rdbpot(w(mul(w(x4_over_4 + x3), constant_1_over_3) + x2), np.int64(1))
+    prod = mul(constant_term, w(x + t))
+    # AddSaturatingIf16Bit: saturating for int16 raws, a plain (wrapping) add for int32.
+    return _sat(constant_term + prod, 16) if bits == 16 else w(constant_term + prod)
+
+
+def _fp_exp_neg(a: _I64, integer_bits: int, bits: int) -> _I64:
+    frac = bits - 1 - integer_bits
+    w = lambda v: _wrap(v, bits)  # noqa: E731
+    one_quarter = np.int64(1) << (frac - 2)  # InputF::ConstantPOT<-2>
+    mask = one_quarter - 1
+    a_mod_quarter_minus_one_quarter = w((a & mask) - one_quarter)
+    result = _fp_exp_quarter(_rescale(a_mod_quarter_minus_one_quarter, integer_bits, 0, bits), bits)
+    remainder = w(a_mod_quarter_minus_one_quarter - a)
+    # Barrel shifter: multiply by exp(-2^k) for every set bit k of the remainder.
+    for exponent, multiplier in (
+        (-2, 1672461947),  # exp(-1/4)
+        (-1, 1302514674),  # exp(-1/2)
+        (0, 790015084),  # exp(-1)
+        (1, 290630308),  # exp(-2)
+        (2, 39332535),  # exp(-4)
+        (3, 720401),  # exp(-8)
+        (4, 242),  # exp(-16)
+    ):
+        if integer_bits > exponent:
+            k = _const(multiplier, bits)
+            bit = np.int64(1) << (frac + exponent)
+            result = np.where((remainder & bit) != 0, _srdhm(result, k, bits), result)
+    if integer_bits > 5:
+        clamp = _const(-(1 << (36 - integer_bits)), bits)  # -32 in the input format
+        result = np.where(a < clamp, np.int64(0), result)
+    return np.where(a == 0, _one(0, bits), result)
+
+
+def _fp_newton_reciprocal(a: _I64, bits: int) -> _I64:
+    # Shared body of one_over_one_plus_x / one_minus_x_over_one_plus_x: Newton-Raphson for
+    # 1/half_denominator in Q2.(bits-3), starting from 48/17 - 32/17·d.
+    w = lambda v: _wrap(v, bits)  # noqa: E731
+    half_denominator = _i64(rounding_half_sum(a, _one(0, bits), bits=bits))
+    c48_17 = _const(1515870810, bits)
+    cm32_17 = _const(-1010580540, bits)
+    one_f2 = _one(2, bits)
+    x = w(c48_17 + _srdhm(half_denominator, cm32_17, bits))
+    for _ in range(3):
+        half_denominator_times_x = _srdhm(half_denominator, x, bits)
+        one_minus = w(one_f2 - half_denominator_times_x)
+        x = w(x + _rescale(_srdhm(x, one_minus, bits), 4, 2, bits))
+    return x
+
+
+def exp_on_interval_between_negative_one_quarter_and_0_excl(
+    a: IntLike, *, bits: int = 32
+) -> IntLike:
+    """gemmlowp ``exp_on_interval_between_negative_one_quarter_and_0_excl`` (Q0 in, Q0 out)."""
+    _check_bits(bits)
+    return _ret(_fp_exp_quarter(_i64(a), bits))
+
+
+def exp_on_negative_values(a: IntLike, integer_bits: int, *, bits: int = 32) -> IntLike:
+    """gemmlowp ``exp_on_negative_values(FixedPoint<raw, integer_bits>)`` -> Q0 raw.
+
+    ``a`` is a raw value with ``integer_bits`` integer bits (a <= 0); ``a == 0`` gives the Q0
+    "one" (raw max); below -32 is clamped to 0 only when ``integer_bits > 5``.
+    """
+    _check_bits(bits)
+    if not 0 <= integer_bits < bits - 2:
+        raise UsageError(f"integer_bits must be in [0, {bits - 3}], got {integer_bits}")
+    return _ret(_fp_exp_neg(_i64(a), integer_bits, bits))
+
+
+def one_over_one_plus_x_for_x_in_0_1(a: IntLike, *, bits: int = 32) -> IntLike:
+    """gemmlowp ``one_over_one_plus_x_for_x_in_0_1``: Q0 raw ``a`` in [0, 1) -> 1/(1+a) in Q0.
+
+    Three Newton-Raphson steps in Q2, then ``Rescale<0>(ExactMulByPot<-1>(x))`` (a saturating
+    doubling).
+    """
+    _check_bits(bits)
+    x = _fp_newton_reciprocal(_i64(a), bits)
+    return _ret(_rescale(x, 1, 0, bits))
+
+
+def one_minus_x_over_one_plus_x_for_x_in_0_1(a: IntLike, *, bits: int = 32) -> IntLike:
+    """gemmlowp ``one_minus_x_over_one_plus_x_for_x_in_0_1``: (1-a)/(1+a) in Q0 (for tanh)."""
+    _check_bits(bits)
+    x = _fp_newton_reciprocal(_i64(a), bits)
+    return _ret(_rescale(_wrap(x - _one(2, bits), bits), 2, 0, bits))
+
+
+def logistic(a: IntLike, integer_bits: int, *, bits: int = 32) -> IntLike:
+    """gemmlowp ``logistic(FixedPoint<raw, integer_bits>)`` -> Q0 raw (1/2 for ``a == 0``).
+
+    ``bits=32`` is what TFLM's int8 LOGISTIC uses (``integer_bits=4``); ``bits=16`` is the
+    ``FixedPoint<int16_t, N>`` flavour of TFLite's integer LSTM.
+    """
+    _check_bits(bits)
+    a64 = _i64(a)
+    neg_a = _wrap(-a64, bits)
+    positive = a64 > 0
+    abs_input = np.where(positive, a64, neg_a)
+    # logistic_on_positive_values(x) = one_over_one_plus_x(exp_on_negative_values(-x))
+    e = _fp_exp_neg(_wrap(-abs_input, bits), integer_bits, bits)
+    result_if_positive = _rescale(_fp_newton_reciprocal(e, bits), 1, 0, bits)
+    result_if_negative = _wrap(_one(0, bits) - result_if_positive, bits)
+    one_half = _const(1 << 30, bits)
+    r = np.where(positive, result_if_positive, result_if_negative)
+    return _ret(np.where(a64 == 0, one_half, r))
+
+
+def tanh(a: IntLike, integer_bits: int, *, bits: int = 32) -> IntLike:
+    """gemmlowp ``tanh(FixedPoint<raw, integer_bits>)`` -> Q0 raw (0 for ``a == 0``).
+
+    Computed as ``(1 - e)/(1 + e)`` with ``e = exp(-2|a|)`` (``ExactMulByPot<1>`` adds an
+    integer bit instead of shifting).
+    """
+    _check_bits(bits)
+    a64 = _i64(a)
+    negative = a64 < 0
+    n = np.where(negative, a64, _wrap(-a64, bits))
+    e = _fp_exp_neg(n, integer_bits + 1, bits)
+    x = _fp_newton_reciprocal(e, bits)
+    t = _rescale(_wrap(x - _one(2, bits), bits), 2, 0, bits)
+    r = np.where(negative, _wrap(-t, bits), t)
+    return _ret(np.where(a64 == 0, np.int64(0), r))
+
+
+def get_reciprocal(x: IntLike, x_integer_digits: int) -> tuple[IntLike, IntLike]:
+    """TFLite ``GetReciprocal`` (common.h) -> ``(reciprocal_q0_raw, num_bits_over_unit)``.
+
+    ``x`` (> 0) has ``x_integer_digits`` integer bits; it is normalised by its leading zeros to
+    ``1 + f`` with f in [0, 1) and ``1/(1+f)`` comes from
+    :func:`one_over_one_plus_x_for_x_in_0_1`.
+    """
+    x64 = _i64(x)
+    headroom_plus_one = _i64(count_leading_zeros(x64))
+    num_bits_over_unit = np.int64(x_integer_digits) - headroom_plus_one
+    # (uint32)x << headroom - (1u << 31), reinterpreted as int32 (shift count 32 only for x=0).
+    u = (x64 & 0xFFFFFFFF) << np.minimum(headroom_plus_one, 32)
+    shifted_minus_one = _wrap((u & 0xFFFFFFFF) - (1 << 31), 32)
+    recip = _rescale(_fp_newton_reciprocal(shifted_minus_one, 32), 1, 0, 32)
+    return _ret(recip), _ret(num_bits_over_unit)
