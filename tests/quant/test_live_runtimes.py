@@ -59,7 +59,8 @@ def requantize(x: np.ndarray, s_in: float, z_in: int, s_out: float, z_out: int) 
 @given(s_in=scales, z_in=zero_points, s_out=scales, z_out=zero_points)
 @example(s_in=f32(3 * 2.0**-9), z_in=0, s_out=2.0**-7, z_out=0)  # ratio 3/8: ties at q ≡ 4 mod 8
 @example(s_in=0.25, z_in=-128, s_out=0.25, z_out=127)  # identity scale, zero point shift
-@example(s_in=f32(2.0**-14), z_in=5, s_out=8.0, z_out=-3)  # multiplier below 2^-31: flushed to 0
+@example(s_in=f32(2.0**-24), z_in=5, s_out=512.0, z_out=-3)  # ratio 2^-33: flushed to (0, 0)
+@example(s_in=f32(2.0**-23), z_in=5, s_out=256.0, z_out=-3)  # ratio 2^-31: shift -30, kept
 def test_requantize_int8_live(s_in: float, z_in: int, s_out: float, z_out: int) -> None:
     model = tm.requantize_model(256, s_in, z_in, s_out, z_out)
     want = requantize(X8, s_in, z_in, s_out, z_out)
