@@ -15,6 +15,8 @@ from tflite_ref.kernels import (  # noqa: F401 - imported for their registration
     quantize,
     reduce,
     resize,
+    rnn,
+    svdf,
     unary,
 )
 from tflite_ref.kernels.registry import OpContext, lookup, register, registered
