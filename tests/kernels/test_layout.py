@@ -328,11 +328,34 @@ def test_pack(dtype: str, axis: int) -> None:
           tflm=dtype in ("FLOAT32", "INT8", "INT16", "INT32", "INT64"))
 
 
-def test_pack_requires_equal_quantization() -> None:
+def test_pack_requires_equal_quantization_in_litert_only() -> None:
     model = op_model("PACK", [q([2], "INT8", 0.1, 1), q([2], "INT8", 0.1, 2)],
                      [q([2, 2], "INT8", 0.1, 1)], {"values_count": 2, "axis": 0})
     litert_fails(model)
     ours_fails(model, ModelValidationError)
+    # micro/kernels/pack.cc makes no such check: the bytes are copied as they are.
+    assert_matches_tflm(model, [np.array([1, 2], np.int8), np.array([3, 4], np.int8)])
+
+
+@given(data=st.data())
+@settings(max_examples=20, deadline=None)
+def test_split_v_and_pack_random(data: st.DataObject) -> None:
+    rank = data.draw(st.integers(1, 4), label="rank")
+    shape = data.draw(st.lists(st.integers(1, 5), min_size=rank, max_size=rank), label="shape")
+    axis = data.draw(st.integers(-rank, rank - 1), label="axis")
+    a = axis % rank
+    n = data.draw(st.integers(1, 4), label="splits")
+    cuts = sorted(data.draw(st.lists(st.integers(0, shape[a]), min_size=n - 1, max_size=n - 1)))
+    sizes = [hi - lo for lo, hi in zip([0, *cuts], [*cuts, shape[a]])]
+    outs = [t(shape[:a] + [s] + shape[a + 1:], "INT8") for s in sizes]
+    tflm = 0 not in sizes  # TFLM cannot hold empty tensors
+    check("SPLIT_V", [t(shape, "INT8"), const(sizes), const([axis])], outs, {"num_splits": n},
+          tflm=tflm)
+    pack_axis = data.draw(st.integers(-(rank + 1), rank), label="pack axis")
+    pa = pack_axis % (rank + 1)
+    out = shape[:pa] + [n] + shape[pa:]
+    check("PACK", [t(shape, "INT16")] * n, [t(out, "INT16")],
+          {"values_count": n, "axis": pack_axis})
 
 
 @pytest.mark.parametrize("dtype", ["FLOAT32", "INT8", "UINT8", "INT16", "INT32"])
@@ -473,6 +496,17 @@ def test_slice(dtype: str, shape: list[int], begin: list[int], size: list[int], 
     check("SLICE", ins, [t(out, dtype)], None, tflm=tflm)
 
 
+@given(data=st.data())
+@settings(max_examples=25, deadline=None)
+def test_slice_random(data: st.DataObject) -> None:
+    rank = data.draw(st.integers(1, 5), label="rank")
+    shape = data.draw(st.lists(st.integers(1, 5), min_size=rank, max_size=rank), label="shape")
+    begin = [data.draw(st.integers(0, n - 1)) for n in shape]
+    size = [data.draw(st.integers(-1, n - b).filter(lambda v: v != 0)) for n, b in zip(shape, begin)]
+    out = [n - b if s == -1 else s for n, b, s in zip(shape, begin, size)]
+    check("SLICE", [t(shape, "FLOAT32"), const(begin), const(size)], [t(out, "FLOAT32")], None)
+
+
 def test_slice_dynamic_size() -> None:
     check("SLICE", [S([4, 5], "INT8", None, 0.1, 0), const([1, 1]), S([2], "INT32")],
           [S([2, 3], "INT8", None, 0.1, 0)], None, values={2: [2, 3]}, tflm=False)
@@ -493,6 +527,20 @@ def test_tile(dtype: str, multiples: list[int], mtype: str) -> None:
     out = [d * m for d, m in zip(shape, multiples)]
     # TFLM has no TILE.
     check("TILE", [t(shape, dtype), const(multiples, mtype)], [t(out, dtype)], None, tflm=False)
+
+
+@given(data=st.data())
+@settings(max_examples=20, deadline=None)
+def test_tile_and_broadcast_to_random(data: st.DataObject) -> None:
+    rank = data.draw(st.integers(1, 4), label="rank")
+    shape = data.draw(st.lists(st.integers(1, 3), min_size=rank, max_size=rank), label="shape")
+    mult = data.draw(st.lists(st.integers(0, 3), min_size=rank, max_size=rank), label="multiples")
+    check("TILE", [t(shape, "INT8"), const(mult)], [t([d * m for d, m in zip(shape, mult)],
+                                                      "INT8")], None, tflm=False)  # no TFLM TILE
+    lead = data.draw(st.lists(st.integers(1, 3), max_size=2), label="new leading dims")
+    target = lead + [d if d != 1 else data.draw(st.integers(1, 3)) for d in shape]
+    check("BROADCAST_TO", [t(shape, "FLOAT32"), const(target)], [t(target, "FLOAT32")], None,
+          tflm=len(target) <= 5)
 
 
 def test_tile_dynamic_multiples() -> None:
@@ -553,6 +601,26 @@ def test_space_to_batch_and_back(dtype: str, shape: list[int], block: list[int],
     y = q(mid, "INT8", 0.05, -7) if dtype == "INT8" else t(mid, dtype)
     check("SPACE_TO_BATCH_ND", [x, const(block), const(pads)], [y], None, tflm=tflm)
     check("BATCH_TO_SPACE_ND", [y, const(block), const(pads)], [x], None, tflm=tflm)
+
+
+@given(data=st.data())
+@settings(max_examples=25, deadline=None)
+def test_space_batch_random(data: st.DataObject) -> None:
+    spatial = data.draw(st.integers(1, 2), label="spatial dims")
+    block = data.draw(st.lists(st.integers(1, 3), min_size=spatial, max_size=spatial))
+    pads, shape = [], [data.draw(st.integers(1, 2))]
+    for b in block:
+        lo, hi = data.draw(st.integers(0, 2)), data.draw(st.integers(0, 2))
+        full = b * data.draw(st.integers(max(1, -(-(lo + hi + 1) // b)), 4))
+        pads.append([lo, hi])
+        shape.append(full - lo - hi)
+    shape.append(data.draw(st.integers(1, 3)))
+    mid = [shape[0] * int(np.prod(block))]
+    mid += [(n + sum(p)) // b for n, p, b in zip(shape[1:-1], pads, block)] + [shape[-1]]
+    zp = data.draw(st.integers(-128, 127), label="zero point")
+    x, y = q(shape, "INT8", 0.1, zp), q(mid, "INT8", 0.1, zp)
+    check("SPACE_TO_BATCH_ND", [x, const(block), const(pads)], [y], None)
+    check("BATCH_TO_SPACE_ND", [y, const(block), const(pads)], [x], None)
 
 
 def test_space_to_batch_dynamic_paddings() -> None:

@@ -74,7 +74,11 @@ def is_quantized(t: Tensor | None) -> bool:
     return t is not None and t.quantization is not None and t.quantization.scale.size > 0
 
 
-def require_same_quant(ctx: OpContext, a: Tensor | None, b: Tensor | None, what: str) -> None:
+def require_same_quant(ctx: OpContext, a: Tensor | None, b: Tensor | None, what: str, *,
+                       tflm_checks_too: bool = False) -> None:
+    """LiteRT's equal-quantization ENSURE; TFLM makes it only where ``tflm_checks_too``."""
+    if ctx.emulate == "tflm" and not tflm_checks_too:
+        return
     qa, qb = legacy_qparams(a), legacy_qparams(b)
     if qa != qb:
         ctx.fail(f"{what} must share scale and zero point (TFLite requires it): "
@@ -351,7 +355,8 @@ def prepare_concatenation(ctx: OpContext) -> ConcatenationData:
     for i in range(ctx.num_inputs):
         t = ctx.input(i)
         if out.type == T.INT8:  # "no re-scaling needed for Int8 quantized kernel"
-            require_same_quant(ctx, t, out, f"int8 input {i} and the output")
+            require_same_quant(ctx, t, out, f"int8 input {i} and the output",
+                               tflm_checks_too=True)
         elif out.type == T.INT16:
             ctx.require(legacy_qparams(t)[1] == 0 and oq[1] == 0, "int16 zero points must be 0")
         elif out.type == T.UINT8:
@@ -979,13 +984,13 @@ def space_batch_plan(in_shape: Sequence[int], block: Sequence[int], pads: Sequen
 
 def prepare_space_batch(ctx: OpContext, to_batch: bool) -> SpaceBatchData:
     name = "space_to_batch_nd.cc" if to_batch else "batch_to_space_nd.cc"
-    check_tflm(ctx, (T.FLOAT32, T.INT8), name, const_inputs=(1, 2))
+    check_tflm(ctx, (T.FLOAT32, T.INT8), name)
     shape = ctx.input_shape(0)
     ctx.require(3 <= len(shape) <= 4, f"input must be 3-D or 4-D, not {list(shape)}")
     x, out = ctx.input(0), ctx.output(0)
     if out.type in (T.UINT8, T.INT8, T.INT16):
         require_same_quant(ctx, x, out, "input and output")
-    if out.type == T.INT16:
+    if out.type == T.INT16 and ctx.emulate == "tflite":
         ctx.require(legacy_qparams(out)[1] == 0, "int16 zero point must be 0")
     for i in (1, 2):
         t = ctx.require_input(i)
@@ -1100,7 +1105,7 @@ def prepare_fill(ctx: OpContext) -> FillData:
     ctx.require(len(ctx.input_shape(1)) == 0, "value must be a scalar")
     ctx.require(value_t.type == out.type, f"value is {value_t.type_name}, output {out.type_name}")
     require_same_quant(ctx, value_t, out, "value and output")
-    if out.type == T.INT16:
+    if out.type == T.INT16 and ctx.emulate == "tflite":
         ctx.require(legacy_qparams(out)[1] == 0, "int16 zero point must be 0")
     dims = param_input(ctx, 0)
     if dims is None:

@@ -97,7 +97,8 @@ def prepare_pad(ctx: OpContext) -> PadData:
                                              f"{x.type_name}")
         ctx.require(int(np.prod(ctx.input_shape(2))) == 1, "constant_values must hold one value")
         if quantized_path:
-            require_same_quant(ctx, constant, out, "constant_values and the output")
+            require_same_quant(ctx, constant, out, "constant_values and the output",
+                               tflm_checks_too=True)  # TFLM: int8, the only quantized path
     elif quantized_path:
         info = np.iinfo(np.dtype(out.dtype))  # type: ignore[arg-type]
         ctx.require(info.min <= z_out <= info.max, f"zero point {z_out} is out of range")
