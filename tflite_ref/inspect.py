@@ -187,8 +187,9 @@ class InspectReport:
         """The same report with only subgraph ``index`` (model-wide summaries unchanged)."""
         chosen = tuple(sg for sg in self.subgraphs if sg.index == index)
         if not chosen:
-            raise UsageError(f"--subgraph {index}: the model has {self.subgraph_count} subgraph"
-                             f"{'s' if self.subgraph_count != 1 else ''} (0..{self.subgraph_count - 1})")
+            n = self.subgraph_count
+            raise UsageError(f"--subgraph {index}: the model has {n} subgraph"
+                             f"{'s' if n != 1 else ''} (0..{n - 1})")
         return dataclasses.replace(self, subgraphs=chosen)
 
     def to_dict(self) -> dict[str, Any]:
@@ -219,7 +220,8 @@ class InspectReport:
             "custom_ops": [dataclasses.asdict(c) for c in self.custom_ops],
             "warnings": list(self.warnings),
         }
-        return jsonable(out)
+        result: dict[str, Any] = jsonable(out)
+        return result
 
 
 def _subgraph_dict(sg: SubgraphInfo) -> dict[str, Any]:
@@ -538,7 +540,8 @@ def _size_breakdown(model: Model) -> SizeBreakdown:
     metadata_bytes = sum(model.buffers[b].size for b in metadata_buffers
                          if model.buffers[b].data is not None and b not in seen)
     referenced = seen | metadata_buffers
-    unreferenced = sum(b.size for b in model.buffers if b.index not in referenced and b.data is not None)
+    unreferenced = sum(b.size for b in model.buffers
+                       if b.index not in referenced and b.data is not None)
     constant = sum(v[0] for v in by_dtype.values())
     structure = max(0, model.size_bytes - constant - metadata_bytes - unreferenced)
 
@@ -614,7 +617,8 @@ def _subgraph_info(model: Model, sg: Subgraph) -> SubgraphInfo:
     fp16 = _fp16_dequantized(sg)
     ops = tuple(_operator_info(model, sg, op, fp16) for op in sg.operators)
     return SubgraphInfo(index=sg.index, name=sg.name, inputs=tuple(sg.inputs),
-                        outputs=tuple(sg.outputs), tensors=tuple(_tensor_info(t) for t in sg.tensors),
+                        outputs=tuple(sg.outputs),
+                        tensors=tuple(_tensor_info(t) for t in sg.tensors),
                         operators=ops, macs=sum(o.macs for o in ops))
 
 

@@ -109,7 +109,9 @@ def fmt_value(value: Any) -> str:
         return f"{value:.4g}"
     if isinstance(value, list):
         if value and all(isinstance(v, int) and not isinstance(v, bool) for v in value):
-            return "x".join(str(v) for v in value) if len(value) == 2 else f"[{', '.join(map(str, value))}]"
+            if len(value) == 2:
+                return "x".join(str(v) for v in value)
+            return f"[{', '.join(map(str, value))}]"
         return "[" + ", ".join(fmt_value(v) for v in value) + "]"
     if isinstance(value, dict):
         return "{" + ", ".join(f"{k}: {fmt_value(v)}" for k, v in value.items()) + "}"
@@ -139,8 +141,9 @@ def fmt_quant(q: QuantInfo | None) -> str:
     finite = [s for s in q.scale if s is not None]
     lo, hi = (min(finite), max(finite)) if finite else (None, None)
     zps = sorted(set(q.zero_point))
-    zp = str(zps[0]) if len(zps) == 1 else f"{zps[0]}..{zps[-1]}"
-    return f"{len(q.scale)}ch@{q.quantized_dimension} s={fmt_number(lo)}..{fmt_number(hi)} zp={zp}"
+    zps_text = str(zps[0]) if len(zps) == 1 else f"{zps[0]}..{zps[-1]}"
+    return (f"{len(q.scale)}ch@{q.quantized_dimension} s={fmt_number(lo)}..{fmt_number(hi)} "
+            f"zp={zps_text}")
 
 
 def _grouped(items: Iterable[str]) -> str:
@@ -238,7 +241,8 @@ def _operators_table(sg: SubgraphInfo, wide: bool) -> Table:
     # otherwise, so they stay whole. (No min_width: rich 13-15 then crops the last column.)
     # Narrow tables show a custom op by its code, marked "custom", to spare the "CUSTOM:" prefix.
     names = [op.opcode if wide else _custom_code(op) or op.opcode for op in sg.operators]
-    tags = [f"custom v{op.version}" if _custom_code(op) else f"v{op.version}" for op in sg.operators]
+    tags = [f"custom v{op.version}" if _custom_code(op) else f"v{op.version}"
+            for op in sg.operators]
     if wide:
         table.add_column("op", overflow="fold", style="bold")
         table.add_column("v", justify="right", no_wrap=True)
@@ -365,16 +369,19 @@ def _subgraph(sg: SubgraphInfo, tensors: bool, wide: bool) -> RenderableType:
 def _sizes(report: InspectReport) -> RenderableType:
     s = report.size
     grid = _kv_grid()
-    _row(grid, "constants", f"{fmt_bytes(s.constant_bytes)} ({fmt_share(s.constant_bytes, s.file_bytes)})")
+
+    def part(n: int) -> str:
+        return f"{fmt_bytes(n)} ({fmt_share(n, s.file_bytes)})"
+
+    _row(grid, "constants", part(s.constant_bytes))
     if s.metadata_bytes:
-        _row(grid, "metadata", f"{fmt_bytes(s.metadata_bytes)} ({fmt_share(s.metadata_bytes, s.file_bytes)})")
+        _row(grid, "metadata", part(s.metadata_bytes))
     if s.unreferenced_buffer_bytes:
-        _row(grid, "unreferenced buffers", f"{fmt_bytes(s.unreferenced_buffer_bytes)} "
-                                             f"({fmt_share(s.unreferenced_buffer_bytes, s.file_bytes)})")
-    _row(grid, "structure", f"{fmt_bytes(s.structure_bytes)} ({fmt_share(s.structure_bytes, s.file_bytes)})"
-                              " tables, names, shapes, quantization")
+        _row(grid, "unreferenced buffers", part(s.unreferenced_buffer_bytes))
+    _row(grid, "structure", part(s.structure_bytes) + " tables, names, shapes, quantization")
     parts: list[RenderableType] = [grid]
-    for title, rows in (("constants by dtype", s.by_dtype), ("constants by op (first consumer)", s.by_op)):
+    for title, rows in (("constants by dtype", s.by_dtype),
+                        ("constants by op (first consumer)", s.by_op)):
         if not rows:
             continue
         table = Table(box=box.SIMPLE_HEAD, pad_edge=False, show_edge=False)
@@ -415,7 +422,8 @@ def _custom_ops(report: InspectReport) -> RenderableType:
     table.add_column("operators", overflow="fold")
     table.add_column("options (first)", overflow="fold")
     for c in report.custom_ops:
-        where = ", ".join(f"{s}:{o}" if report.subgraph_count > 1 else str(o) for s, o in c.operators)
+        where = ", ".join(f"{s}:{o}" if report.subgraph_count > 1 else str(o)
+                          for s, o in c.operators)
         opts = ""
         if c.options:
             opts = fmt_value(c.options["decoded"]) if c.options.get("decoded") else (
