@@ -77,7 +77,8 @@ def test_gather_random(data: st.DataObject) -> None:
 
 @pytest.mark.parametrize("bad", [7, -1], ids=["too-large", "negative"])
 def test_gather_out_of_range_index_fails_naming_position(bad: int) -> None:
-    model = op_model("GATHER", [S([5, 2], "FLOAT32"), S([2, 2], "INT32")], [S([2, 2, 2], "FLOAT32")])
+    model = op_model("GATHER", [S([5, 2], "FLOAT32"), S([2, 2], "INT32")],
+                     [S([2, 2, 2], "FLOAT32")])
     x = np.zeros([5, 2], np.float32)
     pos = np.array([[0, 1], [bad, 2]], np.int32)
     litert_fails(model, [x, pos])

@@ -11,8 +11,9 @@ Other kernel test files import :func:`op_model`, :class:`S` and :func:`check` fr
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 import pytest
@@ -143,7 +144,8 @@ RESHAPE_CASES = [
 
 
 @pytest.mark.parametrize("dtype,in_shape,shape,out_shape,tflm",
-                         [c[1:] for c in RESHAPE_CASES], ids=[f"reshape-{c[0]}" for c in RESHAPE_CASES])
+                         [c[1:] for c in RESHAPE_CASES],
+                         ids=[f"reshape-{c[0]}" for c in RESHAPE_CASES])
 def test_reshape(dtype: str, in_shape: list[int], shape: list[int] | None, out_shape: list[int],
                  tflm: bool) -> None:
     if shape is None:
@@ -394,7 +396,8 @@ STRIDED_CASES = [
     ("basic", [4, 5], [1, 0], [3, 5], [1, 2], {}),
     ("negative-stride", [6], [-1], [0], [-2], {}),
     ("negative-stride-to-start", [6], [4], [-7], [-1], {}),
-    ("begin-end-mask", [3, 4, 5], [1, 1, 1], [2, 3, 4], [1, 1, 1], {"begin_mask": 5, "end_mask": 2}),
+    ("begin-end-mask", [3, 4, 5], [1, 1, 1], [2, 3, 4], [1, 1, 1],
+     {"begin_mask": 5, "end_mask": 2}),
     ("shrink", [3, 4], [1, 2], [2, 3], [1, 1], {"shrink_axis_mask": 1}),
     ("shrink-negative-index", [3, 4], [0, -1], [0, 0], [1, 1], {"shrink_axis_mask": 2,
                                                               "end_mask": 1}),
@@ -502,7 +505,7 @@ def test_slice_random(data: st.DataObject) -> None:
     rank = data.draw(st.integers(1, 5), label="rank")
     shape = data.draw(st.lists(st.integers(1, 5), min_size=rank, max_size=rank), label="shape")
     begin = [data.draw(st.integers(0, n - 1)) for n in shape]
-    size = [data.draw(st.integers(-1, n - b).filter(lambda v: v != 0)) for n, b in zip(shape, begin)]
+    size = [data.draw(st.integers(-1, n - b).filter(bool)) for n, b in zip(shape, begin)]
     out = [n - b if s == -1 else s for n, b, s in zip(shape, begin, size)]
     check("SLICE", [t(shape, "FLOAT32"), const(begin), const(size)], [t(out, "FLOAT32")], None)
 
@@ -557,7 +560,8 @@ def test_broadcast_to(dtype: str, in_shape: list[int], shape: list[int], stype: 
 
 
 @pytest.mark.parametrize("dtype", ["FLOAT32", "INT8", "UINT8", "INT16", "INT32", "INT64"])
-@pytest.mark.parametrize("axes", [[0], [1, 2], [-1], [2, 1]], ids=lambda a: "ax" + "_".join(map(str, a)))
+@pytest.mark.parametrize("axes", [[0], [1, 2], [-1], [2, 1]],
+                         ids=lambda a: "ax" + "_".join(map(str, a)))
 def test_reverse_v2(dtype: str, axes: list[int]) -> None:
     check("REVERSE_V2", [t([2, 3, 4], dtype), const(axes)], [t([2, 3, 4], dtype)], None,
           tflm=dtype != "UINT8")  # TFLM's Python wrapper has no uint8 inputs here
@@ -611,7 +615,8 @@ def test_space_batch_random(data: st.DataObject) -> None:
     pads, shape = [], [data.draw(st.integers(1, 2))]
     for b in block:
         lo, hi = data.draw(st.integers(0, 2)), data.draw(st.integers(0, 2))
-        full = b * data.draw(st.integers(max(1, -(-(lo + hi + 1) // b)), 4))
+        least = -(-(lo + hi + 1) // b)  # blocks needed to keep at least one input element
+        full = b * data.draw(st.integers(least, least + 2))
         pads.append([lo, hi])
         shape.append(full - lo - hi)
     shape.append(data.draw(st.integers(1, 3)))

@@ -156,10 +156,10 @@ def gather_nd(data: GatherNdData, params: np.ndarray, indices: np.ndarray) -> np
         bad = ((from_pos < 0) | (from_pos + slice_size > params.size))[:, None]
     if bad.any():
         row, col = first_bad(bad)
-        where = [*np.unravel_index(row, indices.shape[:-1]), col]
+        where = [int(w) for w in np.unravel_index(row, indices.shape[:-1])] + [col]
         raise KernelRuntimeError(
-            f"{fail} {int(idx[row, col])} at position {[int(w) for w in where]} of the "
+            f"{fail} {int(idx[row, col])} at position {where} of the "
             f"indices is out of range for params of shape {list(params.shape)}")
     flat = params.reshape(-1)
-    out = flat[from_pos[:, None] + np.arange(slice_size, dtype=np.int64)[None, :]]
+    out: np.ndarray = flat[from_pos[:, None] + np.arange(slice_size, dtype=np.int64)[None, :]]
     return out.reshape(data.output_shape)

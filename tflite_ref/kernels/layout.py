@@ -25,8 +25,9 @@ lowers ``tf.ones_like`` to FILL), so no model can contain it.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Callable, NoReturn, Sequence
+from typing import NoReturn
 
 import numpy as np
 
@@ -140,7 +141,8 @@ class ReshapeData:
     locator: str
 
 
-def resolve_reshape(requested: Sequence[int], in_shape: Sequence[int], fail: Fail) -> tuple[int, ...]:
+def resolve_reshape(requested: Sequence[int], in_shape: Sequence[int], fail: Fail
+                    ) -> tuple[int, ...]:
     """tflite/kernels/internal/reshape_utils.h ``ResolveOutputShape``: one -1 is inferred.
 
     The inferred size divides the product of the *non-zero* dims, and is 0 when the input is
@@ -353,14 +355,15 @@ def prepare_concatenation(ctx: OpContext) -> ConcatenationData:
     oq = legacy_qparams(out)
     rescale: list[tuple[np.float32, np.float32, int] | None] = [None] * ctx.num_inputs
     for i in range(ctx.num_inputs):
-        t = ctx.input(i)
+        t_in = ctx.input(i)
         if out.type == T.INT8:  # "no re-scaling needed for Int8 quantized kernel"
-            require_same_quant(ctx, t, out, f"int8 input {i} and the output",
+            require_same_quant(ctx, t_in, out, f"int8 input {i} and the output",
                                tflm_checks_too=True)
         elif out.type == T.INT16:
-            ctx.require(legacy_qparams(t)[1] == 0 and oq[1] == 0, "int16 zero points must be 0")
+            ctx.require(legacy_qparams(t_in)[1] == 0 and oq[1] == 0,
+                        "int16 zero points must be 0")
         elif out.type == T.UINT8:
-            s_in, z_in = legacy_qparams(t)
+            s_in, z_in = legacy_qparams(t_in)
             if (s_in, z_in) != oq:
                 # reference/concatenation.h: scale = s_in * (1.f / s_out); bias = -z_in * scale.
                 scale = np.float32(s_in) * (np.float32(1.0) / np.float32(oq[0]))
@@ -380,7 +383,7 @@ def concatenation(data: ConcatenationData, *xs: np.ndarray) -> np.ndarray:
             continue
         scale, bias, z_out = rs
         # float32 multiply-add, TfLiteRound (half away), + z_out, clamp to [0, 255].
-        v = round_away(x.astype(np.float32) * scale + bias).astype(np.int64) + z_out
+        v = np.asarray(round_away(x.astype(np.float32) * scale + bias)).astype(np.int64) + z_out
         parts.append(np.clip(v, 0, 255).astype(np.uint8))
     return np.concatenate(parts, axis=data.axis).reshape(data.output_shape)
 
@@ -558,7 +561,8 @@ class SlicePlan:
 
 
 def apply_slice_plan(x: np.ndarray, plan: SlicePlan) -> np.ndarray:
-    return x.reshape(plan.view_shape)[np.ix_(*plan.index)].reshape(plan.output_shape)
+    out: np.ndarray = x.reshape(plan.view_shape)[np.ix_(*plan.index)]
+    return out.reshape(plan.output_shape)
 
 
 @dataclass(frozen=True, slots=True)
@@ -597,11 +601,15 @@ def strided_slice_plan(in_shape: Sequence[int], begin: Sequence[int], end: Seque
         fail("begin, end and strides must have the same length")
     if n > 31:
         fail("StridedSlice supports at most 31 indices")
-    bit = lambda mask, i: bool(mask >> i & 1)  # noqa: E731
+
+    def bit(mask: int, i: int) -> bool:
+        return bool(mask >> i & 1)
+
     num_add = sum(1 for i in range(n) if not bit(ellipsis_mask, i) and bit(new_axis_mask, i))
     eff = rank + num_add
     # Expand the ellipsis over the dims it stands for; shift new_axis bits past it.
-    eff_ellipsis, eff_new_axis = set(), set()
+    eff_ellipsis: set[int] = set()
+    eff_new_axis: set[int] = set()
     ellipsis_start, expanded = eff, 0
     i = 0
     while i < eff:
@@ -786,7 +794,8 @@ def tile_multiples(in_shape: Sequence[int], multiples: Sequence[int], fail: Fail
 
 def prepare_tile(ctx: OpContext) -> TileData:
     t = ctx.require_input(1)
-    ctx.require(t.type in (T.INT32, T.INT64), f"multiples must be INT32 or INT64, not {t.type_name}")
+    ctx.require(t.type in (T.INT32, T.INT64),
+                f"multiples must be INT32 or INT64, not {t.type_name}")
     value = param_input(ctx, 1)
     if value is None:
         return TileData(None, ctx.op.locator)
@@ -1100,7 +1109,7 @@ def prepare_fill(ctx: OpContext) -> FillData:
     """fill.cc Prepare: int32/int64 dims vector, scalar value of the output's type and quant."""
     check_tflm(ctx, (T.FLOAT32, T.INT8, T.INT32), "fill.cc", const_inputs=(0,))
     dims_t, value_t, out = ctx.require_input(0), ctx.require_input(1), ctx.output(0)
-    ctx.require(dims_t.type in (T.INT32, T.INT64), f"dims must be INT32 or INT64")
+    ctx.require(dims_t.type in (T.INT32, T.INT64), "dims must be INT32 or INT64")
     ctx.require(len(ctx.input_shape(0)) == 1, "dims must be a vector")
     ctx.require(len(ctx.input_shape(1)) == 0, "value must be a scalar")
     ctx.require(value_t.type == out.type, f"value is {value_t.type_name}, output {out.type_name}")
@@ -1173,11 +1182,11 @@ def prepare_range(ctx: OpContext) -> RangeData:
         ctx.require(ctx.require_input(i).type == dtype, "start, limit and delta differ in type")
         ctx.require(len(ctx.input_shape(i)) == 0, f"input {i} must be a scalar")
     ctx.require(ctx.output(0).type == dtype, "output type differs from start")
-    values = [ctx.const(i) for i in range(3)]
-    if any(v is None for v in values):
+    start, limit, delta = (ctx.const(i) for i in range(3))
+    if start is None or limit is None or delta is None:
         ctx.set_dynamic_output(0)
         return RangeData(None, ctx.op.locator)
-    value = range_values(*values, ctx.fail)  # type: ignore[arg-type]
+    value = range_values(start, limit, delta, ctx.fail)
     ctx.set_output_shape(0, value.shape)
     return RangeData(value, ctx.op.locator)
 

@@ -100,7 +100,7 @@ def prepare_pad(ctx: OpContext) -> PadData:
             require_same_quant(ctx, constant, out, "constant_values and the output",
                                tflm_checks_too=True)  # TFLM: int8, the only quantized path
     elif quantized_path:
-        info = np.iinfo(np.dtype(out.dtype))  # type: ignore[arg-type]
+        info = np.iinfo(np.dtype(out.dtype))
         ctx.require(info.min <= z_out <= info.max, f"zero point {z_out} is out of range")
     value = ctx.const(1)
     if value is None:
@@ -167,4 +167,5 @@ def mirror_pad(data: MirrorPadData, x: np.ndarray, paddings: np.ndarray) -> np.n
                            tuple(n - data.offset for n in x.shape))
     # Within the limits checked above, mirror_pad.cc GetInputDimension is exactly NumPy's
     # single reflection: REFLECT maps -k to k, SYMMETRIC maps -k to k - 1.
-    return np.pad(x, pads, mode=data.mode)  # type: ignore[call-overload]
+    out: np.ndarray = np.pad(x, pads, mode=data.mode)  # type: ignore[call-overload]
+    return out

@@ -100,7 +100,7 @@ def nearest_axis(in_size: int, out_size: int, align: bool, half: bool) -> AxisMa
     else:
         scale = F32(in_size) / F32(max(out_size, 1))
     src = (np.arange(out_size, dtype=F32) + F32(0.5 if half else 0.0)) * scale
-    idx = (round_away(src) if align else np.floor(src)).astype(np.int64)
+    idx = np.asarray(round_away(src) if align else np.floor(src)).astype(np.int64)
     idx = np.minimum(idx, in_size - 1)
     if half:
         idx = np.maximum(idx, 0)
@@ -180,7 +180,8 @@ def float_weighted_sum(x: np.ndarray, plan: ResizePlan, rounding_offset: np.floa
     total = total + v10 * dy * (one - dx)
     total = total + v01 * (one - dy) * dx
     total = total + v11 * dy * dx
-    return total + rounding_offset
+    out: np.ndarray = total + rounding_offset
+    return out
 
 
 @register(Op.RESIZE_BILINEAR, T.FLOAT32, prepare=prepare_resize_bilinear)
@@ -196,7 +197,8 @@ def resize_bilinear_uint8(data: ResizeData, x: np.ndarray, size: np.ndarray) -> 
     byte is kept.
     """
     v = float_weighted_sum(x, plan_for(data, x, size), F32(0.5))
-    return (np.trunc(v).astype(np.int64) & 0xFF).astype(np.uint8)
+    out: np.ndarray = (np.trunc(v).astype(np.int64) & 0xFF).astype(np.uint8)
+    return out
 
 
 @register(Op.RESIZE_BILINEAR, T.INT8, T.INT16, prepare=prepare_resize_bilinear)
@@ -213,7 +215,7 @@ def resize_bilinear_integer(data: ResizeData, x: np.ndarray, size: np.ndarray) -
     wy0, wx0 = one - wy1, one - wx1
     v00, v10, v01, v11 = (c.astype(np.int64) for c in corners(x, plan))
     o20 = v00 * wy0 * wx0 + v10 * wy1 * wx0 + v01 * wy0 * wx1 + v11 * wy1 * wx1
-    rounded = c_div(o20 + np.where(o20 > 0, 1 << 19, -(1 << 19)), 1 << 20)
+    rounded = np.asarray(c_div(o20 + np.where(o20 > 0, 1 << 19, -(1 << 19)), 1 << 20))
     info = np.iinfo(x.dtype)
     # static_cast<T>: the weighted mean of in-range values stays in range; wrap like C if not.
     return ((rounded - info.min) % (1 << info.bits) + info.min).astype(x.dtype)
@@ -231,4 +233,5 @@ def prepare_resize_nearest_neighbor(ctx: OpContext) -> ResizeData:
           prepare=prepare_resize_nearest_neighbor)
 def resize_nearest_neighbor(data: ResizeData, x: np.ndarray, size: np.ndarray) -> np.ndarray:
     plan = plan_for(data, x, size)
-    return np.ascontiguousarray(x[:, plan.y.lo][:, :, plan.x.lo])
+    out: np.ndarray = x[:, plan.y.lo][:, :, plan.x.lo]
+    return np.ascontiguousarray(out)
