@@ -254,7 +254,7 @@ def _operators_table(sg: SubgraphInfo, wide: bool) -> Table:
         # A fixed width: rich never narrows such a column, and otherwise narrows the widest
         # one first, which breaks long op names while other columns could have wrapped.
         longest = max([len(n) + 1 + len(t) for n, t in zip(names, tags)], default=2)
-        op_width = min(max(longest, 16), MAX_OP_WIDTH)
+        op_width = min(max(longest, 28), MAX_OP_WIDTH)  # 28: "stride=2x2 filter=2x2 VALID"
         table.add_column("op / options", overflow="fold", width=op_width)
         table.add_column("in → out", overflow="fold")
         table.add_column("weights", overflow="fold", style="dim")
