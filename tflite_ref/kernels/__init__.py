@@ -10,6 +10,7 @@ from tflite_ref.kernels import (  # noqa: F401 - imported for their registration
     gather,
     layout,
     logical,
+    lstm,
     pad,
     pooling,
     quantize,

@@ -1,0 +1,811 @@
+"""Kernels: UNIDIRECTIONAL_SEQUENCE_LSTM (float32; int8 activations with an int16 cell state).
+
+The LSTM cell, per time step (``⊙`` element-wise, ``σ`` sigmoid, ``g`` the fused activation)::
+
+    i = σ(W_i·x + R_i·h + P_i⊙c + b_i)      (CIFG variant: i = 1 − f)
+    f = σ(W_f·x + R_f·h + P_f⊙c + b_f)
+    z = g(W_c·x + R_c·h + b_c)               ("cell gate", usually tanh)
+    c = clip(f⊙c + i⊙z)
+    o = σ(W_o·x + R_o·h + P_o⊙c + b_o)       (peephole P_o sees the *new* c)
+    h = o⊙g(c)   (with projection: h = clip(W_p·(o⊙g(c)) + b_p))
+
+``x`` is ``input[t]``, ``h``/``c`` the output-state / cell-state *variable* tensors (inputs 18 and
+19), which the kernel **updates in place** so that they carry over to the next invoke
+(``Interpreter.reset_all_variables()`` restores them).  The output is ``h`` of every step.  Input
+slots follow ``lstm_shared.h``: weights W (1-4) and R (5-8) in the order input, forget, cell,
+output gate; peepholes P (9-11); biases (12-15); projection (16, 17); layer-norm coefficients
+(20-23).  Every batch row is independent, so the kernel runs all rows of a time step at once,
+and the input terms ``W·x`` of all steps are one GEMM before the (sequential) time loop.
+
+**Float32** follows LiteRT ``tflite/kernels/lstm_eval.cc`` ``EvalFloat`` (CIFG, peephole,
+layer norm, projection, diagonal recurrent weights) and TFLM ``micro/kernels/lstm_eval.h``
+(plain LSTM only).  Emulation difference (:attr:`LstmFloatData.hidden_activation`): LiteRT
+applies the fused activation to the cell state for ``h``, TFLM always ``tanh``.
+
+**Integer (8x8→16)**: int8 input, weights and output state, int16 cell state, int32 biases; the
+gate pre-activations are int16 in Q3.12 and the gates int16 in Q0.15.  The two runtimes are
+different implementations (doc §2.21); their differences are the fields of
+:class:`IntegerLstmArithmetic`, computed in prepare:
+
+* LiteRT ``EvalInteger8x8_16`` (``lstm_eval.cc``, ``portable_tensor_utils.cc``, params from
+  ``unidirectional_sequence_lstm.cc`` ``PopulateQuantizedLstmParams8x8_16``): each gate term is
+  ``MultiplyByQuantizedMultiplier`` of an int32 accumulator whose input zero point is folded into
+  the bias, *accumulated* into the int16 gate with saturation; sigmoid and tanh are gemmlowp's
+  int16 fixed point (``ApplySigmoid``, ``ApplyTanh``); the cell products are rounding shifts
+  (``CwiseMul(a, b, shift)``); the hidden state uses the scale and zero point of the op's 5th
+  *intermediate* tensor, with a float32-rounded multiplier.  Gate scales are 2^-12 unless the
+  model has layer norm (then intermediates 0-3).  Supports CIFG, peephole, projection, layer
+  norm.
+* TFLM ``LstmStep`` (``lstm_eval.h``, ``lstm_eval.cc``, ``lstm_eval_common.cc``): each gate is the
+  saturating sum of two int8→int16 FULLY_CONNECTED results; sigmoid and tanh are the int16
+  LOGISTIC / TANH reference kernels (table interpolation); the cell products are int16 MUL
+  (``MultiplyByQuantizedMultiplier`` with double-derived multipliers); the hidden state uses
+  the output-state tensor's scale and zero point.  Plain LSTM only (no CIFG, peephole,
+  projection or layer norm: TFLM's Prepare rejects them).
+
+Not implemented: hybrid LSTM (float input, int8 weights; LiteRT ``EvalHybrid``), int16
+activations (TFLM 16x8), 2-D input.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from numpy.typing import NDArray
+
+from tflite_ref.kernels.activations import SigmoidTanhData, logistic_int16, tanh_int16
+from tflite_ref.kernels.registry import BuiltinOperator as Op
+from tflite_ref.kernels.registry import OpContext, register
+from tflite_ref.kernels.registry import TensorType as T
+from tflite_ref.kernels.rnn import (
+    apply_activation_float,
+    check_activation_float,
+    exact_int_matmul,
+    per_tensor_quant,
+    require_state,
+    state_view,
+)
+from tflite_ref.kernels.unary import get_inv_sqrt_quantized_multiplier_exp
+from tflite_ref.model.model import Tensor
+from tflite_ref.quant.fixedpoint import (
+    INT16_MAX,
+    INT16_MIN,
+    logistic,
+    multiply_by_quantized_multiplier,
+    rounding_divide_by_pot,
+    round_away,
+    tanh,
+    wrap_int32,
+)
+from tflite_ref.quant.multipliers import quantize_multiplier
+
+__all__ = [
+    "LstmFloatData",
+    "LstmIntegerData",
+    "IntegerLstmArithmetic",
+    "prepare_unidirectional_sequence_lstm",
+]
+
+F32 = np.float32
+I64 = NDArray[np.int64]
+
+# Input slots (lstm_shared.h).
+INPUT = 0
+GATES = ("input", "forget", "cell", "output")
+INPUT_WEIGHTS = {"input": 1, "forget": 2, "cell": 3, "output": 4}
+RECURRENT_WEIGHTS = {"input": 5, "forget": 6, "cell": 7, "output": 8}
+CELL_WEIGHTS = {"input": 9, "forget": 10, "output": 11}  # peepholes
+GATE_BIAS = {"input": 12, "forget": 13, "cell": 14, "output": 15}
+PROJECTION_WEIGHTS = 16
+PROJECTION_BIAS = 17
+OUTPUT_STATE = 18
+CELL_STATE = 19
+LAYER_NORM = {"input": 20, "forget": 21, "cell": 22, "output": 23}
+
+
+# =============================================================================================
+# Geometry and checks shared by both paths
+# =============================================================================================
+@dataclass(frozen=True, slots=True)
+class LstmShape:
+    n_batch: int
+    n_time: int
+    n_input: int
+    n_cell: int
+    n_output: int
+    time_major: bool
+    use_cifg: bool
+    use_peephole: bool
+    use_projection: bool
+    use_layer_norm: bool
+
+
+def _weights(ctx: OpContext, i: int, what: str) -> np.ndarray:
+    data = ctx.const(i)
+    if data is None:
+        ctx.unsupported(f"input {i} ({what}) is computed at run time; LSTM weights, biases and "
+                        "coefficients must be constant")
+    return data
+
+
+def _check_shape(ctx: OpContext, i: int, want: tuple[int, ...], what: str) -> None:
+    t = ctx.input(i)
+    if t is not None and tuple(ctx.input_shape(i)) != want:
+        ctx.fail(f"input {i} ({what}) has shape {list(ctx.input_shape(i))}, expected {list(want)}")
+
+
+def _lstm_shape(ctx: OpContext) -> LstmShape:
+    """unidirectional_sequence_lstm.cc Prepare / CheckInputTensorDimensions (LiteRT) and
+    ValidateTensorStatus / ValidateTensorSize (TFLM lstm_eval*.cc)."""
+    n_in = ctx.num_inputs
+    if ctx.num_outputs != 1:
+        ctx.fail(f"takes 1 output, got {ctx.num_outputs}")
+    if ctx.emulate == "tflm" and n_in != 24:
+        ctx.fail(f"TFLite Micro's LSTM takes 24 inputs, got {n_in}")
+    if n_in not in (20, 24):
+        ctx.fail(f"takes 20 or 24 inputs, got {n_in}")
+    in_shape = ctx.input_shape(INPUT)
+    if len(in_shape) != 3:
+        ctx.unsupported(f"input must be 3-D ([batch, time, input] or time-major), got "
+                        f"{list(in_shape)}")
+    time_major = bool(ctx.options.get("time_major", False))
+    n_time, n_batch = (in_shape[0], in_shape[1]) if time_major else (in_shape[1], in_shape[0])
+    n_input = in_shape[2]
+    for gate in ("forget", "cell", "output"):
+        ctx.require_input(INPUT_WEIGHTS[gate])
+        ctx.require_input(RECURRENT_WEIGHTS[gate])
+        ctx.require_input(GATE_BIAS[gate])
+    w_o = ctx.input_shape(INPUT_WEIGHTS["output"])
+    if len(w_o) != 2 or w_o[1] != n_input:
+        ctx.fail(f"input-to-output weights {list(w_o)} must be [n_cell, {n_input}]")
+    n_cell = w_o[0]
+    r_o = ctx.input_shape(RECURRENT_WEIGHTS["output"])
+    n_output = r_o[0] if len(r_o) == 1 else r_o[1]
+    use_cifg = ctx.input(INPUT_WEIGHTS["input"]) is None
+    if use_cifg != (ctx.input(RECURRENT_WEIGHTS["input"]) is None):
+        ctx.fail("input-to-input and recurrent-to-input weights must be both present or both "
+                 "absent (CIFG)")
+    if use_cifg != (ctx.input(GATE_BIAS["input"]) is None):
+        ctx.fail("the input gate bias must be present exactly when the input gate weights are")
+    peepholes = [ctx.input(CELL_WEIGHTS[g]) is not None for g in ("forget", "output")]
+    use_peephole = all(peepholes)
+    if any(peepholes) != use_peephole or (
+            not use_cifg and (ctx.input(CELL_WEIGHTS["input"]) is not None) != use_peephole) or (
+            use_cifg and ctx.input(CELL_WEIGHTS["input"]) is not None):
+        ctx.fail("peephole weights must be all present or all absent")
+    use_projection = ctx.input(PROJECTION_WEIGHTS) is not None
+    if not use_projection and ctx.input(PROJECTION_BIAS) is not None:
+        ctx.fail("a projection bias needs projection weights")
+    use_layer_norm = n_in == 24 and ctx.input(LAYER_NORM["forget"]) is not None
+    gates = [g for g in GATES if not (use_cifg and g == "input")]
+    for g in gates:
+        _check_shape(ctx, INPUT_WEIGHTS[g], (n_cell, n_input), f"input-to-{g} weights")
+        r = ctx.input_shape(RECURRENT_WEIGHTS[g])
+        if tuple(r) not in ((n_cell, n_output), (n_cell,)):
+            ctx.fail(f"recurrent-to-{g} weights {list(r)} must be [{n_cell}, {n_output}] (or "
+                     f"[{n_cell}] diagonal)")
+        _check_shape(ctx, GATE_BIAS[g], (n_cell,), f"{g} gate bias")
+        if use_peephole and g != "cell":
+            _check_shape(ctx, CELL_WEIGHTS[g], (n_cell,), f"cell-to-{g} weights")
+        if use_layer_norm and g in LAYER_NORM:
+            ctx.require_input(LAYER_NORM[g])
+            _check_shape(ctx, LAYER_NORM[g], (n_cell,), f"{g} layer-norm coefficients")
+    if use_layer_norm and use_cifg and ctx.input(LAYER_NORM["input"]) is not None:
+        ctx.fail("a CIFG LSTM has no input-gate layer-norm coefficients")
+    if use_projection:
+        _check_shape(ctx, PROJECTION_WEIGHTS, (n_output, n_cell), "projection weights")
+        _check_shape(ctx, PROJECTION_BIAS, (n_output,), "projection bias")
+    elif n_output != n_cell:
+        ctx.fail(f"without projection the output size {n_output} must equal n_cell {n_cell}")
+    out_state = require_state(ctx, OUTPUT_STATE, "output state")
+    cell_state = require_state(ctx, CELL_STATE, "cell state")
+    if int(np.prod(ctx.input_shape(OUTPUT_STATE))) != n_batch * n_output:
+        ctx.fail(f"output state {list(ctx.input_shape(OUTPUT_STATE))} must hold "
+                 f"{n_batch}x{n_output} values")
+    if int(np.prod(ctx.input_shape(CELL_STATE))) != n_batch * n_cell:
+        ctx.fail(f"cell state {list(ctx.input_shape(CELL_STATE))} must hold {n_batch}x{n_cell} "
+                 "values")
+    if ctx.options.get("cell_clip", 0.0) < 0 or ctx.options.get("proj_clip", 0.0) < 0:
+        ctx.fail("cell_clip and proj_clip must not be negative")
+    if ctx.emulate == "tflm":
+        _check_tflm_plain_lstm(ctx, use_cifg, use_peephole, use_projection, use_layer_norm,
+                               out_state, cell_state, n_cell)
+    ctx.set_output_shape(0, (*in_shape[:2], n_output))
+    return LstmShape(n_batch, n_time, n_input, n_cell, n_output, time_major, use_cifg,
+                     use_peephole, use_projection, use_layer_norm)
+
+
+def _check_tflm_plain_lstm(ctx: OpContext, use_cifg: bool, use_peephole: bool,
+                           use_projection: bool, use_layer_norm: bool, out_state: Tensor,
+                           cell_state: Tensor, n_cell: int) -> None:
+    """lstm_eval.cc LstmTensors::ValidateTensorStatus: TFLM runs the plain LSTM only."""
+    extras = [name for name, used in (("CIFG (no input gate)", use_cifg),
+                                      ("peephole", use_peephole),
+                                      ("projection", use_projection),
+                                      ("layer norm", use_layer_norm)) if used]
+    extras += [f"input {i}" for i in range(20, 24) if ctx.input(i) is not None
+               and not use_layer_norm]
+    if extras:
+        ctx.unsupported(f"TFLite Micro's LSTM has no {', '.join(extras)}")
+    if any(len(ctx.input_shape(RECURRENT_WEIGHTS[g])) != 2 for g in GATES):
+        ctx.unsupported("TFLite Micro's LSTM has no diagonal recurrent weights")
+    if not (out_state.is_variable and cell_state.is_variable):
+        ctx.fail("TFLite Micro requires the output and cell states to be variable tensors")
+    x = ctx.input(INPUT)
+    if x is None or out_state.type != x.type or ctx.output(0).type != x.type:
+        ctx.fail("TFLite Micro requires the output state and the output to have the input's "
+                 "type")
+    if tuple(ctx.input_shape(OUTPUT_STATE))[1:] != (n_cell,):
+        ctx.fail(f"TFLite Micro reads the state size from dimension 1 of the output state "
+                 f"{list(ctx.input_shape(OUTPUT_STATE))}, which must be [batch, {n_cell}]")
+
+
+def _to_time_major(shape: LstmShape, x: np.ndarray) -> np.ndarray:
+    return x if shape.time_major else x.transpose(1, 0, 2)
+
+
+def _from_time_major(shape: LstmShape, y: np.ndarray) -> np.ndarray:
+    return y if shape.time_major else np.ascontiguousarray(y.transpose(1, 0, 2))
+
+
+def prepare_unidirectional_sequence_lstm(ctx: OpContext) -> LstmFloatData | LstmIntegerData:
+    shape = _lstm_shape(ctx)
+    x = ctx.require_input(INPUT)
+    w_type = ctx.require_input(INPUT_WEIGHTS["output"]).type
+    if x.type == T.FLOAT32 and w_type == T.FLOAT32:
+        return _prepare_float(ctx, shape)
+    if x.type == T.FLOAT32:
+        ctx.unsupported(f"hybrid LSTM ({ctx.describe_types()}: float activations, quantized "
+                        "weights) is not implemented")
+    if x.type == T.INT8 and w_type == T.INT8:
+        return _prepare_integer(ctx, shape)
+    ctx.unsupported(f"{ctx.describe_types()}: implemented are float32 and int8 activations "
+                    "with int8 weights")
+
+
+# =============================================================================================
+# Float32
+# =============================================================================================
+@dataclass(frozen=True, slots=True)
+class FloatGate:
+    input_weights: NDArray[np.float32]  # (n_input, n_cell), transposed for x @ W
+    recurrent_weights: NDArray[np.float32]  # (n_output, n_cell), or (n_cell,) diagonal
+    cell_weights: NDArray[np.float32] | None  # peephole
+    layer_norm: NDArray[np.float32] | None
+    bias: NDArray[np.float32]
+    activation: str
+
+
+@dataclass(frozen=True, slots=True)
+class LstmFloatData:
+    shape: LstmShape
+    input_gate: FloatGate | None  # None: CIFG
+    forget_gate: FloatGate
+    cell_gate: FloatGate
+    output_gate: FloatGate
+    cell_clip: float
+    proj_clip: float
+    projection_weights: NDArray[np.float32] | None  # (n_cell, n_output)
+    projection_bias: NDArray[np.float32] | None
+    # The emulation difference: what turns the cell state into the hidden state.
+    # LiteRT CalculateLstmOutputFloat: the fused activation; TFLM UpdateLstmHidden: tanh.
+    hidden_activation: str
+
+
+def _prepare_float(ctx: OpContext, shape: LstmShape) -> LstmFloatData:
+    for i in range(1, 24):
+        t = ctx.input(i)
+        if i in (OUTPUT_STATE, CELL_STATE) or t is None:
+            continue
+        if t.type != T.FLOAT32:
+            ctx.fail(f"input {i} must be FLOAT32 in a float LSTM, not {t.type_name}")
+    for i in (OUTPUT_STATE, CELL_STATE):
+        if ctx.require_input(i).type != T.FLOAT32:
+            ctx.fail(f"input {i} (state) must be FLOAT32 in a float LSTM")
+    activation = str(ctx.options.get("fused_activation_function", "NONE"))
+    check_activation_float(ctx, activation)
+    if ctx.emulate == "tflm" and activation not in ("TANH", "SIGMOID"):
+        # lstm_eval.h CalculateLstmGate: any other cell-gate activation hits TFLITE_ASSERT_FALSE
+        ctx.unsupported(f"TFLite Micro's LSTM takes a TANH or SIGMOID cell gate, not "
+                        f"{activation}")
+
+    def gate(name: str, act: str) -> FloatGate | None:
+        if shape.use_cifg and name == "input":
+            return None
+        cell = (_weights(ctx, CELL_WEIGHTS[name], f"cell-to-{name} weights").astype(F32)
+                if shape.use_peephole and name != "cell" else None)
+        ln = (_weights(ctx, LAYER_NORM[name], f"{name} layer norm").astype(F32)
+              if shape.use_layer_norm else None)
+        rec = _weights(ctx, RECURRENT_WEIGHTS[name], f"recurrent-to-{name} weights")
+        return FloatGate(
+            np.ascontiguousarray(_weights(ctx, INPUT_WEIGHTS[name], "weights").T, dtype=F32),
+            np.ascontiguousarray(rec.T if rec.ndim == 2 else rec, dtype=F32), cell, ln,
+            _weights(ctx, GATE_BIAS[name], f"{name} gate bias").astype(F32), act)
+
+    proj_w = proj_b = None
+    if shape.use_projection:
+        proj_w = np.ascontiguousarray(_weights(ctx, PROJECTION_WEIGHTS, "projection").T,
+                                      dtype=F32)
+        if ctx.input(PROJECTION_BIAS) is not None:
+            proj_b = _weights(ctx, PROJECTION_BIAS, "projection bias").astype(F32)
+    forget, cell, output = gate("forget", "SIGMOID"), gate("cell", activation), gate(
+        "output", "SIGMOID")
+    assert forget is not None and cell is not None and output is not None
+    hidden_activation = activation if ctx.emulate == "tflite" else "TANH"
+    return LstmFloatData(shape, gate("input", "SIGMOID"), forget, cell, output,
+                         float(F32(ctx.options.get("cell_clip", 0.0))),
+                         float(F32(ctx.options.get("proj_clip", 0.0))), proj_w, proj_b,
+                         hidden_activation)
+
+
+def _mean_stddev_normalization(v: NDArray[np.float32]) -> NDArray[np.float32]:
+    """portable_tensor_utils.cc PortableMeanStddevNormalization, per row, in float32."""
+    n = F32(v.shape[-1])
+    mean = np.cumsum(v, axis=-1, dtype=F32)[..., -1:] / n
+    diff = (v - mean).astype(F32)
+    variance = np.cumsum(diff * diff, axis=-1, dtype=F32)[..., -1:] / n
+    stddev_inv = F32(1) / np.sqrt(variance + F32(1e-8))
+    return ((v - mean) * stddev_inv).astype(F32)
+
+
+def _float_gate(g: FloatGate, x_term: NDArray[np.float32], h: NDArray[np.float32],
+                c: NDArray[np.float32]) -> NDArray[np.float32]:
+    """lstm_eval.cc CalculateLstmGateFloat: bias (not with layer norm) + W·x + R·h + P⊙c,
+    layer norm, activation.  ``x_term`` is ``W·x`` (plus the bias when there is no layer norm)."""
+    if g.recurrent_weights.ndim == 1:  # diagonal recurrent weights
+        acc = x_term + g.recurrent_weights * h
+    else:
+        acc = x_term + h @ g.recurrent_weights
+    if g.cell_weights is not None:
+        acc = acc + g.cell_weights * c
+    if g.layer_norm is not None:
+        acc = _mean_stddev_normalization(acc.astype(F32)) * g.layer_norm + g.bias
+    return apply_activation_float(acc.astype(F32), g.activation)
+
+
+def _float_input_terms(g: FloatGate | None, xs: NDArray[np.float32]) -> np.ndarray | None:
+    if g is None:
+        return None
+    term = (xs @ g.input_weights).astype(F32)
+    return term if g.layer_norm is not None else (g.bias + term).astype(F32)
+
+
+@register(Op.UNIDIRECTIONAL_SEQUENCE_LSTM, T.FLOAT32,
+          prepare=prepare_unidirectional_sequence_lstm)
+def unidirectional_sequence_lstm_float32(data: LstmFloatData, x: NDArray[np.float32],
+                                         *inputs: np.ndarray | None) -> NDArray[np.float32]:
+    """lstm_eval.cc EvalFloat / LstmStepFloat (LiteRT), EvalLstm<float> (TFLM).  Inputs 18 and
+    19 (output and cell state) are updated in place."""
+    sh = data.shape
+    h = state_view(inputs[OUTPUT_STATE - 1], (sh.n_batch, sh.n_output))  # type: ignore[arg-type]
+    c = state_view(inputs[CELL_STATE - 1], (sh.n_batch, sh.n_cell))  # type: ignore[arg-type]
+    xs = np.ascontiguousarray(_to_time_major(sh, x), dtype=F32)
+    gates = (data.input_gate, data.forget_gate, data.cell_gate, data.output_gate)
+    x_terms = [_float_input_terms(g, xs) for g in gates]
+    out = np.empty((sh.n_time, sh.n_batch, sh.n_output), dtype=F32)
+    for t in range(sh.n_time):  # the recurrence is sequential in time
+        forget = _float_gate(data.forget_gate, x_terms[1][t], h, c)  # type: ignore[index]
+        if data.input_gate is None:
+            inp = (F32(1) - forget).astype(F32)  # CIFG: Sub1Vector
+        else:
+            inp = _float_gate(data.input_gate, x_terms[0][t], h, c)  # type: ignore[index]
+        cell_in = _float_gate(data.cell_gate, x_terms[2][t], h, c)  # type: ignore[index]
+        new_c = (forget * c + inp * cell_in).astype(F32)
+        if data.cell_clip > 0:
+            new_c = np.clip(new_c, F32(-data.cell_clip), F32(data.cell_clip))
+        c[...] = new_c
+        o = _float_gate(data.output_gate, x_terms[3][t], h, c)  # type: ignore[index]
+        hidden = (o * apply_activation_float(c.copy(), data.hidden_activation)).astype(F32)
+        if data.projection_weights is not None:
+            hidden = (hidden @ data.projection_weights).astype(F32)
+            if data.projection_bias is not None:
+                hidden = (data.projection_bias + hidden).astype(F32)
+            if data.proj_clip > 0:
+                hidden = np.clip(hidden, F32(-data.proj_clip), F32(data.proj_clip))
+        h[...] = hidden
+        out[t] = hidden
+    return _from_time_major(sh, out)
+
+
+# =============================================================================================
+# Integer: int8 activations and weights, int16 cell state
+# =============================================================================================
+@dataclass(frozen=True, slots=True)
+class Rescale:
+    """``MultiplyByQuantizedMultiplier(x, multiplier, shift)`` with its real value for reading."""
+
+    multiplier: int
+    shift: int
+    real: float
+
+    @classmethod
+    def of(cls, real: float) -> Rescale:
+        m, s = quantize_multiplier(real)
+        return cls(m, s, real)
+
+    def __call__(self, x: np.ndarray) -> I64:
+        return np.asarray(multiply_by_quantized_multiplier(wrap_int32(x), self.multiplier,
+                                                           self.shift))
+
+
+@dataclass(frozen=True, slots=True)
+class LayerNormParams:
+    """ApplyLayerNorm (LiteRT only): int16 coefficients, int32 bias, output rescale."""
+
+    coefficients: I64
+    bias: I64
+    rescale: Rescale
+    variance_guard: int
+
+
+@dataclass(frozen=True, slots=True)
+class IntegerGate:
+    input_weights: NDArray[np.float64]  # (n_input, n_cell): int8 values (+ TFLM weight offset)
+    input_offset: I64  # (n_cell,): bias − z_in·Σ_k w (the zero point folded in), int32 math
+    input_rescale: Rescale
+    recurrent_weights: NDArray[np.float64]  # (n_output, n_cell)
+    recurrent_offset: I64  # −z_h·Σ_k w
+    recurrent_rescale: Rescale
+    cell_weights: I64 | None  # int16 peephole (LiteRT only)
+    cell_rescale: Rescale | None
+    layer_norm: LayerNormParams | None
+    activation: str  # "SIGMOID" or "TANH" (of the Q3.12 pre-activation)
+
+
+@dataclass(frozen=True, slots=True)
+class IntegerLstmArithmetic:
+    """Where LiteRT's and TFLM's integer LSTMs differ; one value per emulated runtime.
+
+    * ``gate_sum``: ``"accumulate_saturating"`` -- LiteRT adds each rescaled term to the int16
+      gate and saturates after each (``MatrixBatchVectorMultiplyAccumulate``);
+      ``"add_saturated_terms"`` -- TFLM saturates the input and recurrent FC results to int16
+      separately, then adds them with saturation (``AddElementWise``).
+    * ``nonlinearity``: ``"gemmlowp_fixed_point"`` -- LiteRT ``ApplySigmoid`` / ``ApplyTanh`` on
+      ``FixedPoint<int16_t, 3>``; ``"int16_table"`` -- TFLM ``reference_integer_ops::Logistic``
+      / ``Tanh`` on int16 (``sigmoid_table_uint16`` with linear interpolation).
+    * ``cell_products``: ``"rounding_shift"`` -- LiteRT ``CwiseMul(a, b, shift)``:
+      ``RoundingDivideByPOT(a·b, shift)``; ``"quantized_multiplier"`` -- TFLM int16 MUL:
+      ``MultiplyByQuantizedMultiplier(a·b, m, s)`` (a double rounding).
+    """
+
+    gate_sum: str
+    nonlinearity: str
+    cell_products: str
+
+
+@dataclass(frozen=True, slots=True)
+class LstmIntegerData:
+    shape: LstmShape
+    arithmetic: IntegerLstmArithmetic
+    input_gate: IntegerGate | None  # None: CIFG
+    forget_gate: IntegerGate
+    cell_gate: IntegerGate
+    output_gate: IntegerGate
+    cell_scale_log2: int  # the cell state scale is 2^cell_scale_log2
+    # cell_products == "rounding_shift": shifts; "quantized_multiplier": rescales
+    forget_times_cell_shift: int
+    input_times_cell_gate_shift: int
+    forget_times_cell: Rescale | None
+    input_times_cell_gate: Rescale | None
+    cell_clip: int  # quantized; applied when cell_clip_active
+    cell_clip_active: bool
+    # tanh(cell): gemmlowp integer bits (LiteRT), or the int16 TANH kernel's input scaling (TFLM)
+    cell_tanh_integer_bits: int
+    cell_tanh_scaling: SigmoidTanhData | None
+    hidden: Rescale  # o ⊙ tanh(c) -> int8 hidden
+    hidden_zero_point: int
+    projection_weights: NDArray[np.float64] | None  # (n_cell, n_output), LiteRT only
+    projection_offset: I64 | None
+    projection: Rescale | None
+    output_state_zero_point: int
+    proj_clip: int  # quantized int8, 0 = none
+
+
+def _f32_product_ratio(a: float, b: float, c: float) -> float:
+    """``float a * float b / float c`` evaluated in float32 and widened (LiteRT
+    PopulateQuantizedLstmParams8x8_16 keeps its effective scales in ``float`` variables)."""
+    return float((F32(a) * F32(b)) / F32(c))
+
+
+def _checked_log2(x: float) -> tuple[bool, int]:
+    """quantization_util.cc ``CheckedLog2``: float32 ``log(x) · (1/log 2)`` rounded half away;
+    true when within 1e-3 of an integer."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        x_log2 = F32(np.log(F32(x))) * (F32(1.0) / F32(np.log(F32(2.0))))
+    if not np.isfinite(x_log2):
+        return False, 0
+    rounded = F32(round_away(x_log2))
+    return bool(abs(x_log2 - rounded) < F32(1e-3)), int(rounded)
+
+
+def _trunc_clamp(v: float, lo: float, hi: float) -> int:
+    """``static_cast<intN_t>(std::min(std::max(v, lo), hi))``: clamp, then truncate."""
+    return int(np.trunc(min(max(v, lo), hi)))
+
+
+def _prepare_integer(ctx: OpContext, shape: LstmShape) -> LstmIntegerData:
+    tflite = ctx.emulate == "tflite"
+    x = ctx.require_input(INPUT)
+    out_state, cell_state = ctx.require_input(OUTPUT_STATE), ctx.require_input(CELL_STATE)
+    out = ctx.output(0)
+    if out.type != T.INT8 or out_state.type != T.INT8 or cell_state.type != T.INT16:
+        ctx.unsupported(f"{ctx.describe_types()}: the integer LSTM takes an int8 output and "
+                        "output state and an int16 cell state")
+    gates = [g for g in GATES if not (shape.use_cifg and g == "input")]
+    for g in gates:
+        for i, want, what in ((INPUT_WEIGHTS[g], T.INT8, "weights"),
+                              (RECURRENT_WEIGHTS[g], T.INT8, "recurrent weights"),
+                              (GATE_BIAS[g], T.INT32, "bias")):
+            t = ctx.require_input(i)
+            if t.type != want:
+                ctx.fail(f"input {i} ({g} gate {what}) must be "
+                         f"{'INT8' if want == T.INT8 else 'INT32'}, not {t.type_name}")
+        if len(ctx.input_shape(RECURRENT_WEIGHTS[g])) != 2:
+            ctx.unsupported("diagonal recurrent weights exist only in the float LSTM")
+    for i in [CELL_WEIGHTS[g] for g in gates if g != "cell" and shape.use_peephole] + (
+            [LAYER_NORM[g] for g in gates] if shape.use_layer_norm else []):
+        if ctx.require_input(i).type != T.INT16:
+            ctx.fail(f"input {i} (peephole / layer-norm coefficients) must be INT16")
+    if shape.use_projection and ctx.require_input(PROJECTION_WEIGHTS).type != T.INT8:
+        ctx.fail("projection weights must be INT8")
+    proj_bias_t = ctx.input(PROJECTION_BIAS)
+    if proj_bias_t is not None and proj_bias_t.type != T.INT32:
+        ctx.fail("projection bias must be INT32")
+    if shape.use_peephole and shape.use_projection and shape.n_output != shape.n_cell:
+        # LiteRT's peephole call passes n_output as the vector size (lstm_eval.cc
+        # CalculateLstmGateInteger8x8_16): it indexes the cell state with the wrong stride.
+        ctx.unsupported("integer peephole with a projection to a different size: LiteRT "
+                        "indexes the cell state with the output size there")
+
+    s_in, z_in = per_tensor_quant(ctx, x, "input")
+    s_h, z_h = per_tensor_quant(ctx, out_state, "output state")
+    s_c, _ = per_tensor_quant(ctx, cell_state, "cell state")
+    s_out, _ = per_tensor_quant(ctx, out, "output")
+    is_pot, cell_scale_log2 = _checked_log2(s_c)
+    if tflite and not is_pot:
+        ctx.fail(f"the cell state scale {s_c:.9g} must be a power of two")
+
+    # Gate pre-activation scales: 2^-12 (Q3.12), or the intermediates' with layer norm (LiteRT).
+    gate_scale = {g: 2.0 ** -12 for g in GATES}
+    hidden_scale, hidden_zp = s_h, z_h
+    if tflite:
+        inter = [ctx.subgraph.tensors[i] if i >= 0 else None for i in ctx.op.intermediates]
+        if len(inter) != 5:
+            ctx.fail(f"LiteRT's integer LSTM needs 5 intermediate tensors, the operator has "
+                     f"{len(inter)}")
+        if shape.use_layer_norm:
+            for k, g in enumerate(GATES):
+                gate_scale[g] = float(F32(per_tensor_quant(ctx, inter[k],
+                                                           f"intermediate {k}")[0]))
+        hidden_scale, hidden_zp = per_tensor_quant(ctx, inter[4], "intermediate 4 (hidden)")
+
+    def weights_scale(i: int, what: str) -> tuple[np.ndarray, float, int]:
+        data = _weights(ctx, i, what)
+        s, z = per_tensor_quant(ctx, ctx.input(i), what)
+        return data, s, z
+
+    def gate(name: str, activation: str) -> IntegerGate | None:
+        if shape.use_cifg and name == "input":
+            return None
+        w, s_w, z_w = weights_scale(INPUT_WEIGHTS[name], f"input-to-{name} weights")
+        r, s_r, z_r = weights_scale(RECURRENT_WEIGHTS[name], f"recurrent-to-{name} weights")
+        bias = _weights(ctx, GATE_BIAS[name], f"{name} gate bias").astype(np.int64)
+        # LiteRT ignores weight zero points (symmetric by contract); TFLM's FC adds
+        # weights_offset = -z_w (and DCHECKs it is 0).
+        w64 = w.astype(np.int64) - (0 if tflite else z_w)
+        r64 = r.astype(np.int64) - (0 if tflite else z_r)
+        if tflite:
+            in_scale = _f32_product_ratio(s_w, s_in, gate_scale[name])
+            rec_scale = _f32_product_ratio(s_r, s_h, gate_scale[name])
+        else:  # GetQuantizedConvolutionMultipler: double(float(s_in·s_w)) / double(s_out)
+            in_scale = float(F32(s_in) * F32(s_w)) / gate_scale[name]
+            rec_scale = float(F32(s_h) * F32(s_r)) / gate_scale[name]
+        # With layer norm the bias is added after normalisation, not to the matmul.
+        fold_bias = bias if not shape.use_layer_norm else np.zeros_like(bias)
+        cell_w = cell_rs = None
+        if shape.use_peephole and name != "cell":
+            cw, s_cw, _ = weights_scale(CELL_WEIGHTS[name], f"cell-to-{name} weights")
+            cell_w = cw.astype(np.int64)
+            # float(std::pow(2, cell_scale) * s_cw / s_gate): double math, stored in a float
+            cell_rs = Rescale.of(float(F32(2.0 ** cell_scale_log2 * float(F32(s_cw))
+                                           / gate_scale[name])))
+        ln = None
+        if shape.use_layer_norm:
+            coef, s_ln, _ = weights_scale(LAYER_NORM[name], f"{name} layer norm")
+            ln = LayerNormParams(coef.astype(np.int64), bias, Rescale.of(float(F32(s_ln))),
+                                 max(1, int(F32(10000) * F32(s_ln))))
+        return IntegerGate(
+            w64.T.astype(np.float64), np.asarray(wrap_int32(fold_bias - z_in * w64.sum(axis=1))),
+            Rescale.of(in_scale), r64.T.astype(np.float64),
+            np.asarray(wrap_int32(-z_h * r64.sum(axis=1))), Rescale.of(rec_scale), cell_w,
+            cell_rs, ln, activation)
+
+    cell_gate_activation = "TANH"
+    if not tflite:
+        # TFLM takes the cell gate's nonlinearity from the fused activation (lstm_eval.h).
+        act = str(ctx.options.get("fused_activation_function", "NONE"))
+        if act not in ("TANH", "SIGMOID"):
+            ctx.unsupported(f"TFLite Micro's LSTM takes a TANH or SIGMOID cell gate, not {act}")
+        cell_gate_activation = act
+    input_g, forget_g = gate("input", "SIGMOID"), gate("forget", "SIGMOID")
+    cell_g, output_g = gate("cell", cell_gate_activation), gate("output", "SIGMOID")
+    assert forget_g is not None and cell_g is not None and output_g is not None
+
+    cell_clip = float(ctx.options.get("cell_clip", 0.0))
+    if tflite:
+        arithmetic = IntegerLstmArithmetic("accumulate_saturating", "gemmlowp_fixed_point",
+                                           "rounding_shift")
+        q_cell_clip = _trunc_clamp(float(F32(cell_clip) / F32(s_c)), -32768.0, 32767.0) \
+            if cell_clip > 0 else 0
+        clip_active = q_cell_clip > 0
+        tanh_bits = 15 + cell_scale_log2
+        if not 0 <= tanh_bits <= 6:
+            # ApplyTanh dispatches integer bits 0..6 only and otherwise leaves its output
+            # buffer unwritten (portable_tensor_utils.cc): the result would be undefined.
+            ctx.unsupported(f"cell state scale 2^{cell_scale_log2}: LiteRT's integer tanh takes "
+                            "cell scales 2^-15 .. 2^-9 only")
+        # float effective_hidden_scale = std::pow(2, -15) / s_hidden * std::pow(2, -15)
+        hidden = Rescale.of(float(F32(2.0 ** -15 / float(F32(hidden_scale)) * 2.0 ** -15)))
+        fxc_shift, ixg_shift, fxc, ixg, tanh_scaling = 15, 30 + cell_scale_log2, None, None, None
+    else:
+        arithmetic = IntegerLstmArithmetic("add_saturated_terms", "int16_table",
+                                           "quantized_multiplier")
+        q_cell_clip = _trunc_clamp(cell_clip / float(F32(s_c)), -32768.0, 32767.0)
+        clip_active = cell_clip > 0
+        tanh_bits = 0
+        # lstm_eval.cc Tanh(cell_state_scale_power): input left shift (15 + p) − 3, or a ×3
+        # multiplier with a right shift when that is negative.
+        left = 15 + cell_scale_log2 - 3
+        tanh_scaling = SigmoidTanhData(None, 3 if left < 0 else 0, abs(left))
+        # CreateInterGateMulParams: double(s1)·double(s2)/double(s_out) (lstm_eval_common.cc)
+        fxc = Rescale.of(2.0 ** -15 * float(F32(s_c)) / float(F32(s_c)))
+        ixg = Rescale.of(2.0 ** -15 * 2.0 ** -15 / float(F32(s_c)))
+        hidden = Rescale.of(2.0 ** -15 * 2.0 ** -15 / float(F32(s_h)))
+        fxc_shift = ixg_shift = 0
+
+    proj_w = proj_off = proj_rs = None
+    proj_clip = 0
+    if shape.use_projection:
+        pw, s_pw, _ = weights_scale(PROJECTION_WEIGHTS, "projection weights")
+        pb = (_weights(ctx, PROJECTION_BIAS, "projection bias").astype(np.int64)
+              if ctx.input(PROJECTION_BIAS) is not None else np.zeros(shape.n_output, np.int64))
+        pw64 = pw.astype(np.int64)
+        proj_w = pw64.T.astype(np.float64)
+        # PrecomputeZeroPointTimesWeightWithBias(hidden_zp, ...): the hidden values are stored
+        # with zero point −hidden_zp before the projection (b/246629213).
+        proj_off = np.asarray(wrap_int32(pb + hidden_zp * pw64.sum(axis=1)))
+        proj_rs = Rescale.of(_f32_product_ratio(s_pw, hidden_scale, s_h))
+        pc = float(ctx.options.get("proj_clip", 0.0))
+        proj_clip = _trunc_clamp(float(F32(pc) / F32(s_out)), -128.0, 127.0) if pc > 0 else 0
+    return LstmIntegerData(
+        shape, arithmetic, input_g, forget_g, cell_g, output_g, cell_scale_log2, fxc_shift,
+        ixg_shift, fxc, ixg, q_cell_clip, clip_active, tanh_bits, tanh_scaling, hidden,
+        hidden_zp, proj_w, proj_off, proj_rs, z_h, proj_clip)
+
+
+def _sat16(v: np.ndarray) -> I64:
+    return np.clip(v, INT16_MIN, INT16_MAX)
+
+
+def _layer_norm(p: LayerNormParams, gate: I64) -> I64:
+    """portable_tensor_utils.cc PortableApplyLayerNorm, per batch row (LiteRT only)."""
+    n = gate.shape[-1]
+    out = np.empty_like(gate)
+    for b in range(gate.shape[0]):  # a few rows; the inverse sqrt is a scalar routine
+        val = gate[b]
+        total, total_sq = int(val.sum()), int((val * val).sum())
+        mean = int(wrap_int32(_c_div(total * 1024, n)))  # int64 math, cast to int32
+        temp = _c_div(1 << 20, n)  # exact only for power-of-two n (a TODO upstream)
+        variance = total_sq * temp - mean * mean
+        variance2 = int(wrap_int32(_c_div(variance, 1 << 20)))
+        if variance2 < 1:
+            variance2 = p.variance_guard
+        inv_a, inv_b = get_inv_sqrt_quantized_multiplier_exp(variance2, -1)
+        shifted = np.asarray(wrap_int32(1024 * val - mean))
+        rescaled = np.asarray(multiply_by_quantized_multiplier(shifted, inv_a, inv_b))
+        val3 = np.asarray(wrap_int32(rescaled * p.coefficients)) + p.bias
+        val4 = np.asarray(wrap_int32(_c_div_arr(np.where(val3 > 0, val3 + 512, val3 - 512),
+                                                1024)))
+        val5 = multiply_by_quantized_multiplier(val4, p.rescale.multiplier, p.rescale.shift + 12)
+        out[b] = _sat16(np.asarray(val5))
+    return out
+
+
+def _c_div(a: int, b: int) -> int:
+    """C++ integer division (truncates toward zero)."""
+    q = abs(a) // abs(b)
+    return q if (a >= 0) == (b > 0) else -q
+
+
+def _c_div_arr(a: I64, b: int) -> I64:
+    return np.where(a >= 0, a // b, -((-a) // b))
+
+
+def _nonlinearity(arith: IntegerLstmArithmetic, activation: str, v: I64) -> I64:
+    """Sigmoid / tanh of a Q3.12 int16 pre-activation, to Q0.15."""
+    if arith.nonlinearity == "gemmlowp_fixed_point":
+        fn = logistic if activation == "SIGMOID" else tanh
+        return np.asarray(fn(v, 3, bits=16))
+    # TFLM Sigmoid(): Logistic(input_multiplier = 0, left_shift = 0); Tanh(-12): the same ×3.
+    kernel = logistic_int16 if activation == "SIGMOID" else tanh_int16
+    return kernel(SigmoidTanhData(None, 0, 0), v.astype(np.int16)).astype(np.int64)
+
+
+def _integer_gate(data: LstmIntegerData, g: IntegerGate, x_term: I64, h: I64, c: I64) -> I64:
+    """One gate: LiteRT CalculateLstmGateInteger8x8_16 or TFLM CalculateLstmGate (int8)."""
+    rec = g.recurrent_rescale(exact_int_matmul(h, g.recurrent_weights) + g.recurrent_offset)
+    if data.arithmetic.gate_sum == "accumulate_saturating":
+        acc = _sat16(rec + x_term)
+    else:
+        acc = _sat16(x_term + _sat16(rec))
+    if g.cell_weights is not None:  # VectorBatchVectorCwiseProductAccumulate
+        assert g.cell_rescale is not None
+        acc = _sat16(g.cell_rescale(g.cell_weights * c) + acc)
+    if g.layer_norm is not None:
+        acc = _layer_norm(g.layer_norm, acc)
+    return _nonlinearity(data.arithmetic, g.activation, acc)
+
+
+def _integer_input_terms(g: IntegerGate | None, xs: I64) -> I64 | None:
+    """``clamp16(MBQM(W·x + offset))`` for every step at once: the first gate term does not
+    depend on the state (both runtimes saturate it to int16 before adding the next term)."""
+    if g is None:
+        return None
+    return _sat16(g.input_rescale(exact_int_matmul(xs, g.input_weights) + g.input_offset))
+
+
+def _cell_product(data: LstmIntegerData, a: I64, b: I64, shift: int, rescale: Rescale | None
+                  ) -> I64:
+    if data.arithmetic.cell_products == "rounding_shift":
+        return np.asarray(rounding_divide_by_pot(a * b, shift))  # stored as int16: in range
+    assert rescale is not None
+    return _sat16(rescale(a * b))
+
+
+@register(Op.UNIDIRECTIONAL_SEQUENCE_LSTM, T.INT8, prepare=prepare_unidirectional_sequence_lstm)
+def unidirectional_sequence_lstm_int8(data: LstmIntegerData, x: NDArray[np.int8],
+                                      *inputs: np.ndarray | None) -> NDArray[np.int8]:
+    """LiteRT lstm_eval.cc EvalInteger8x8_16 / TFLM EvalLstm<int8_t, int8_t, int16_t, int32_t>.
+    Inputs 18 (int8 output state) and 19 (int16 cell state) are updated in place."""
+    sh, arith = data.shape, data.arithmetic
+    h_state = state_view(inputs[OUTPUT_STATE - 1], (sh.n_batch, sh.n_output))  # type: ignore
+    c_state = state_view(inputs[CELL_STATE - 1], (sh.n_batch, sh.n_cell))  # type: ignore
+    xs = _to_time_major(sh, x).astype(np.int64)
+    gates = (data.input_gate, data.forget_gate, data.cell_gate, data.output_gate)
+    x_terms = [_integer_input_terms(g, xs) for g in gates]
+    h = h_state.astype(np.int64)
+    c = c_state.astype(np.int64)
+    out = np.empty((sh.n_time, sh.n_batch, sh.n_output), dtype=np.int8)
+    for t in range(sh.n_time):  # the recurrence is sequential in time
+        forget = _integer_gate(data, data.forget_gate, x_terms[1][t], h, c)  # type: ignore
+        if data.input_gate is None:
+            inp = INT16_MAX - forget  # CIFG: Sub1Vector(int16) with "one" = 32767
+        else:
+            inp = _integer_gate(data, data.input_gate, x_terms[0][t], h, c)  # type: ignore
+        cell_in = _integer_gate(data, data.cell_gate, x_terms[2][t], h, c)  # type: ignore
+        c = _sat16(_cell_product(data, forget, c, data.forget_times_cell_shift,
+                                 data.forget_times_cell)
+                   + _cell_product(data, inp, cell_in, data.input_times_cell_gate_shift,
+                                   data.input_times_cell_gate))
+        if data.cell_clip_active:
+            c = np.clip(c, -data.cell_clip, data.cell_clip)
+        o = _integer_gate(data, data.output_gate, x_terms[3][t], h, c)  # type: ignore
+        if arith.nonlinearity == "gemmlowp_fixed_point":
+            tanh_c = np.asarray(tanh(c, data.cell_tanh_integer_bits, bits=16))
+        else:
+            assert data.cell_tanh_scaling is not None
+            tanh_c = tanh_int16(data.cell_tanh_scaling, c.astype(np.int16)).astype(np.int64)
+        if data.projection_weights is None:
+            h = np.clip(data.hidden(o * tanh_c) + data.hidden_zero_point, -128, 127)
+        else:
+            assert data.projection is not None and data.projection_offset is not None
+            hidden = np.clip(data.hidden(o * tanh_c) - data.hidden_zero_point, -128, 127)
+            acc = exact_int_matmul(hidden, data.projection_weights) + data.projection_offset
+            h = np.clip(data.projection(acc) + data.output_state_zero_point, -128, 127)
+            if data.proj_clip > 0:
+                h = np.clip(h, -data.proj_clip, data.proj_clip)
+        out[t] = h
+    h_state[...] = h
+    c_state[...] = c
+    return _from_time_major(sh, out)
