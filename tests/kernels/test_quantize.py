@@ -158,7 +158,8 @@ def _requant_model(a: str, b: str, ratio: float, shape: tuple[int, ...] = (6, 43
 
 
 @pytest.mark.parametrize("a,b,ratio", REQUANT_CASES,
-                         ids=[f"quantize-{a.lower()}-{b.lower()}-r{r}" for a, b, r in REQUANT_CASES])
+                         ids=[f"quantize-{a.lower()}-{b.lower()}-r{r}"
+                              for a, b, r in REQUANT_CASES])
 def test_requantize(a: str, b: str, ratio: float) -> None:
     model = _requant_model(a, b, ratio)
     dtype = np.dtype(a.lower())
@@ -257,7 +258,8 @@ def test_dequantize(dtype: str, scale: float, zp: int) -> None:
 
 
 @pytest.mark.parametrize("dtype,axis", [("INT8", 0), ("INT8", 2), ("UINT8", 1)],
-                         ids=["dequantize-int8-perchannel-axis0", "dequantize-int8-perchannel-axis2",
+                         ids=["dequantize-int8-perchannel-axis0",
+                              "dequantize-int8-perchannel-axis2",
                               "dequantize-uint8-perchannel-axis1"])
 def test_dequantize_per_channel(dtype: str, axis: int) -> None:
     # LiteRT only: TFLM's DEQUANTIZE reads one scale (params.scale).

@@ -16,8 +16,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-import numpy.typing as npt
 
+from tflite_ref.errors import ModelValidationError
 from tflite_ref.kernels.registry import BuiltinOperator as Op
 from tflite_ref.kernels.registry import OpContext, register
 from tflite_ref.kernels.registry import TensorType as T
@@ -29,6 +29,14 @@ from tflite_ref.quant.fixedpoint import (
     wrap_int32,
 )
 from tflite_ref.quant.multipliers import quantize_multiplier, requantize_effective_scale
+
+
+def _multiplier(ctx: OpContext, real: float) -> tuple[int, int]:
+    """``QuantizeMultiplier``, failing with the operator named."""
+    try:
+        return quantize_multiplier(real)
+    except ModelValidationError as exc:
+        ctx.fail(f"cannot rescale by {real!r}: {exc}")
 
 
 def _require_tflm(ctx: OpContext, ok: bool, what: str) -> None:
@@ -143,7 +151,7 @@ def prepare_quantize(ctx: OpContext) -> QuantizeData:
     s_out, z_out = _per_tensor(ctx, y, "output")
     if x.type == T.INT16 and y.type == T.INT16 and ctx.emulate == "tflite" and (z_in or z_out):
         ctx.fail(f"int16 -> int16 QUANTIZE needs zero points 0 (input {z_in}, output {z_out})")
-    m, shift = quantize_multiplier(requantize_effective_scale(s_in, s_out))
+    m, shift = _multiplier(ctx, requantize_effective_scale(s_in, s_out))
     if shift > 31:
         ctx.fail(f"requantization scale {s_in}/{s_out} is too large (shift {shift} > 31)")
     return QuantizeData(out_dtype, *_int_range(out_dtype), None, np.array(z_out, np.int64), m,

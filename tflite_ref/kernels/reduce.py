@@ -25,7 +25,7 @@ from typing import Callable
 import numpy as np
 import numpy.typing as npt
 
-from tflite_ref.errors import KernelRuntimeError
+from tflite_ref.errors import KernelRuntimeError, ModelValidationError
 from tflite_ref.kernels.registry import BuiltinOperator as Op
 from tflite_ref.kernels.registry import OpContext, register
 from tflite_ref.kernels.registry import TensorType as T
@@ -33,9 +33,14 @@ from tflite_ref.model.model import Tensor
 from tflite_ref.quant.fixedpoint import (
     multiply_by_quantized_multiplier,
     multiply_by_quantized_multiplier_int64,
+    multiply_by_quantized_multiplier_smaller_than_one_exp,
     wrap_int32,
 )
-from tflite_ref.quant.multipliers import quantize_multiplier, requantize_effective_scale
+from tflite_ref.quant.multipliers import (
+    quantize_multiplier,
+    quantize_multiplier_smaller_than_one_exp,
+    requantize_effective_scale,
+)
 
 _QUANTIZED_8_16 = (T.INT8, T.UINT8, T.INT16)
 
@@ -117,6 +122,16 @@ def _int_range(dtype: np.dtype) -> tuple[int, int]:
     return int(info.min), int(info.max)
 
 
+def _multiplier(ctx: OpContext, real: float, smaller_than_one: bool = False) -> tuple[int, int]:
+    """``QuantizeMultiplier`` (or its SmallerThanOneExp CHECK), failing with the operator named."""
+    try:
+        if smaller_than_one:
+            return quantize_multiplier_smaller_than_one_exp(real)
+        return quantize_multiplier(real)
+    except ModelValidationError as exc:
+        ctx.fail(f"cannot rescale by {real!r}: {exc}")
+
+
 def _require_tflm(ctx: OpContext, ok: bool, what: str) -> None:
     """Emulating TFLM for a type its kernel rejects would have no meaning."""
     if ctx.emulate == "tflm" and not ok:
@@ -169,6 +184,9 @@ class ReduceData:
     # half the bytes and leaves half the output unwritten, which cannot be reproduced.)
     sum_bytes_as_uint8: bool
     quant_prod: QuantProd | None  # REDUCE_PROD of quantized int8 / int16
+    # The final (multiplier, shift) of a quantized MEAN (1/N folded in), SUM or REDUCE_PROD
+    # (N-th root scaling) when the axes are constant; otherwise eval derives it from N.
+    requant: tuple[int, int] | None
     # LiteRT's REF ReduceAllDims starts from input[0] instead of the init value, so a NaN
     # first element sticks in REDUCE_MAX/MIN over every axis (reduce.cc ReduceAllDims).
     reduce_all_starts_at_first: bool
@@ -232,13 +250,16 @@ def prepare_reduce(ctx: OpContext) -> ReduceData:
             ctx.fail(f"int16 {ctx.op.name} needs zero points 0 (input {z_in}, output {z_out})")
 
     quant_sum = quant_prod = None
+    requant = None
     if kind in ("sum", "mean") and x.type in _QUANTIZED_8_16:
         # reduce.cc PrepareMeanOrSum / reduce_common.cc PrepareMeanOrSumHelper: by type, not by
         # the presence of quantization — an int8 SUM always rescales.
         s_in, z_in = _qparams(ctx, x, "input")
         s_out, z_out = _qparams(ctx, y, "output")
-        m, s = quantize_multiplier(requantize_effective_scale(s_in, s_out))
+        m, s = _multiplier(ctx, requantize_effective_scale(s_in, s_out))
         quant_sum = QuantMeanSum(m, s, z_in, z_out, *_int_range(dtype))
+        if layout is not None and layout.n:
+            requant = (m, s) if kind == "sum" else _mean_multiplier(quant_sum, layout.n)
     elif kind == "prod" and _is_quantized(x):
         # reduce.cc EvalImpl: quantized int8/int16 take QuantizedReduceProd, others fail.
         if x.type not in (T.INT8, T.INT16):
@@ -246,8 +267,8 @@ def prepare_reduce(ctx: OpContext) -> ReduceData:
         s_in, z_in = _qparams(ctx, x, "input")
         s_out, z_out = _qparams(ctx, y, "output")
         quant_prod = QuantProd(s_in, s_out, z_in, z_out, *_int_range(dtype))
-        if layout is not None:
-            _prod_multiplier(ctx.fail, quant_prod, layout.n)  # reject unusable scales now
+        if layout is not None and layout.n and layout.rows:  # PrepareProd skips empty tensors
+            requant = _prod_multiplier(ctx.fail, quant_prod, layout.n)
     elif kind in ("max", "min") and x.type in _QUANTIZED_8_16:
         # EvalType (LiteRT) / EvalMinMaxHelper (TFLM): max/min keep the integer values, so input
         # and output quantization must be identical.
@@ -260,7 +281,7 @@ def prepare_reduce(ctx: OpContext) -> ReduceData:
 
     return ReduceData(
         locator=ctx.op.locator, kind=kind, dtype=dtype, rank=len(shape), keep_dims=keep_dims,
-        layout=layout, quant_sum=quant_sum, quant_prod=quant_prod,
+        layout=layout, quant_sum=quant_sum, quant_prod=quant_prod, requant=requant,
         sum_bytes_as_uint8=ctx.emulate == "tflite" and kind == "sum" and x.type == T.INT8,
         reduce_all_starts_at_first=ctx.emulate == "tflite")
 
@@ -310,12 +331,14 @@ def _eval_reduce(data: ReduceData, x: np.ndarray, axis: np.ndarray | None) -> np
     v = lay.view(x)
     kind = data.kind
     if kind in ("sum", "mean"):
-        if data.quant_sum is not None and data.sum_bytes_as_uint8:
-            q = data.quant_sum
-            r = _quantized_mean_or_sum(q, v.view(np.uint8), lay.n, True, (0, 255))
-            return r.astype(np.uint8).view(out_dtype).reshape(lay.out_shape)
-        if data.quant_sum is not None:
-            r = _quantized_mean_or_sum(data.quant_sum, v, lay.n, kind == "sum")
+        q = data.quant_sum
+        if q is not None:
+            m, s = data.requant or ((q.multiplier, q.shift) if kind == "sum"
+                                    else _mean_multiplier(q, lay.n))
+            if data.sum_bytes_as_uint8:
+                r = _quantized_mean_or_sum(q, v.view(np.uint8), lay.n, m, s, (0, 255))
+                return r.astype(np.uint8).view(out_dtype).reshape(lay.out_shape)
+            r = _quantized_mean_or_sum(q, v, lay.n, m, s)
         elif out_dtype.kind == "f":
             # reference Mean<float, float> / ReduceGeneric<float>: sequential float32 sum, then a
             # float32 division by N.
@@ -371,14 +394,14 @@ def _empty_reduction(data: ReduceData, lay: Layout) -> np.ndarray:
     return np.full(lay.out_shape, fill, dtype=dt)
 
 
-def _quantized_mean_or_sum(q: QuantMeanSum, v: np.ndarray, n: int, is_sum: bool,
+def _quantized_mean_or_sum(q: QuantMeanSum, v: np.ndarray, n: int, m: int, s: int,
                            clamp: tuple[int, int] | None = None) -> np.ndarray:
     """reference/reduce.h ``QuantizedMeanOrSum`` (both runtimes' reference path).
 
     ``temp_sum`` is an int32 accumulator (wraps); ``sum - z_in·N`` is computed in int64 and cast
-    back to int32; then ``MultiplyByQuantizedMultiplier + z_out`` and a clamp to the type.
+    back to int32; then ``MultiplyByQuantizedMultiplier(·, m, s) + z_out`` and a clamp to the
+    type. ``(m, s)`` is the SUM multiplier or the MEAN one with 1/N folded in.
     """
-    m, s = (q.multiplier, q.shift) if is_sum else _mean_multiplier(q, n)
     total = wrap_int32(v.sum(axis=1, dtype=np.int64))
     shifted = wrap_int32(np.asarray(total) - np.int64(q.input_zero_point) * n)
     out = np.asarray(multiply_by_quantized_multiplier(shifted, m, s)) + q.output_zero_point
@@ -396,7 +419,7 @@ def _quantized_prod(data: ReduceData, q: QuantProd, v: np.ndarray, n: int) -> np
     def fail(msg: str) -> None:
         raise KernelRuntimeError(f"{data.locator}: {msg}")
 
-    m, s = _prod_multiplier(fail, q, n)
+    m, s = data.requant or _prod_multiplier(fail, q, n)
     d = v.astype(np.int64) - q.input_zero_point
     acc = d[:, 0]
     for j in range(1, n):
@@ -646,20 +669,16 @@ def prepare_cumsum(ctx: OpContext) -> CumsumData:
         twice = 2.0 * float(np.float32(s_in))
         real_in = float(np.float32(s_in)) / twice
         real_out = twice / ((1 << _CUMSUM_LEFT_SHIFT) * float(np.float32(s_out)))
-        if not 0.0 < real_out < 1.0:
-            ctx.fail(f"output rescaling {real_out!r} must be in (0, 1) "
-                     "(QuantizeMultiplierSmallerThanOneExp)")
-        m_in, sh_in = quantize_multiplier(real_in)
-        m_out, sh_out = quantize_multiplier(real_out)
+        m_in, sh_in = _multiplier(ctx, real_in, smaller_than_one=True)
+        m_out, sh_out = _multiplier(ctx, real_out, smaller_than_one=True)
         quant = CumsumQuant(z_in, m_in, sh_in, m_out, sh_out, z_out)
     return CumsumData(ctx.op.locator, axis, bool(ctx.options.get("exclusive", False)),
                       bool(ctx.options.get("reverse", False)), quant)
 
 
 def _mbqm_smaller_than_one(x: npt.ArrayLike, m: int, shift: int) -> np.ndarray:
-    # MultiplyByQuantizedMultiplierSmallerThanOneExp (double-rounding build):
-    # RoundingDivideByPOT(SRDHM(x, m), -shift); with shift <= 0 it equals the general MBQM.
-    return np.asarray(multiply_by_quantized_multiplier(x, m, shift))
+    # MultiplyByQuantizedMultiplierSmallerThanOneExp: RoundingDivideByPOT(SRDHM(x, m), -shift).
+    return np.asarray(multiply_by_quantized_multiplier_smaller_than_one_exp(x, m, shift))
 
 
 def _scan(v: np.ndarray, axis: int, exclusive: bool, reverse: bool,
