@@ -53,6 +53,8 @@ from tflite_ref.quant.multipliers import (
 )
 
 __all__ = [
+    "FLOAT_REQUANT_LIMIT",
+    "ExactFloatMBQM",
     "Requantization",
     "float_activation_range",
     "gemm_dtype_for",
@@ -66,6 +68,9 @@ __all__ = [
 # Largest integer every partial sum must stay below for a float GEMM to be exact.
 _EXACT_FLOAT32 = float(1 << 24)
 _EXACT_FLOAT64 = float(1 << 53)
+# Values the float requantization path accepts: far enough below 2^31 that no int32 operation
+# (accumulator, left shift, ``+ z_out`` with |z_out| <= 2^15) can wrap.
+FLOAT_REQUANT_LIMIT = float((1 << 31) - (1 << 16))
 
 
 # =============================================================================================
@@ -106,6 +111,86 @@ def _int_range(dtype: np.dtype) -> tuple[int, int]:
 
 
 @dataclass(frozen=True, slots=True)
+class ExactFloatMBQM:
+    """``MultiplyByQuantizedMultiplier`` evaluated in float64 -- exactly, for bounded inputs.
+
+    NumPy multiplies int64 arrays without SIMD, about ten times slower than float64, so the hot
+    requantization runs in float64 whenever prepare has proved every step exact.  Each step below
+    produces an integer, or an integer times a power of two, that float64 represents exactly;
+    ``floor`` of an exactly represented value is exact.  Tests compare it with the int64
+    reference (:func:`tflite_ref.quant.fixedpoint.multiply_by_quantized_multiplier`).
+
+    int32 overload (common.cc, double rounding), for ``|x · 2^left| < 2^31`` (so no int32 wrap):
+
+    * ``SRDHM(x, m) = floor((x·m + 2^30) / 2^31)``.  ``x·m`` may need 62 bits, so ``m`` is split
+      as ``m_hi·2^16 + m_lo``: ``a = x·m_hi / 2^15`` and ``b = (x·m_lo + 2^30) / 2^31`` are exact
+      (46- and 48-bit integers, scaled by powers of two) and ``floor(a + b) = floor(a) +
+      floor((a - floor(a)) + b)``, where the last sum needs at most 48 bits.
+    * ``RoundingDivideByPOT(t, right)``: ``t / 2^right`` is exact; round half away from zero.
+
+    int64 overload (16x8 kernels): ``(x·r + 2^(total-1)) >> total`` with the 15-bit multiplier
+    ``r`` and ``total = 15 - shift`` is ``floor(n / 2^total)`` of an integer ``n`` below 2^53.
+    """
+
+    pre_scale: NDArray[np.float64]  # 2^left (int32 overload)
+    m_hi: NDArray[np.float64]  # m_hi / 2^15
+    m_lo: NDArray[np.float64]  # m_lo / 2^31
+    post_scale: NDArray[np.float64]  # 2^-right (int32) or 2^-total (int64 overload)
+    reduced: NDArray[np.float64] | None  # the int64 overload's 15-bit multiplier, else None
+    rounding: NDArray[np.float64] | None  # 2^(total - 1) for the int64 overload
+
+    def __call__(self, x: NDArray[np.float64]) -> NDArray[np.float64]:
+        if self.reduced is not None:
+            assert self.rounding is not None
+            n = x * self.reduced
+            n += self.rounding
+            n *= self.post_scale
+            return np.floor(n, out=n)
+        if not np.all(self.pre_scale == 1.0):
+            x = x * self.pre_scale
+        a = x * self.m_hi
+        b = x * self.m_lo
+        b += 0.5
+        t = np.floor(a)
+        a -= t
+        a += b
+        np.floor(a, out=a)
+        t += a  # SaturatingRoundingDoublingHighMul(x, m)
+        t *= self.post_scale
+        r = np.abs(t)
+        r += 0.5
+        np.floor(r, out=r)
+        return np.copysign(r, t, out=r)  # RoundingDivideByPOT: half away from zero
+
+    @classmethod
+    def plan(cls, multiplier: NDArray[np.int64], shift: NDArray[np.int64], accumulator: str,
+             max_abs_acc: float) -> ExactFloatMBQM | None:
+        """The float64 plan, or None when ``max_abs_acc`` does not prove every step exact."""
+        if not math.isfinite(max_abs_acc) or np.any(multiplier < 0):
+            return None
+        m = multiplier.astype(np.int64)
+        if accumulator == "int64":
+            if np.any(shift >= 8) or np.any(shift < -31):
+                return None
+            reduced = np.where(m < 0x7FFF0000, (m + (1 << 15)) >> 16, 0x7FFF)
+            total = 15 - shift.astype(np.int64)
+            n_max = max_abs_acc * float(reduced.max(initial=0)) + float(2.0 ** (total.max() - 1))
+            out_max = n_max / float(2.0 ** total.min())
+            if n_max >= 2.0**53 or out_max >= FLOAT_REQUANT_LIMIT:
+                return None  # the C++ truncates to int32 here; let the int64 reference do it
+            ones = np.ones(m.shape)
+            return cls(ones, ones, ones, np.ldexp(1.0, -total), reduced.astype(np.float64),
+                       np.ldexp(1.0, total - 1))
+        left = np.maximum(shift, 0)
+        right = np.maximum(-shift, 0)
+        if np.any(right > 31) or max_abs_acc * 2.0 ** int(left.max()) >= FLOAT_REQUANT_LIMIT:
+            return None  # the int32 left shift, the accumulator or ``+ z_out`` could wrap
+        return cls(np.ldexp(1.0, left), np.ldexp((m >> 16).astype(np.float64), -15),
+                   np.ldexp((m & 0xFFFF).astype(np.float64), -31), np.ldexp(1.0, -right),
+                   None, None)
+
+
+@dataclass(frozen=True, slots=True)
 class Requantization:
     """Accumulator -> output value, as TFLite's reference integer kernels do it per channel.
 
@@ -114,6 +199,10 @@ class Requantization:
     the int32 overload of MultiplyByQuantizedMultiplier (common.cc, double rounding);
     ``"int64"`` (16x8 kernels with int64 bias) uses the int64 overload, whose multiplier is first
     cut to 15 bits.  ``multiplier``/``shift`` broadcast along the last (channel) axis.
+
+    ``exact_float`` is the same arithmetic in float64 (:class:`ExactFloatMBQM`), present when
+    prepare bounded ``|acc|`` tightly enough; otherwise the int64 reference functions of
+    :mod:`tflite_ref.quant.fixedpoint` run.
     """
 
     multiplier: NDArray[np.int64]
@@ -123,16 +212,46 @@ class Requantization:
     act_min: int
     act_max: int
     output_dtype: np.dtype
+    exact_float: ExactFloatMBQM | None = None
 
-    def apply(self, acc: NDArray[np.int64]) -> np.ndarray:
+    @classmethod
+    def build(cls, multiplier: NDArray[np.int64], shift: NDArray[np.int64], accumulator: str,
+              output_zero_point: int, act_min: int, act_max: int, output_dtype: np.dtype,
+              max_abs_acc: float = math.inf) -> Requantization:
+        plan = ExactFloatMBQM.plan(multiplier, shift, accumulator, max_abs_acc)
+        return cls(multiplier, shift, accumulator, output_zero_point, act_min, act_max,
+                   np.dtype(output_dtype), plan)
+
+    def scale(self, acc: np.ndarray) -> np.ndarray:
+        """``MultiplyByQuantizedMultiplier(acc)`` (before ``+ z_out``): float64 or int64."""
+        if self.exact_float is not None:
+            return self.exact_float(np.asarray(acc, dtype=np.float64))
+        acc_i = np.asarray(acc).astype(np.int64)
         if self.accumulator == "int32":
-            scaled = multiply_by_quantized_multiplier(wrap_int32(acc), self.multiplier, self.shift)
-        else:
-            scaled = multiply_by_quantized_multiplier_int64(acc, self.multiplier, self.shift)
-        out = np.asarray(scaled, dtype=np.int64)
+            return np.asarray(multiply_by_quantized_multiplier(wrap_int32(acc_i), self.multiplier,
+                                                               self.shift), dtype=np.int64)
+        return np.asarray(multiply_by_quantized_multiplier_int64(acc_i, self.multiplier,
+                                                                 self.shift), dtype=np.int64)
+
+    def apply(self, acc: np.ndarray) -> np.ndarray:
+        """``acc`` holds exact integers (float64 or int64); returns the output dtype."""
+        return self.finish(self.scale(acc))
+
+    def finish(self, scaled: np.ndarray) -> np.ndarray:
+        """``+ z_out`` (int32 addition), activation clamp, cast to the output type.
+
+        On the float path the plan's margin (``|scaled| < 2^31 - 2^16``) rules out an int32 wrap
+        of the addition, so it is a plain float addition.
+        """
+        out = scaled
         if self.output_zero_point:
-            out = np.asarray(wrap_int32(out + self.output_zero_point))  # int32_t addition
-        return np.clip(out, self.act_min, self.act_max).astype(self.output_dtype)
+            if out.dtype.kind == "f":
+                out += self.output_zero_point
+            else:
+                out = np.asarray(wrap_int32(out + self.output_zero_point))
+        np.maximum(out, self.act_min, out=out)
+        np.minimum(out, self.act_max, out=out)
+        return out.astype(self.output_dtype)
 
 
 def quant_params(ctx: OpContext, t: Tensor | None, what: str) -> tuple[NDArray[np.float32],
@@ -193,7 +312,8 @@ def _int16_accumulator(ctx: OpContext, bias: Tensor | None, *, tflm_bias_decides
 
 def _channel_requantization(ctx: OpContext, input_t: Tensor, filter_t: Tensor,
                             output_t: Tensor, bias_t: Tensor | None, channels: int,
-                            quantized_dim: int, accumulator: str) -> Requantization:
+                            quantized_dim: int, accumulator: str,
+                            max_abs_acc: float = math.inf) -> Requantization:
     """``PopulateConvolutionQuantizationParams`` (kernel_util.cc), shared by both runtimes.
 
     Per-channel multipliers from ``double(s_in)·double(s_w[c]) / double(s_out)`` (a per-tensor
@@ -226,8 +346,8 @@ def _channel_requantization(ctx: OpContext, input_t: Tensor, filter_t: Tensor,
     act = ctx.options.get("fused_activation_function") or "NONE"
     act_min, act_max = calculate_activation_range_quantized(act, float(s_out[0]), int(z_out[0]),
                                                             output_t.dtype)
-    return Requantization(mult, shift, accumulator, int(z_out[0]), act_min, act_max,
-                          np.dtype(output_t.dtype))
+    return Requantization.build(mult, shift, accumulator, int(z_out[0]), act_min, act_max,
+                                np.dtype(output_t.dtype), max_abs_acc)
 
 
 def _check_types(ctx: OpContext, *, bias_int: tuple[int, ...], allow_uint8: bool = True) -> None:
@@ -358,9 +478,19 @@ class Window:
                   x0:x0 + (self.out_w - 1) * self.stride_w + 1:self.stride_w]
 
 
-def _input_max_abs(dtype: np.dtype) -> float:
+def _input_max_abs(dtype: np.dtype, zero_point: int = 0) -> float:
+    """Largest ``|x - zero_point|`` an input of ``dtype`` can hold."""
     lo, hi = _int_range(dtype)
-    return float(max(-lo, hi))
+    return float(max(zero_point - lo, hi - zero_point))
+
+
+def _max_abs_acc(input_dtype: np.dtype, zero_point: int, abs_column_sums: np.ndarray,
+                 bias: np.ndarray | None) -> float:
+    """Bound on ``|Σ w·(x - z_in) + bias|`` per channel, maximised over channels."""
+    bound = _input_max_abs(input_dtype, zero_point) * abs_column_sums.astype(np.float64)
+    if bias is not None:
+        bound = bound + np.abs(bias.astype(np.float64).reshape(-1))
+    return float(bound.max(initial=0.0))
 
 
 # =============================================================================================
@@ -398,12 +528,12 @@ def _conv_gemm_weights(filt: np.ndarray, groups: int, filter_offset: int,
 
 def _conv_offset(weights: tuple[np.ndarray, ...], bias: np.ndarray | None, zero_point: int,
                  out_channels: int) -> np.ndarray:
-    """``bias[c] - z_in·Σ_k w[k, c]`` (int64): what turns Σ w·x_raw into Σ w·(x - z_in) + bias."""
-    colsum = np.concatenate([w.astype(np.float64).sum(axis=0) for w in weights]).astype(np.int64)
+    """``bias[c] - z_in·Σ_k w[k, c]``: what turns Σ w·x_raw into Σ w·(x - z_in) + bias."""
+    colsum = np.concatenate([w.astype(np.float64).sum(axis=0) for w in weights])
     off = -zero_point * colsum
     if bias is not None:
-        off = off + bias.astype(np.int64).reshape(out_channels)
-    return off
+        off = off + bias.astype(np.float64).reshape(out_channels)
+    return off  # exact: integers far below 2^53
 
 
 def prepare_conv_2d(ctx: OpContext) -> Conv2DData:
@@ -426,6 +556,9 @@ def prepare_conv_2d(ctx: OpContext) -> Conv2DData:
         ctx.fail(f"{oc} output channels cannot be split into {groups} groups")
     if b_t is not None and math.prod(ctx.input_shape(2)) != oc:
         ctx.fail(f"bias has {math.prod(ctx.input_shape(2))} elements for {oc} output channels")
+    if b_t is None and ctx.emulate == "tflite":
+        ctx.fail("LiteRT's CONV_2D requires a bias tensor (conv.cc Prepare: "
+                 "TF_LITE_ENSURE(context, has_bias)); TFLM runs it without")
     win = Window.of(ctx, h, w, kh, kw)
     ctx.set_output_shape(0, (n, win.out_h, win.out_w, oc))
     act = ctx.options.get("fused_activation_function") or "NONE"
@@ -442,21 +575,24 @@ def prepare_conv_2d(ctx: OpContext) -> Conv2DData:
 
     accumulator = (_int16_accumulator(ctx, b_t, tflm_bias_decides=True)
                    if x_t.type == T.INT16 else "int32")
+    z_in = int(quant_params(ctx, x_t, "input")[1][0])
+    filter_offset = (-int(quant_params(ctx, w_t, "filter")[1][0]) if x_t.type == T.UINT8
+                     else 0)
+    bias = ctx.const(2)
+    if filt is not None:
+        # The GEMM runs on raw inputs; |x_raw| times the column sums bounds every partial sum.
+        abs_colsums = np.abs(filt.astype(np.int64) + filter_offset).reshape(oc, -1).sum(axis=1)
+        dtype = gemm_dtype_for(_input_max_abs(x_t.dtype), float(abs_colsums.max()))
+        weights = _conv_gemm_weights(filt, groups, filter_offset, dtype)
+        known_bias = bias is not None or b_t is None
+        max_acc = (_max_abs_acc(x_t.dtype, z_in, abs_colsums, bias) if known_bias
+                   else math.inf)
+        offset = _conv_offset(weights, bias, z_in, oc) if known_bias else None
+    else:
+        dtype, weights, offset, max_acc = np.float64, None, None, math.inf
     rq = _channel_requantization(ctx, x_t, w_t, out_t, b_t, oc,
                                  w_t.quantization.quantized_dimension if w_t.quantization else 0,
-                                 accumulator)
-    z_in = int(quant_params(ctx, x_t, "input")[1][0])
-    filter_offset = -int(w_t.quantization.zero_point[0]) if x_t.type == T.UINT8 else 0
-    # The GEMM runs on raw inputs (|x| <= 128, 255 or 32768); its column sums bound each sum.
-    if filt is not None:
-        colsum = np.abs(filt.astype(np.int64) + filter_offset).reshape(oc, -1).sum(axis=1).max()
-        dtype = gemm_dtype_for(_input_max_abs(x_t.dtype), float(colsum))
-    else:
-        dtype = np.float64
-    weights = _conv_gemm_weights(filt, groups, filter_offset, dtype) if filt is not None else None
-    bias = ctx.const(2)
-    offset = (_conv_offset(weights, bias, z_in, oc)
-              if weights is not None and (bias is not None or b_t is None) else None)
+                                 accumulator, max_acc)
     return Conv2DData(ctx.op.locator, win, groups, oc, dtype, float(z_in), weights, offset,
                       filter_offset, z_in, rq, 0.0, 0.0)
 
@@ -519,7 +655,7 @@ def conv_2d_quantized(data: Conv2DData, x: np.ndarray, filt: np.ndarray,
     ``MultiplyByQuantizedMultiplier``, ``+ z_out`` and the activation clamp.
     """
     weights, offset = _weights_and_offset(data, filt, bias)
-    acc = _conv_gemm(data, x, weights).astype(np.int64) + offset
+    acc = _conv_gemm(data, x, weights) + offset  # exact integers in float64
     assert data.requant is not None
     return data.requant.apply(acc)
 
@@ -569,6 +705,9 @@ def prepare_depthwise_conv_2d(ctx: OpContext) -> DepthwiseConv2DData:
                  f"({oc} output / {c} input channels = {multiplier})")
     if b_t is not None and math.prod(ctx.input_shape(2)) != oc:
         ctx.fail(f"bias has {math.prod(ctx.input_shape(2))} elements for {oc} output channels")
+    if b_t is None and len(ctx.op.inputs) == 3 and ctx.emulate == "tflite":
+        # depthwise_conv.cc reads input 2 with GetInputSafe whenever there are three slots.
+        ctx.fail("LiteRT's DEPTHWISE_CONV_2D refuses an omitted (-1) bias; leave the slot out")
     win = Window.of(ctx, h, w, kh, kw)
     ctx.set_output_shape(0, (n, win.out_h, win.out_w, oc))
     act = ctx.options.get("fused_activation_function") or "NONE"
@@ -582,27 +721,30 @@ def prepare_depthwise_conv_2d(ctx: OpContext) -> DepthwiseConv2DData:
                                    offset, 0, 0, None, lo, hi)
     # LiteRT and TFLM both read a 16x8 depthwise bias as int64 (depthwise_conv.cc).
     accumulator = "int64" if x_t.type == T.INT16 else "int32"
+    z_in = int(quant_params(ctx, x_t, "input")[1][0])
+    filter_offset = (-int(quant_params(ctx, w_t, "filter")[1][0]) if x_t.type == T.UINT8
+                     else 0)
+    if filt is not None:
+        abs_colsums = np.abs(filt.astype(np.int64) + filter_offset).reshape(-1, oc).sum(axis=0)
+        dtype = gemm_dtype_for(_input_max_abs(x_t.dtype), float(abs_colsums.max()))
+        taps = (filt.astype(np.float64) + filter_offset).reshape(kh, kw, oc).astype(dtype)
+        known_bias = bias is not None or b_t is None
+        max_acc = (_max_abs_acc(x_t.dtype, z_in, abs_colsums, bias) if known_bias
+                   else math.inf)
+        offset = _depthwise_offset(taps, bias, z_in) if known_bias else None
+    else:
+        dtype, taps, offset, max_acc = np.float64, None, None, math.inf
     rq = _channel_requantization(ctx, x_t, w_t, out_t, b_t, oc,
                                  w_t.quantization.quantized_dimension if w_t.quantization else 3,
-                                 accumulator)
-    z_in = int(quant_params(ctx, x_t, "input")[1][0])
-    filter_offset = -int(w_t.quantization.zero_point[0]) if x_t.type == T.UINT8 else 0
-    if filt is not None:
-        colsum = np.abs(filt.astype(np.int64) + filter_offset).reshape(-1, oc).sum(axis=0).max()
-        dtype = gemm_dtype_for(_input_max_abs(x_t.dtype), float(colsum))
-        taps = (filt.astype(np.float64) + filter_offset).reshape(kh, kw, oc).astype(dtype)
-    else:
-        dtype, taps = np.float64, None
-    offset = (_depthwise_offset(taps, bias, z_in)
-              if taps is not None and (bias is not None or b_t is None) else None)
+                                 accumulator, max_acc)
     return DepthwiseConv2DData(ctx.op.locator, win, multiplier, oc, dtype, float(z_in), taps,
                                offset, filter_offset, z_in, rq, 0.0, 0.0)
 
 
 def _depthwise_offset(taps: np.ndarray, bias: np.ndarray | None, zero_point: int) -> np.ndarray:
-    off = -zero_point * taps.astype(np.float64).sum(axis=(0, 1)).astype(np.int64)
+    off = -zero_point * taps.astype(np.float64).sum(axis=(0, 1))
     if bias is not None:
-        off = off + bias.astype(np.int64).reshape(-1)
+        off = off + bias.astype(np.float64).reshape(-1)
     return off
 
 
@@ -659,7 +801,7 @@ def depthwise_conv_2d_quantized(data: DepthwiseConv2DData, x: np.ndarray, filt: 
     ``reference_ops::DepthwiseConv`` (depthwiseconv_uint8.h, ``kAwayFromZero`` = the standard
     double-rounding MultiplyByQuantizedMultiplier)."""
     taps, offset = _depthwise_taps_offset(data, filt, bias)
-    acc = _depthwise_sum(data, x, taps).astype(np.int64) + offset
+    acc = _depthwise_sum(data, x, taps) + offset  # exact integers in float64
     assert data.requant is not None
     return data.requant.apply(acc)
 
@@ -782,11 +924,18 @@ def prepare_transpose_conv(ctx: OpContext) -> TransposeConvData:
         accumulator = _int16_accumulator(ctx, b_t, tflm_bias_decides=False)
     else:
         accumulator = "int32"
+    z_in = int(quant_params(ctx, x_t, "input")[1][0])
+    filter_offset = (-int(quant_params(ctx, w_t, "filter")[1][0]) if x_t.type == T.UINT8
+                     else 0)
+    bias = ctx.const(3)
+    max_acc = math.inf
+    if filt is not None and (bias is not None or b_t is None):
+        # Each output pixel receives every (tap, input channel) product at most once.
+        abs_sums = np.abs(filt.astype(np.int64) + filter_offset).reshape(oc, -1).sum(axis=1)
+        max_acc = _max_abs_acc(x_t.dtype, z_in, abs_sums, bias)
     rq = _channel_requantization(ctx, x_t, w_t, out_t, b_t, oc,
                                  w_t.quantization.quantized_dimension if w_t.quantization else 0,
-                                 accumulator)
-    z_in = int(quant_params(ctx, x_t, "input")[1][0])
-    filter_offset = -int(w_t.quantization.zero_point[0]) if x_t.type == T.UINT8 else 0
+                                 accumulator, max_acc)
     weights = _tconv_weights(filt, filter_offset) if filt is not None else None
     return TransposeConvData(ctx.op.locator, sh, sw, kh, kw, oc, padding, geometry, weights,
                              z_in, filter_offset, rq, 0.0, 0.0)
@@ -852,8 +1001,7 @@ def transpose_conv_quantized(data: TransposeConvData, output_shape: NDArray[np.i
     int32 or int64 scratch) and ``reference_ops::TransposeConv`` (uint8): scatter
     ``(x - z_in)·w`` into a zeroed scratch buffer, ``+ bias``, requantize per channel."""
     acc, _ = _tconv_locate(data, _tconv_scatter, data, x, output_shape, filt)
-    acc_i = acc.astype(np.int64)
     if bias is not None:
-        acc_i += bias.astype(np.int64).reshape(-1)
+        acc += bias.astype(np.float64).reshape(-1)  # exact integers in float64
     assert data.requant is not None
-    return data.requant.apply(acc_i)
+    return data.requant.apply(acc)

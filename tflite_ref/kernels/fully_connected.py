@@ -1,3 +1,435 @@
-"""Kernels: FULLY_CONNECTED, BATCH_MATMUL."""
+"""Kernels: FULLY_CONNECTED, BATCH_MATMUL.
+
+Both are one matrix product, done as a float GEMM over exact integers (see ``conv.py``): the
+weights are reshaped once in prepare, the input zero point and the bias are folded into one
+per-unit offset, and the requantization runs vectorised in int64.
+
+The one place where LiteRT's reference kernels and TFLite Micro differ is FULLY_CONNECTED's
+requantization (:attr:`FullyConnectedRequant.method`):
+
+* LiteRT ``BUILTIN_REF`` (``reference_integer_ops::FullyConnected`` / ``FullyConnectedPerChannel``
+  overloads that take the float scales, and ``reference_ops::FullyConnected`` for uint8) computes
+  ``(int32) round(double(acc) · double(s_in)·double(s_w[c]) / double(s_out))`` -- "double_float";
+* TFLM uses the integer multiplier -- "integer_multiplier": ``MultiplyByQuantizedMultiplier``
+  with the int32 overload, or for 16x8 with an int64 bias the int64 overload (15-bit multiplier).
+
+Upstream sources read: LiteRT ``tflite/kernels/fully_connected.cc``, ``batch_matmul.cc``,
+``kernel_util.cc``, ``internal/reference/{fully_connected,batch_matmul}.h``,
+``internal/reference/integer_ops/fully_connected.h``; TFLM
+``tensorflow/lite/micro/kernels/fully_connected.cc``, ``fully_connected_common.cc``,
+``batch_matmul.cc``.
+"""
 
 from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+from numpy.typing import NDArray
+
+from tflite_ref.kernels.conv import (
+    FLOAT_REQUANT_LIMIT,
+    Requantization,
+    check_bias_scale,
+    float_activation_range,
+    gemm_dtype_for,
+    quant_params,
+)
+from tflite_ref.kernels.registry import BuiltinOperator as Op
+from tflite_ref.kernels.registry import OpContext, register
+from tflite_ref.kernels.registry import TensorType as T
+from tflite_ref.quant.fixedpoint import INT32_MIN, round_away, wrap_int32
+from tflite_ref.quant.multipliers import (
+    calculate_activation_range_quantized,
+    conv_effective_scales,
+    fc_per_tensor_effective_scale,
+    quantize_multiplier,
+    quantize_multipliers,
+)
+
+__all__ = ["FullyConnectedRequant", "prepare_fully_connected", "prepare_batch_matmul"]
+
+
+def _max_abs(dtype: np.dtype, zero_point: int = 0) -> float:
+    info = np.iinfo(dtype)
+    return float(max(abs(int(info.min) - zero_point), abs(int(info.max) - zero_point)))
+
+
+# =============================================================================================
+# FULLY_CONNECTED
+# =============================================================================================
+@dataclass(frozen=True, slots=True)
+class FullyConnectedRequant:
+    """How FULLY_CONNECTED turns its accumulator into an output value.
+
+    ``method`` is the emulation difference, kept here and nowhere else:
+    ``"double_float"`` (LiteRT REF: ``(int32) std::round(double(acc) · effective_scale[c])``, a
+    result outside int32 becoming INT32_MIN as x86's ``cvttsd2si`` makes it) or
+    ``"integer_multiplier"`` (TFLM: :class:`~tflite_ref.kernels.conv.Requantization`).
+    ``integer`` also carries the accumulator type, the output zero point and the clamp.
+    ``max_abs_acc`` (proved in prepare) lets the common case skip the int32 wrap and range checks.
+    """
+
+    method: str
+    effective_scale: NDArray[np.float64]
+    integer: Requantization
+    max_abs_acc: float
+
+    def apply(self, acc: np.ndarray) -> np.ndarray:
+        """``acc``: exact integer accumulators (float64 or int64), units on the last axis."""
+        if self.method == "integer_multiplier":
+            return self.integer.apply(acc)
+        rq = self.integer
+        acc = np.asarray(acc, dtype=np.float64)
+        if rq.accumulator == "int32" and not self.max_abs_acc < 2.0**31:
+            acc = np.asarray(wrap_int32(acc.astype(np.int64)), dtype=np.float64)
+        scaled = np.asarray(round_away(acc * self.effective_scale))
+        bound = self.max_abs_acc * float(self.effective_scale.max(initial=0.0)) + 1.0
+        if not bound < FLOAT_REQUANT_LIMIT:
+            in_range = (scaled >= -(2.0**31)) & (scaled < 2.0**31)
+            scaled = np.where(in_range, scaled, INT32_MIN).astype(np.int64)
+        return rq.finish(scaled)
+
+
+@dataclass(frozen=True, slots=True)
+class FullyConnectedData:
+    locator: str
+    batches: int
+    depth: int  # K: input row length
+    units: int  # N: output channels
+    output_shape: tuple[int, ...]
+    gemm_dtype: type[np.floating]
+    weights: np.ndarray | None  # (K, N) in the GEMM dtype, (w - z_w); None: filter not constant
+    offset: np.ndarray | None  # (N,) int64 bias - z_in·Σ_k w, or the float bias
+    input_zero_point: int
+    filter_offset: int
+    requant: FullyConnectedRequant | None  # None on the float path
+    act_min: float
+    act_max: float
+
+
+def _fc_accumulator(ctx: OpContext, bias_type: int | None) -> str:
+    """16x8 accumulator: LiteRT fully_connected.cc takes int32 only when ``quantized_bias_type``
+    says INT32 (and reads the bias as that type); TFLM when the bias is INT32 (or, without
+    bias, when the option says INT32)."""
+    option = ctx.options.get("quantized_bias_type") or "FLOAT32"
+    if ctx.emulate == "tflite":
+        if option not in ("FLOAT32", "INT32", "INT64"):
+            ctx.fail(f"quantized_bias_type {option} must be INT32 or INT64")
+        if option != "FLOAT32" and bias_type is not None and bias_type != T[option]:
+            ctx.fail(f"bias type disagrees with quantized_bias_type {option}")
+        acc = "int32" if option == "INT32" else "int64"
+        if bias_type == T.INT32 and acc == "int64":
+            ctx.fail("16x8 FULLY_CONNECTED with an INT32 bias needs quantized_bias_type=INT32: "
+                     "LiteRT otherwise reads the bias as INT64")
+        return acc
+    if bias_type is not None:
+        return "int32" if bias_type == T.INT32 else "int64"
+    return "int32" if option == "INT32" else "int64"
+
+
+def prepare_fully_connected(ctx: OpContext) -> FullyConnectedData:
+    """fully_connected.cc ``PrepareImpl``/``CheckTypes`` (LiteRT) and TFLM
+    ``FullyConnectedPrepare`` / ``CalculateOpDataFullyConnected``."""
+    x_t, w_t, out_t, b_t = ctx.input(0), ctx.input(1), ctx.output(0), ctx.input(2)
+    if x_t is None or w_t is None:
+        ctx.fail("input and weights are required")
+    if (ctx.options.get("weights_format") or "DEFAULT") != "DEFAULT":
+        ctx.unsupported(f"weights_format {ctx.options.get('weights_format')}")
+    if w_t.sparsity is not None:
+        ctx.unsupported("sparse weights")
+    in_shape, w_shape = ctx.input_shape(0), ctx.input_shape(1)
+    if len(w_shape) != 2:
+        ctx.fail(f"weights {list(w_shape)} must be 2-D")
+    units, depth = w_shape
+    size = math.prod(in_shape)
+    keep = bool(ctx.options.get("keep_num_dims"))
+    if depth and size % depth:
+        ctx.fail(f"input of {size} elements cannot be split into rows of {depth}")
+    batches = size // depth if depth else math.prod(in_shape[:-1])
+    if keep:
+        if in_shape[-1] != depth:
+            ctx.fail(f"keep_num_dims needs the input's last dimension {in_shape[-1]} to equal "
+                     f"the weights' depth {depth}")
+        out_shape: tuple[int, ...] = tuple(in_shape[:-1]) + (units,)
+    else:
+        out_shape = (batches, units)
+    ctx.set_output_shape(0, out_shape)
+    if b_t is not None and math.prod(ctx.input_shape(2)) != units:
+        ctx.fail(f"bias has {math.prod(ctx.input_shape(2))} elements for {units} units")
+    act = ctx.options.get("fused_activation_function") or "NONE"
+    filt, bias = ctx.const(1), ctx.const(2)
+
+    if x_t.type == T.FLOAT32 or w_t.type == T.FLOAT32:
+        if w_t.type != T.FLOAT32:
+            ctx.unsupported(f"hybrid FULLY_CONNECTED (float input, {ctx.dtype_name(w_t)} "
+                            "weights) is not implemented yet")
+        if x_t.type != T.FLOAT32 or out_t.type != T.FLOAT32:
+            ctx.fail(f"float weights with {ctx.dtype_name(x_t)} input and "
+                     f"{ctx.dtype_name(out_t)} output")
+        if b_t is not None and b_t.type != T.FLOAT32:
+            ctx.fail(f"float kernel with a {ctx.dtype_name(b_t)} bias")
+        lo, hi = float_activation_range(act)
+        weights = (np.ascontiguousarray(filt.astype(np.float64).T) if filt is not None else None)
+        offset = (bias.astype(np.float64).reshape(units) if bias is not None
+                  else None if b_t is not None else np.zeros(units))
+        return FullyConnectedData(ctx.op.locator, batches, depth, units, out_shape, np.float64,
+                                  weights, offset, 0, 0, None, lo, hi)
+
+    # -- quantized ----------------------------------------------------------------------------
+    if out_t.type != x_t.type:
+        ctx.unsupported(f"{ctx.dtype_name(x_t)} input with {ctx.dtype_name(out_t)} output")
+    if x_t.type == T.UINT8:
+        if ctx.emulate == "tflm":
+            ctx.unsupported("TFLM has no uint8 FULLY_CONNECTED")
+        if w_t.type != T.UINT8:
+            ctx.unsupported(f"uint8 input with {ctx.dtype_name(w_t)} weights")
+    elif x_t.type in (T.INT8, T.INT16):
+        if w_t.type not in (T.INT8, T.INT4):
+            ctx.unsupported(f"{ctx.dtype_name(x_t)} input with {ctx.dtype_name(w_t)} weights "
+                            "(takes INT8 or INT4)")
+    else:
+        ctx.unsupported(f"{ctx.dtype_name(x_t)} input")
+    if b_t is not None:
+        allowed = (T.INT32, T.INT64) if x_t.type == T.INT16 else (T.INT32,)
+        if b_t.type not in allowed:
+            ctx.fail(f"{ctx.dtype_name(x_t)} FULLY_CONNECTED with a {ctx.dtype_name(b_t)} bias")
+    s_in, z_in_a = quant_params(ctx, x_t, "input")
+    s_w, z_w_a = quant_params(ctx, w_t, "weights")
+    s_out, z_out_a = quant_params(ctx, out_t, "output")
+    z_in, z_out = int(z_in_a[0]), int(z_out_a[0])
+    if x_t.type == T.INT16 and (z_in or z_out):
+        ctx.fail("16x8 FULLY_CONNECTED needs input and output zero points 0")
+    per_channel = s_w.size > 1
+    if per_channel:
+        qdim = w_t.quantization.quantized_dimension if w_t.quantization else 0
+        if x_t.type == T.UINT8 or qdim != 0 or s_w.size != units:
+            ctx.fail(f"per-channel weights need int8/int16 input, quantized_dimension 0 and "
+                     f"{units} scales (have {s_w.size}, dimension {qdim})")
+        if ctx.emulate == "tflm" and w_t.type == T.INT4:
+            ctx.unsupported("TFLM has no per-channel INT4 FULLY_CONNECTED")
+        reals = conv_effective_scales(float(s_in[0]), s_w, float(s_out[0]))
+        mult, shift = quantize_multipliers(reals)
+        effective = reals
+    else:
+        check_bias_scale(ctx, b_t, float(s_in[0]), float(s_w[0]), float(s_out[0]))
+        m, s = quantize_multiplier(fc_per_tensor_effective_scale(float(s_in[0]), float(s_w[0]),
+                                                                 float(s_out[0])))
+        mult, shift = np.array([m], np.int64), np.array([s], np.int64)
+        # The REF kernels recompute the scale in double (not the float32 product above).
+        effective = conv_effective_scales(float(s_in[0]), s_w[:1], float(s_out[0]))
+    # Per-channel kernels assume symmetric weights; the per-tensor ones add weights_offset.
+    filter_offset = 0 if per_channel else -int(z_w_a[0])
+    accumulator = (_fc_accumulator(ctx, b_t.type if b_t is not None else None)
+                   if x_t.type == T.INT16 else "int32")
+    max_acc = math.inf
+    if filt is not None:
+        w_int = filt.astype(np.int64) + filter_offset
+        abs_sums = np.abs(w_int).sum(axis=1)
+        colsum = float(abs_sums.max(initial=0))
+        dtype = gemm_dtype_for(_max_abs(x_t.dtype), colsum)
+        weights = np.ascontiguousarray(w_int.T, dtype=dtype)
+        if bias is not None or b_t is None:
+            bound = _max_abs(x_t.dtype, z_in) * abs_sums.astype(np.float64)
+            if bias is not None:
+                bound = bound + np.abs(bias.astype(np.float64).reshape(-1))
+            max_acc = float(bound.max(initial=0.0))
+    else:
+        dtype, weights = np.float64, None
+    offset = (_fc_offset(weights, bias, z_in, units)
+              if weights is not None and (bias is not None or b_t is None) else None)
+    act_min, act_max = calculate_activation_range_quantized(act, float(s_out[0]), z_out,
+                                                            out_t.dtype)
+    integer = Requantization.build(mult, shift, accumulator, z_out, act_min, act_max,
+                                   np.dtype(out_t.dtype), max_acc)
+    fc_requant = "double_float" if ctx.emulate == "tflite" else "integer_multiplier"
+    requant = FullyConnectedRequant(fc_requant, effective, integer, max_acc)
+    return FullyConnectedData(ctx.op.locator, batches, depth, units, out_shape, dtype, weights,
+                              offset, z_in, filter_offset, requant, 0.0, 0.0)
+
+
+def _fc_offset(weights: np.ndarray, bias: np.ndarray | None, zero_point: int, units: int
+               ) -> np.ndarray:
+    """``bias[n] - z_in·Σ_k w[k, n]``: turns Σ w·x_raw into Σ w·(x - z_in) + bias (exact
+    integers in float64)."""
+    off = -zero_point * weights.astype(np.float64).sum(axis=0)
+    if bias is not None:
+        off = off + bias.astype(np.float64).reshape(units)
+    return off
+
+
+def _fc_product(data: FullyConnectedData, x: np.ndarray, filt: np.ndarray,
+                bias: np.ndarray | None) -> np.ndarray:
+    """(batches, units) = x_rows @ W + offset in float64 (exact integers when quantized)."""
+    weights = data.weights
+    if weights is None:
+        w = filt.astype(np.float64) + data.filter_offset
+        weights = np.ascontiguousarray(w.T, dtype=data.gemm_dtype)
+    offset = data.offset
+    if offset is None:
+        if data.requant is None:
+            offset = bias.astype(np.float64).reshape(-1) if bias is not None else 0.0
+        else:
+            offset = _fc_offset(weights, bias, data.input_zero_point, data.units)
+    rows = x.reshape(data.batches, data.depth).astype(data.gemm_dtype)
+    return (rows @ weights) + offset
+
+
+@register(Op.FULLY_CONNECTED, T.FLOAT32, prepare=prepare_fully_connected)
+def fully_connected_float32(data: FullyConnectedData, x: NDArray[np.float32],
+                            filt: NDArray[np.float32], bias: NDArray[np.float32] | None = None
+                            ) -> NDArray[np.float32]:
+    """``reference_ops::FullyConnected`` (float, reference/fully_connected.h): ``x·Wᵀ + b``,
+    clamped; accumulated in float64 instead of TFLite's sequential float32."""
+    if data.depth == 0:
+        return np.zeros(data.output_shape, np.float32)
+    acc = _fc_product(data, x, filt, bias)
+    return np.clip(acc, data.act_min, data.act_max).astype(np.float32).reshape(data.output_shape)
+
+
+@register(Op.FULLY_CONNECTED, T.INT8, T.INT16, prepare=prepare_fully_connected)
+@register(Op.FULLY_CONNECTED, T.UINT8, prepare=prepare_fully_connected, emulations=("tflite",))
+def fully_connected_quantized(data: FullyConnectedData, x: np.ndarray, filt: np.ndarray,
+                              bias: np.ndarray | None = None) -> np.ndarray:
+    """``reference_integer_ops::FullyConnected`` / ``FullyConnectedPerChannel``
+    (integer_ops/fully_connected.h) and uint8 ``reference_ops::FullyConnected``:
+    ``acc = Σ (w + weights_offset)·(x - z_in) + bias``, then :class:`FullyConnectedRequant`."""
+    assert data.requant is not None
+    if data.depth == 0:  # fully_connected.cc: an empty dot product writes zeros
+        return np.zeros(data.output_shape, data.requant.integer.output_dtype)
+    acc = _fc_product(data, x, filt, bias)
+    return data.requant.apply(acc).reshape(data.output_shape)
+
+
+# =============================================================================================
+# BATCH_MATMUL
+# =============================================================================================
+@dataclass(frozen=True, slots=True)
+class BatchMatMulData:
+    locator: str
+    adj_x: bool
+    adj_y: bool
+    output_shape: tuple[int, ...]
+    gemm_dtype: type[np.floating]
+    lhs_zero_point: int
+    rhs_zero_point: int
+    rhs: np.ndarray | None  # constant rhs, zero point removed, adj_y applied, GEMM dtype
+    requant: Requantization | None  # None: float32 output or raw int32 accumulators
+
+
+def prepare_batch_matmul(ctx: OpContext) -> BatchMatMulData:
+    """batch_matmul.cc Prepare (LiteRT) / TFLM batch_matmul.cc: ranks 2..5, broadcast batch
+    dimensions, one multiplier from ``GetQuantizedConvolutionMultipler`` (float32 product of the
+    scales), no fused activation."""
+    lhs_t, rhs_t, out_t = ctx.input(0), ctx.input(1), ctx.output(0)
+    if lhs_t is None or rhs_t is None:
+        ctx.fail("both operands are required")
+    ls, rs = ctx.input_shape(0), ctx.input_shape(1)
+    if not (2 <= len(ls) <= 5 and 2 <= len(rs) <= 5):
+        ctx.fail(f"operands of rank {len(ls)} and {len(rs)}; BATCH_MATMUL takes ranks 2 to 5")
+    adj_x, adj_y = bool(ctx.options.get("adj_x")), bool(ctx.options.get("adj_y"))
+    rank = max(len(ls), len(rs))
+    lx = (1,) * (rank - len(ls)) + tuple(ls)
+    rx = (1,) * (rank - len(rs)) + tuple(rs)
+    batch = []
+    for a, b in zip(lx[:-2], rx[:-2]):
+        if a != b and a != 1 and b != 1:
+            ctx.fail(f"batch dimensions {list(ls[:-2])} and {list(rs[:-2])} do not broadcast")
+        batch.append(b if a == 1 else a)
+    rows, depth = (lx[-1], lx[-2]) if adj_x else (lx[-2], lx[-1])
+    depth_r, cols = (rx[-1], rx[-2]) if adj_y else (rx[-2], rx[-1])
+    if depth != depth_r:
+        ctx.fail(f"contracted dimensions differ: {depth} (lhs) vs {depth_r} (rhs)")
+    out_shape = tuple(batch) + (rows, cols)
+    ctx.set_output_shape(0, out_shape)
+    rhs_const = ctx.const(1)
+
+    if lhs_t.type == T.FLOAT32 or rhs_t.type == T.FLOAT32:
+        if rhs_t.type != T.FLOAT32:
+            ctx.unsupported(f"hybrid BATCH_MATMUL (float lhs, {ctx.dtype_name(rhs_t)} rhs) is "
+                            "not implemented yet")
+        if lhs_t.type != T.FLOAT32 or out_t.type != T.FLOAT32:
+            ctx.fail("float BATCH_MATMUL needs float32 operands and output")
+        rhs = _bmm_rhs(rhs_const, 0, adj_y, np.float64) if rhs_const is not None else None
+        return BatchMatMulData(ctx.op.locator, adj_x, adj_y, out_shape, np.float64, 0, 0, rhs,
+                               None)
+
+    pair = (lhs_t.type, rhs_t.type)
+    if pair not in ((T.INT8, T.INT8), (T.INT16, T.INT16), (T.INT16, T.INT8)):
+        ctx.unsupported(f"operands {ctx.dtype_name(lhs_t)} x {ctx.dtype_name(rhs_t)}")
+    if pair == (T.INT16, T.INT8) and ctx.emulate == "tflm":
+        ctx.unsupported("TFLM's BATCH_MATMUL needs operands of one type")
+    s_l, z_l = quant_params(ctx, lhs_t, "lhs")
+    s_r, z_r = quant_params(ctx, rhs_t, "rhs")
+    if s_r.size > 1 or s_l.size > 1:
+        ctx.unsupported("per-channel quantized BATCH_MATMUL operands")
+    zl, zr = int(z_l[0]), int(z_r[0])
+    if out_t.type == T.INT32 and pair == (T.INT8, T.INT8):
+        if ctx.emulate == "tflm":
+            ctx.unsupported("TFLM's BATCH_MATMUL has no int32 output")
+        # EvalInt8Int32: raw products, zero points ignored (batch_matmul.cc).
+        bound = _max_abs(np.dtype(np.int8)) ** 2 * depth
+        dtype = np.float32 if bound < 2.0**24 else np.float64
+        rhs = _bmm_rhs(rhs_const, 0, adj_y, dtype) if rhs_const is not None else None
+        return BatchMatMulData(ctx.op.locator, adj_x, adj_y, out_shape, dtype, 0, 0, rhs, None)
+    if out_t.type != lhs_t.type:
+        ctx.unsupported(f"{ctx.dtype_name(lhs_t)} operands with {ctx.dtype_name(out_t)} output")
+    s_o, z_o = quant_params(ctx, out_t, "output")
+    if lhs_t.type == T.INT16 and (zl or zr or int(z_o[0])):
+        ctx.fail("int16 BATCH_MATMUL needs zero points 0")
+    m, s = quantize_multiplier(fc_per_tensor_effective_scale(float(s_l[0]), float(s_r[0]),
+                                                             float(s_o[0])))
+    lo, hi = calculate_activation_range_quantized("NONE", float(s_o[0]), int(z_o[0]),
+                                                  out_t.dtype)
+    accumulator = "int64" if lhs_t.type == T.INT16 else "int32"
+    bound = _max_abs(lhs_t.dtype, zl) * _max_abs(rhs_t.dtype, zr) * depth
+    requant = Requantization.build(np.array([m], np.int64), np.array([s], np.int64),
+                                   accumulator, int(z_o[0]), lo, hi, np.dtype(out_t.dtype), bound)
+    dtype = np.float32 if bound < 2.0**24 else np.float64
+    rhs = _bmm_rhs(rhs_const, zr, adj_y, dtype) if rhs_const is not None else None
+    return BatchMatMulData(ctx.op.locator, adj_x, adj_y, out_shape, dtype, zl, zr, rhs, requant)
+
+
+def _bmm_rhs(rhs: np.ndarray, zero_point: int, adj_y: bool, dtype: type[np.floating]
+             ) -> np.ndarray:
+    r = rhs.astype(dtype)
+    if zero_point:
+        r -= zero_point
+    return np.swapaxes(r, -1, -2) if adj_y else r
+
+
+def _bmm_product(data: BatchMatMulData, lhs: np.ndarray, rhs: np.ndarray) -> np.ndarray:
+    a = lhs.astype(data.gemm_dtype)
+    if data.lhs_zero_point:
+        a -= data.lhs_zero_point
+    if data.adj_x:
+        a = np.swapaxes(a, -1, -2)
+    b = data.rhs if data.rhs is not None else _bmm_rhs(rhs, data.rhs_zero_point, data.adj_y,
+                                                       data.gemm_dtype)
+    return np.matmul(a, b)
+
+
+@register(Op.BATCH_MATMUL, T.FLOAT32, prepare=prepare_batch_matmul)
+def batch_matmul_float32(data: BatchMatMulData, lhs: NDArray[np.float32],
+                         rhs: NDArray[np.float32]) -> NDArray[np.float32]:
+    """``reference_ops::BatchMatMul`` (float, reference/batch_matmul.h), accumulated in float64."""
+    return _bmm_product(data, lhs, rhs).astype(np.float32).reshape(data.output_shape)
+
+
+@register(Op.BATCH_MATMUL, T.INT8, T.INT16, prepare=prepare_batch_matmul)
+def batch_matmul_quantized(data: BatchMatMulData, lhs: np.ndarray, rhs: np.ndarray
+                           ) -> np.ndarray:
+    """``reference_ops::BatchMatMul<T, AccumT>`` with FullyConnectedParams: ``Σ (l - z_l)·(r - z_r)``
+    in int32 (int8) or int64 (int16), one ``MultiplyByQuantizedMultiplier``, ``+ z_out``, clamp."""
+    assert data.requant is not None
+    acc = _bmm_product(data, lhs, rhs)  # exact integers in float
+    return data.requant.apply(acc).reshape(data.output_shape)
+
+
+@register(Op.BATCH_MATMUL, T.INT32, prepare=prepare_batch_matmul, emulations=("tflite",))
+def batch_matmul_int32(data: BatchMatMulData, lhs: NDArray[np.int8], rhs: NDArray[np.int8]
+                       ) -> NDArray[np.int32]:
+    """int8 x int8 -> int32 (LiteRT ``EvalInt8Int32``): the raw int32 sum of products, wrapping."""
+    acc = _bmm_product(data, lhs, rhs).astype(np.int64)
+    return np.asarray(wrap_int32(acc)).astype(np.int32).reshape(data.output_shape)
