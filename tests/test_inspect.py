@@ -190,8 +190,7 @@ def test_matches_litert(path: Path) -> None:
                                       err_msg=where)
         np.testing.assert_array_equal(np.array(q["zero_point"], dtype=np.int64),
                                       qp["zero_points"].astype(np.int64), err_msg=where)
-        if len(q["scale"]) > 1:  # LiteRT reports 0 for per-tensor, whatever the file says
-            assert q["quantized_dimension"] == qp["quantized_dimension"], where
+        assert q["quantized_dimension"] == qp["quantized_dimension"], where
     shapes = {d["index"]: tuple(d["shape"].tolist()) for d in details}
     ops = it._get_ops_details()
     assert len(ops) == len(sg["operators"])
