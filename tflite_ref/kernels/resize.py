@@ -212,9 +212,11 @@ def resize_bilinear_integer(data: ResizeData, x: np.ndarray, size: np.ndarray) -
     one = 1 << 10
     wy1 = plan.y.weight.reshape(1, -1, 1, 1)  # type: ignore[union-attr]
     wx1 = plan.x.weight.reshape(1, 1, -1, 1)  # type: ignore[union-attr]
-    wy0, wx0 = one - wy1, one - wx1
-    v00, v10, v01, v11 = (c.astype(np.int64) for c in corners(x, plan))
-    o20 = v00 * wy0 * wx0 + v10 * wy1 * wx0 + v01 * wy0 * wx1 + v11 * wy1 * wx1
+    # The four-term sum is exact in int64, so it may be taken one axis at a time:
+    # sum(q * wy * wx) = sum_x wx * (sum_y q * wy). Rows first, then columns.
+    xi = x.astype(np.int64)
+    rows = xi[:, plan.y.lo] * (one - wy1) + xi[:, plan.y.hi] * wy1
+    o20 = rows[:, :, plan.x.lo] * (one - wx1) + rows[:, :, plan.x.hi] * wx1
     rounded = np.asarray(c_div(o20 + np.where(o20 > 0, 1 << 19, -(1 << 19)), 1 << 20))
     info = np.iinfo(x.dtype)
     # static_cast<T>: the weighted mean of in-range values stays in range; wrap like C if not.
