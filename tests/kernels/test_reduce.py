@@ -127,8 +127,8 @@ MEAN_SUM_CASES = [
 def _case_id(op: str, dtype: str, shape: Sequence[int], axes: Sequence[int], keep: bool,
              *rest: Any) -> str:
     ax = "_".join(str(a) for a in axes) or "none"
-    return (f"{op.lower()}-{dtype.lower()}-{'x'.join(map(str, shape))}-axes{ax}"
-            f"{'-keep' if keep else ''}")
+    dims = "x".join(map(str, shape)) or "scalar"
+    return f"{op.lower()}-{dtype.lower()}-{dims}-axes{ax}{'-keep' if keep else ''}"
 
 
 def _values(dtype: str, shape: Sequence[int], rng: np.random.Generator) -> np.ndarray:
@@ -306,9 +306,9 @@ MAX_MIN_CASES = [
 ]
 
 
-@pytest.mark.parametrize("op", ["REDUCE_MAX", "REDUCE_MIN"])
-@pytest.mark.parametrize("dtype,shape,axes,keep,runtimes", MAX_MIN_CASES,
-                         ids=[_case_id("", *c).lstrip("-") for c in MAX_MIN_CASES])
+@pytest.mark.parametrize("op,dtype,shape,axes,keep,runtimes", [
+    pytest.param(op, *c, id=_case_id(op, *c)) for op in ("REDUCE_MAX", "REDUCE_MIN")
+    for c in MAX_MIN_CASES])
 def test_reduce_max_min(op: str, dtype: str, shape: tuple[int, ...], axes: tuple[int, ...],
                         keep: bool, runtimes: str) -> None:
     q = {"INT8": (0.05, -4), "UINT8": (0.05, 128), "INT16": (0.05, 0)}.get(dtype)
@@ -327,10 +327,9 @@ def test_reduce_max_min_nan() -> None:
         check(reduce_model(op, "FLOAT32", x.shape, (0, 1), False), [x[::-1].copy()])
 
 
-@pytest.mark.parametrize("op", ["REDUCE_ANY", "REDUCE_ALL"])
-@pytest.mark.parametrize("shape,axes,keep", [((4, 5, 3), (1,), False), ((3, 6), (0, 1), True),
-                                              ((2, 3, 4), (-1, 0), False)],
-                         ids=["4x5x3-axes1", "3x6-axes0_1-keep", "2x3x4-axes-1_0"])
+@pytest.mark.parametrize("op,shape,axes,keep", [
+    pytest.param(op, *c, id=_case_id(op, "bool", *c)) for op in ("REDUCE_ANY", "REDUCE_ALL")
+    for c in [((4, 5, 3), (1,), False), ((3, 6), (0, 1), True), ((2, 3, 4), (-1, 0), False)]])
 def test_reduce_any_all(op: str, shape: tuple[int, ...], axes: tuple[int, ...],
                         keep: bool) -> None:
     # TFLM has REDUCE_ALL only.
@@ -377,10 +376,10 @@ def arg_model(op: str, dtype: str, shape: Sequence[int], axis: int, axis_type: s
                   [dict(shape=out_shape, dtype=out_type)], {"output_type": out_type})
 
 
-@pytest.mark.parametrize("op", ["ARG_MAX", "ARG_MIN"])
-@pytest.mark.parametrize("dtype,shape,axis,axis_type,out_type,runtimes", ARG_CASES,
-                         ids=[f"{d.lower()}-{'x'.join(map(str, s))}-axis{a}-{at.lower()}-"
-                              f"{ot.lower()}" for d, s, a, at, ot, _ in ARG_CASES])
+@pytest.mark.parametrize("op,dtype,shape,axis,axis_type,out_type,runtimes", [
+    pytest.param(op, d, s, a, at, ot, r, id=f"{op.lower()}-{d.lower()}-{'x'.join(map(str, s))}"
+                 f"-axis{a}-{at.lower()}-{ot.lower()}")
+    for op in ("ARG_MAX", "ARG_MIN") for d, s, a, at, ot, r in ARG_CASES])
 def test_arg_min_max(op: str, dtype: str, shape: tuple[int, ...], axis: int, axis_type: str,
                      out_type: str, runtimes: str) -> None:
     model = arg_model(op, dtype, shape, axis, axis_type, out_type)
