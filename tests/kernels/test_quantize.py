@@ -334,6 +334,14 @@ def test_cast(a: str, b: str) -> None:
         np.testing.assert_array_equal(run_ours(model, [x]).get_tensor(1), ref)
 
 
+def test_cast_int4_constant() -> None:
+    # LiteRT only (cast.cc castInt4ToFloat); TFLM's CAST has no int4.
+    w4 = RNG.integers(-8, 8, size=(3, 7)).astype(np.int8)
+    model = one_op("CAST", [dict(shape=w4.shape, dtype="INT4", data=w4)],
+                   [dict(shape=w4.shape, dtype="FLOAT32")])
+    check(model, [], tflm=False, exact=True)
+
+
 def test_cast_refusals() -> None:
     model = one_op("CAST", [dict(shape=(3,), dtype="INT64")], [dict(shape=(3,), dtype="INT32")])
     _ours(model, "tflite")
