@@ -150,8 +150,6 @@ def test_valid_model_after_errors_still_inspects(tmp_path: Path,
     assert '"CONV_2D"' in capsys.readouterr().out
 
 
-@pytest.mark.xfail(strict=True, reason="cli/main.py fail() prints the message as rich markup, so "
-                   "'[v2]' in a file name vanishes; needs rich.markup.escape (owner: cli/main.py)")
 def test_file_name_with_brackets_is_printed_verbatim(tmp_path: Path) -> None:
     path = tmp_path / "model[v2].tflite"
     path.write_bytes(b"\x89PNG\r\n\x1a\n" + bytes(64))

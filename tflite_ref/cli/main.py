@@ -12,8 +12,9 @@ import sys
 from typing import NoReturn, Sequence
 
 from rich.console import Console
+from rich.markup import escape
 
-from tflite_ref.errors import TFLiteRefError
+from tflite_ref.errors import TFLiteRefError, UsageError
 
 # name -> module under tflite_ref.cli; each exposes HELP, add_arguments(parser), run(args) -> int
 SUBCOMMANDS = {
@@ -25,7 +26,7 @@ error_console = Console(stderr=True, highlight=False, soft_wrap=True)
 
 
 def fail(message: str, code: int = 2) -> NoReturn:
-    error_console.print(f"[bold red]error:[/] {message}", markup=True)
+    error_console.print(f"[bold red]error:[/] {escape(message)}", markup=True)
     raise SystemExit(code)
 
 
@@ -59,7 +60,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except TFLiteRefError as exc:
         if args.debug:
             raise
-        where = getattr(args, "model", None)
+        # A problem with the model names the file first; a bad request speaks for itself.
+        where = None if isinstance(exc, UsageError) else getattr(args, "model", None)
         prefix = f"{where}: " if where and str(where) not in str(exc) else ""
         fail(f"{prefix}{exc}")
     except KeyboardInterrupt:
