@@ -117,6 +117,12 @@ def assert_tensor_matches(ours: np.ndarray, ref: np.ndarray, what: str, rtol: fl
     """Shape, then dtype, then values. Integers exact; floats within tolerance."""
     assert ours.shape == ref.shape, f"{what}: shape {ours.shape} != reference {ref.shape}"
     assert ours.dtype == ref.dtype, f"{what}: dtype {ours.dtype} != reference {ref.dtype}"
+    if ref.dtype.kind == "c":  # compare real and imaginary parts alike
+        assert_tensor_matches(ours.real.copy(), ref.real.copy(), what + " (real)", rtol, atol,
+                              magnitude_relative)
+        assert_tensor_matches(ours.imag.copy(), ref.imag.copy(), what + " (imag)", rtol, atol,
+                              magnitude_relative)
+        return
     if ref.dtype.kind in FLOAT_KINDS:
         a, b = ours.astype(np.float64), ref.astype(np.float64)
         if magnitude_relative:
@@ -137,9 +143,11 @@ def assert_matches_litert(model_bytes: bytes, inputs: Sequence[np.ndarray], rtol
     ref = run_litert(model_bytes, inputs)
     ours = run_ours(model_bytes, inputs, "tflite")
     sg = ours.model.subgraphs[0]
-    skip = set(skip)
+    skip = set(skip) | {i for op in sg.operators for i in op.intermediates}
     compared = 0
     for ti, r in ref.items():
+        if ti >= len(sg.tensors):
+            continue  # LiteRT's own temporaries (kernel scratch tensors) come after the model's
         if ti in skip or sg.tensors[ti].data is not None and not sg.tensors[ti].is_variable:
             continue
         producer = _producer(sg, ti)
