@@ -190,15 +190,19 @@ class _ArenaSim:
         self.need_phase = ""
         self.items: list[TailItem] = []
         self.phase = "allocator creation"
+        self.protected = 0  # end of the last temp TfLiteTensor struct a kernel still reads
 
     def _require(self, n: int) -> None:
         if n > self.need:
             self.need, self.need_phase = n, self.phase
 
-    def persistent(self, size: int, align: int, what: str) -> None:
-        # tail_ = AlignPointerDown(tail_ - size, align); fails when below head_
+    def persistent(self, size: int, align: int, what: str, over_temp: bool = False) -> None:
+        # tail_ = AlignPointerDown(tail_ - size, align); TFLM fails only when it crosses head_.
+        # ``over_temp``: a kernel's Prepare then writes the buffer while its temp TfLiteTensors
+        # are still in use, so a tail that reaches into them corrupts them (measured: the
+        # wheel fails such arenas), and the buffer must stay above temp_ too.
         new = align_up(self.tail + size, align)
-        self._require(self.head + new)
+        self._require((max(self.head, self.protected) if over_temp else self.head) + new)
         self.items.append(TailItem(what, new - self.tail))
         self.tail = new
 
@@ -213,7 +217,7 @@ class _ArenaSim:
         self.head = self.temp = size
 
     def reset_temp(self) -> None:
-        self.temp = self.head
+        self.temp = self.protected = self.head
 
 
 def _tensor_bytes(t: Tensor) -> int | None:
@@ -327,12 +331,15 @@ def estimate(model: Model, target: str | Target = "host", kernels: str = "refere
     # 2. The wheel's MicroResourceVariables (runtime.py count_resource_variables).
     n_res = len({op.options.get("shared_name") for sg in model.subgraphs
                  for op in sg.operators if op.name == "VAR_HANDLE"})
-    if n_res and alloc == "recording":
+    if n_res:
+        # MicroResourceVariables::Create(allocator, n) (micro_resource_variable.cc): the wheel
+        # does it before the interpreter; a firmware must do the same (VAR_HANDLE's Prepare
+        # fails without it), from the same arena.
         sim.persistent(tgt.size("MicroResourceVariables"), 16, "MicroResourceVariables")
         sim.persistent(tgt.size("MicroResourceVariable") * n_res, 16, "MicroResourceVariable[]")
-    elif n_res:
-        notes.append(f"{n_res} resource variable(s): the firmware's MicroResourceVariables::Create "
-                     "allocates them too (not counted here)")
+        if alloc == "plain":
+            notes.append(f"{n_res} resource variable(s): counts MicroResourceVariables::Create("
+                         f"allocator, {n_res}) made from the same arena before the interpreter")
     # 3. StartModelAllocation.
     sim.phase = "model allocation"
     nsg = len(model.subgraphs)
@@ -390,6 +397,11 @@ def estimate(model: Model, target: str | Target = "host", kernels: str = "refere
         sim.phase = "kernel prepare"
         t_size, t_align = tgt.structs["TfLiteTensor"]
         q_size, q_align = tgt.structs["TfLiteAffineQuantization"]
+        # VAR_HANDLE's Prepare points its output's data at the op's resource id, so that
+        # tensor is no longer planned; ASSIGN_VARIABLE's Prepare then allocates the variable's
+        # buffer on first use (var_handle.cc, assign_variable.cc, micro_resource_variable.cc).
+        handles: dict[tuple[int, int], tuple[Any, Any]] = {}
+        allocated_resources: set[tuple[Any, Any]] = set()
         for sg in model.subgraphs:
             if fail_reason:
                 break
@@ -400,14 +412,29 @@ def estimate(model: Model, target: str | Target = "host", kernels: str = "refere
                     if ev.kind == "temp":
                         t = sg.tensors[ev.value]
                         sim.temp_alloc(t_size, t_align)
+                        # What a kernel still reads after writing its persistent buffers:
+                        # every temp TfLiteTensor struct, and (DeallocateTempTfLiteTensor) the
+                        # TfLiteAffineQuantization's scale and zero_point pointers; not the
+                        # zero-point array itself. Matches the wheel's smallest arenas.
+                        sim.protected = sim.temp
                         if _has_quant(t):
                             sim.temp_alloc(q_size, q_align)
+                            sim.protected = sim.temp - q_size + 2 * tgt.pointer
                             sim.temp_alloc(4 + 4 * t.quantization.scale.size, 4)  # type: ignore
                     elif ev.kind == "persist":
-                        sim.persistent(ev.value, 16, f"{op.opcode} prepare")
+                        sim.persistent(ev.value, 16, f"{op.opcode} prepare", over_temp=True)
                     elif ev.kind == "scratch":
                         scratch.append(_Scratch(sg.index, op.index, ev.value, k))
                         k += 1
+                if op.name == "VAR_HANDLE" and op.outputs:
+                    handles[(sg.index, op.outputs[0])] = (op.options.get("container"),
+                                                          op.options.get("shared_name"))
+                elif op.name == "ASSIGN_VARIABLE" and len(op.inputs) == 2:
+                    rid = handles.get((sg.index, op.inputs[0]))
+                    if rid is not None and rid not in allocated_resources:
+                        allocated_resources.add(rid)
+                        nbytes = _tensor_bytes(sg.tensors[op.inputs[1]]) or 0
+                        sim.persistent(nbytes, 16, f"resource variable {rid[1]}", over_temp=True)
                 for h in fx.hazards:
                     hazards.append(Hazard(op.index, sg.index, op.opcode, h, fx.aborts))
                 notes.extend(f"{op.locator}: {n}" for n in fx.notes)
@@ -463,7 +490,7 @@ def estimate(model: Model, target: str | Target = "host", kernels: str = "refere
                                                "size in TFLM (memory_helpers.cc)")
                         break
                     sim.persistent(size, 16, f"variable {t.name}")
-        buffers, err = _planned_buffers(model, offline, scratch)
+        buffers, err = _planned_buffers(model, offline, scratch, set(handles))
         if err:
             reject(0, None, err)
     if not fail_reason:
@@ -575,7 +602,8 @@ def _dynamic_output(sg: Subgraph, op: Operator) -> int | None:
     return None
 
 
-def _planned_buffers(model: Model, offline: list[int] | None, scratch: list[_Scratch]
+def _planned_buffers(model: Model, offline: list[int] | None, scratch: list[_Scratch],
+                     pointed: set[tuple[int, int]] = frozenset()  # type: ignore[assignment]
                      ) -> tuple[list[Buffer], str | None]:
     """``InitializeAllocationInfo`` + ``ValidateSubgraph``: which buffers need allocating."""
     out: list[Buffer] = []
@@ -597,7 +625,8 @@ def _planned_buffers(model: Model, offline: list[int] | None, scratch: list[_Scr
                 return [], _no_size(t)
             off = offline[g] if offline is not None else ONLINE
             g += 1
-            needs = not _is_constant(model, t) and not t.is_variable and nbytes != 0
+            needs = (not _is_constant(model, t) and not t.is_variable and nbytes != 0
+                     and (sg.index, t.index) not in pointed)
             if t.is_variable and off != ONLINE:
                 needs = True
             if needs:

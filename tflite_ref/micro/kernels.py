@@ -344,30 +344,46 @@ def _dequantize(k: KernelContext) -> None:
 
 @_model("SVDF")
 def _svdf(k: KernelContext) -> None:
-    """svdf_common.cc ``PrepareSvdf``: int8 (weights_time int8/int16, state = weights_time type,
-    bias int32) or all float; scratch for the activation state products."""
+    """svdf_common.cc ``PrepareSvdf``: int8 (weights_time and state int16 or int8, bias int32,
+    bias scale = state scale × weights_time scale within 1e-5) or all float; scratch for the
+    filter products (and, int8, the unit sums)."""
     inp, wf, wt, bias, state = (k.input(i) for i in range(5))
     out = k.output(0)
     k.temp_in(0, 1, 2, 3, 4)
-    k.temp_out(0)
     rank = int(k.options.get("rank", 1))
     batch = _dim(inp, 0)
     num_filters = _dim(wf, 0)
-    num_units = num_filters // rank if rank else 0
+    k.ensure(rank > 0 and num_filters % rank == 0, "SVDF num_filters % rank != 0")
+    num_units = num_filters // rank
     it = k.type(inp)
+    k.ensure(it in (F32, I8), f"SVDF with {it} input is not supported (svdf_common.cc)")
+    k.ensure(inp is not None and len(inp.shape) == 2, "SVDF input must have rank 2")
+    k.temp_out(0)
+    k.ensure(state is not None and state.is_variable,
+             "SVDF activation state must be a variable tensor (svdf_common.cc)")
     if it == I8:
         k.ensure(k.type(wf) == I8, "SVDF int8 needs int8 weights_feature (svdf_common.cc)")
         k.ensure(k.type(wt) in (I16, I8), "SVDF int8 needs int8/int16 weights_time")
+        k.ensure(k.type(state) in (I16, I8), "SVDF int8 needs an int8/int16 state")
         k.ensure(bias is None or k.type(bias) == I32, "SVDF int8 needs an int32 bias")
-        k.ensure(k.type(state) == k.type(wt), "SVDF activation state type must match "
-                                              "weights_time (svdf_common.cc)")
         k.ensure(k.type(out) == I8, "SVDF int8 needs an int8 output")
+
+        def scale(t: Tensor | None) -> float:
+            q = t.quantization if t is not None else None
+            return float(q.scale[0]) if q is not None and q.scale.size else 0.0
+
+        import numpy as np  # float32 products, as the C++ computes them
+
+        product = float(np.float32(scale(state)) * np.float32(scale(wt)))
+        k.ensure(abs(scale(bias) - product) < 1e-5,
+                 f"SVDF bias scale {scale(bias):g} must equal state scale × weights_time scale "
+                 f"({product:g}) within 1e-5 (svdf_common.cc)")
         k.scratch(4 * batch * num_filters)
         k.scratch(4 * batch * num_units)
     else:
-        k.ensure(it == F32 and k.type(wf) == F32 and k.type(wt) == F32 and
-                 k.type(state) == F32 and k.type(out) == F32,
-                 f"SVDF {it}/{k.type(wf)}/{k.type(wt)} is not supported (svdf_common.cc)")
+        k.ensure(k.type(wf) == F32 and k.type(wt) == F32 and k.type(state) == F32 and
+                 (bias is None or k.type(bias) == F32) and k.type(out) == F32,
+                 "float SVDF needs float32 weights, state, bias and output (svdf_common.cc)")
         k.scratch(4 * batch * num_filters)
 
 
