@@ -178,11 +178,10 @@ def build(c: Case) -> tuple[bytes, list[np.ndarray]]:
         if c.bias is not None:
             btype = c.bias if c.bias != "default" else ("INT64" if c.dtype == "INT16"
                                                         else "INT32")
-            bscale = [float(np.float32(s_in) * np.float32(s)) for s in
-                      np.broadcast_to(s_w, (n_out,))]
+            bscale = [float(np.float32(s_in) * np.float32(s)) for s in s_w]
             bdata = rng.integers(-int(acc_std), int(acc_std) + 1, n_out).astype(NP[btype])
             b = sg.tensor("bias", (n_out,), btype, data=bdata, scale=bscale,
-                          zero_point=[0] * n_out)
+                          zero_point=[0] * len(bscale))
         y = sg.tensor("output", out_shape, c.dtype, scale=s_out, zero_point=z_out)
     options: dict[str, Any] = {"padding": c.padding, "stride_h": c.stride[0],
                                "stride_w": c.stride[1], "fused_activation_function": c.activation}

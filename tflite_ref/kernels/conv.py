@@ -270,7 +270,11 @@ def check_bias_scale(ctx: OpContext, bias: Tensor | None, input_scale: float,
     if bias is None:
         return
     q = bias.quantization
-    bias_scale = float(q.scale[0]) if q is not None and q.scale.size else 0.0
+    # The kernels read the bias's legacy ``params.scale``: TFLM's allocator fills it with the
+    # first scale; LiteRT only for single-scale quantization (0 for a per-channel bias).
+    n_scales = q.scale.size if q is not None else 0
+    use_first = n_scales == 1 or (n_scales > 1 and ctx.emulate == "tflm")
+    bias_scale = float(q.scale[0]) if q is not None and use_first else 0.0
     product = float(np.float32(input_scale)) * float(np.float32(filter_scale))
     if abs(product - bias_scale) / float(np.float32(output_scale)) > 0.02:
         ctx.fail(f"bias scale {bias_scale:.6g} differs from input scale x filter scale "

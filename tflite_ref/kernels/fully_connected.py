@@ -48,7 +48,23 @@ from tflite_ref.quant.multipliers import (
     quantize_multipliers,
 )
 
-__all__ = ["FullyConnectedRequant", "prepare_fully_connected", "prepare_batch_matmul"]
+__all__ = ["FullyConnectedRequant", "product_multiplier_scale", "prepare_fully_connected",
+           "prepare_batch_matmul"]
+
+
+def product_multiplier_scale(ctx: OpContext, scale_a: float, scale_b: float,
+                             scale_out: float) -> float:
+    """``GetQuantizedConvolutionMultipler`` (kernel_util.cc): ``s_a·s_b / s_out`` for one
+    per-tensor multiplier (FULLY_CONNECTED per-tensor, BATCH_MATMUL).
+
+    LiteRT multiplies the two float32 scales in float32, then widens.  The TFLM runtime we
+    emulate widens first: its compiled function is ``cvtss2sd; cvtss2sd; mulsd; divsd`` (seen in
+    tflite_micro 0.dev20261023's ``_runtime.so``), and its outputs match the double product where
+    the two differ.  The one place this emulation difference lives.
+    """
+    if ctx.emulate == "tflite":
+        return fc_per_tensor_effective_scale(scale_a, scale_b, scale_out)
+    return float(conv_effective_scales(scale_a, [scale_b], scale_out)[0])
 
 
 def _max_abs(dtype: np.dtype, zero_point: int = 0) -> float:
@@ -214,8 +230,8 @@ def prepare_fully_connected(ctx: OpContext) -> FullyConnectedData:
         effective = reals
     else:
         check_bias_scale(ctx, b_t, float(s_in[0]), float(s_w[0]), float(s_out[0]))
-        m, s = quantize_multiplier(fc_per_tensor_effective_scale(float(s_in[0]), float(s_w[0]),
-                                                                 float(s_out[0])))
+        m, s = quantize_multiplier(product_multiplier_scale(ctx, float(s_in[0]), float(s_w[0]),
+                                                            float(s_out[0])))
         mult, shift = np.array([m], np.int64), np.array([s], np.int64)
         # The REF kernels recompute the scale in double (not the float32 product above).
         effective = conv_effective_scales(float(s_in[0]), s_w[:1], float(s_out[0]))
@@ -320,8 +336,8 @@ class BatchMatMulData:
 
 def prepare_batch_matmul(ctx: OpContext) -> BatchMatMulData:
     """batch_matmul.cc Prepare (LiteRT) / TFLM batch_matmul.cc: ranks 2..5, broadcast batch
-    dimensions, one multiplier from ``GetQuantizedConvolutionMultipler`` (float32 product of the
-    scales), no fused activation."""
+    dimensions, one multiplier from ``GetQuantizedConvolutionMultipler``
+    (:func:`product_multiplier_scale`), no fused activation."""
     lhs_t, rhs_t, out_t = ctx.input(0), ctx.input(1), ctx.output(0)
     if lhs_t is None or rhs_t is None:
         ctx.fail("both operands are required")
@@ -378,8 +394,8 @@ def prepare_batch_matmul(ctx: OpContext) -> BatchMatMulData:
     s_o, z_o = quant_params(ctx, out_t, "output")
     if lhs_t.type == T.INT16 and (zl or zr or int(z_o[0])):
         ctx.fail("int16 BATCH_MATMUL needs zero points 0")
-    m, s = quantize_multiplier(fc_per_tensor_effective_scale(float(s_l[0]), float(s_r[0]),
-                                                             float(s_o[0])))
+    m, s = quantize_multiplier(product_multiplier_scale(ctx, float(s_l[0]), float(s_r[0]),
+                                                        float(s_o[0])))
     lo, hi = calculate_activation_range_quantized("NONE", float(s_o[0]), int(z_o[0]),
                                                   out_t.dtype)
     accumulator = "int64" if lhs_t.type == T.INT16 else "int32"
