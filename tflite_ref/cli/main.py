@@ -20,6 +20,7 @@ from tflite_ref.errors import TFLiteRefError, UsageError
 SUBCOMMANDS = {
     "inspect": "tflite_ref.cli.inspect_cmd",
     "run": "tflite_ref.cli.run_cmd",
+    "micro": "tflite_ref.cli.micro_cmd",
 }
 
 error_console = Console(stderr=True, highlight=False, soft_wrap=True)

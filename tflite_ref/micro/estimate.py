@@ -308,7 +308,8 @@ def estimate(model: Model, target: str | Target = "host", kernels: str = "refere
     sim = _ArenaSim()
     unsupported: list[Unsupported] = []
     hazards: list[Hazard] = []
-    notes: list[str] = list(tgt.notes)
+    has_fc = any(op.name == "FULLY_CONNECTED" for sg in model.subgraphs for op in sg.operators)
+    notes: list[str] = [n for n in tgt.notes if has_fc or "FULLY_CONNECTED" not in n]
     reports: list[OperatorReport] = []
     fail_reason: str | None = None
 
@@ -724,6 +725,10 @@ def resolver_snippet(model: Model) -> str:
     for sg in model.subgraphs:
         for op in sg.operators:
             info = ops_table.lookup(op.name, op.custom_code)
+            if op.name == "CUSTOM" and op.custom_code == ops_table.ETHOS_U:
+                if "AddEthosU" not in adds:
+                    adds.append("AddEthosU")  # registers only in Ethos-U builds of TFLM
+                continue
             if info is None:
                 label = op.opcode
                 if label not in unknown:

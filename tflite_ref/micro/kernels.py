@@ -499,7 +499,6 @@ def _reshape(k: KernelContext) -> None:
 @_model("BATCH_MATMUL")
 def _batch_matmul(k: KernelContext) -> None:
     k.temps_all()
-    k.persist(ops_table.PREPARE_OPDATA["BATCH_MATMUL"][k.column])
     _dims_copy(k)
     k.fx.notes.append("BATCH_MATMUL transposed-operand temporaries are not modelled")
 

@@ -51,7 +51,7 @@ _BUILTINS: dict[str, tuple[str, Mapping[str, tuple[int, int]] | None, Mapping[st
     "ARG_MIN": ("AddArgMin", _bd(4, 4, 1, 1), None),
     "ASSIGN_VARIABLE": ("AddAssignVariable", None, _init(4)),
     "AVERAGE_POOL_2D": ("AddAveragePool2D", _same(40, 4), _init(32)),
-    "BATCH_MATMUL": ("AddBatchMatMul", _same(3, 1), None),  # OpData (32/16) in Prepare
+    "BATCH_MATMUL": ("AddBatchMatMul", _same(3, 1), _init(32, 16)),
     "BATCH_TO_SPACE_ND": ("AddBatchToSpaceNd", None, None),
     "BROADCAST_ARGS": ("AddBroadcastArgs", None, None),
     "BROADCAST_TO": ("AddBroadcastTo", None, None),
@@ -150,13 +150,12 @@ _BUILTINS: dict[str, tuple[str, Mapping[str, tuple[int, int]] | None, Mapping[st
 }
 
 #: OpData allocated in Prepare (not Init); sizes per column. add_n.cc, cumsum.cc,
-#: log_softmax.cc, embedding_lookup.cc, batch_matmul.cc.
+#: log_softmax.cc, embedding_lookup.cc.
 PREPARE_OPDATA: Mapping[str, Mapping[str, int]] = MappingProxyType({
     "ADD_N": _init(40),  # int8 only
     "CUMSUM": _init(36),
     "LOG_SOFTMAX": _init(40, 28),
     "EMBEDDING_LOOKUP": _init(16, 8),
-    "BATCH_MATMUL": _init(32, 16),
 })
 
 # Custom ops by custom_code: (resolver method, init OpData or None when the size depends on
