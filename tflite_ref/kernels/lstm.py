@@ -305,10 +305,17 @@ def _prepare_float(ctx: OpContext, shape: LstmShape) -> LstmFloatData:
             ctx.fail(f"input {i} (state) must be FLOAT32 in a float LSTM")
     activation = str(ctx.options.get("fused_activation_function", "NONE"))
     check_activation_float(ctx, activation)
-    if ctx.emulate == "tflm" and activation not in ("TANH", "SIGMOID"):
-        # lstm_eval.h CalculateLstmGate: any other cell-gate activation hits TFLITE_ASSERT_FALSE
-        ctx.unsupported(f"TFLite Micro's LSTM takes a TANH or SIGMOID cell gate, not "
-                        f"{activation}")
+    if ctx.emulate == "tflite" and activation == "NONE":
+        # ApplyActivationToVector returns without writing for kTfLiteActNone, so LiteRT's
+        # EvalFloat then uses scratch buffers as they happen to be left: the cell gate keeps
+        # only its bias in some cases (all-zero input, diagonal weights) and h = o ⊙ (cell gate)
+        # instead of o ⊙ c.  There is no LSTM to reproduce.
+        ctx.unsupported("fused activation NONE: LiteRT's float LSTM then reads scratch buffers "
+                        "it never wrote (ApplyActivationToVector skips the copy)")
+    if ctx.emulate == "tflm" and activation != "TANH":
+        # lstm_eval.h CalculateLstmGate takes sigmoid or tanh, anything else hits
+        # TFLITE_ASSERT_FALSE; a model can only name TANH of the two.
+        ctx.unsupported(f"TFLite Micro's LSTM takes a TANH cell gate, not {activation}")
 
     def gate(name: str, act: str) -> FloatGate | None:
         if shape.use_cifg and name == "input":
@@ -621,15 +628,14 @@ def _prepare_integer(ctx: OpContext, shape: LstmShape) -> LstmIntegerData:
             np.asarray(wrap_int32(-z_h * r64.sum(axis=1))), Rescale.of(rec_scale), cell_w,
             cell_rs, ln, activation)
 
-    cell_gate_activation = "TANH"
     if not tflite:
-        # TFLM takes the cell gate's nonlinearity from the fused activation (lstm_eval.h).
+        # TFLM takes the cell gate's nonlinearity from the fused activation (lstm_eval.h);
+        # LiteRT's integer path always uses tanh.
         act = str(ctx.options.get("fused_activation_function", "NONE"))
-        if act not in ("TANH", "SIGMOID"):
-            ctx.unsupported(f"TFLite Micro's LSTM takes a TANH or SIGMOID cell gate, not {act}")
-        cell_gate_activation = act
+        if act != "TANH":
+            ctx.unsupported(f"TFLite Micro's LSTM takes a TANH cell gate, not {act}")
     input_g, forget_g = gate("input", "SIGMOID"), gate("forget", "SIGMOID")
-    cell_g, output_g = gate("cell", cell_gate_activation), gate("output", "SIGMOID")
+    cell_g, output_g = gate("cell", "TANH"), gate("output", "SIGMOID")
     assert forget_g is not None and cell_g is not None and output_g is not None
 
     cell_clip = float(ctx.options.get("cell_clip", 0.0))

@@ -47,8 +47,9 @@ __all__ = [
 F32 = np.float32
 TFLITE_ONLY = ("tflite",)
 
-#: Fused activations ``ApplyActivationToVector`` / ``ActivationValFloat`` know.
-ACTIVATIONS_FLOAT = ("NONE", "RELU", "RELU_N1_TO_1", "RELU6", "TANH", "SIGN_BIT", "SIGMOID")
+#: Fused activations a model can name (schema ``ActivationFunctionType``; the C enum's
+#: kTfLiteActSigmoid has no schema value, so only the kernels' internal gates use sigmoid).
+ACTIVATIONS_FLOAT = ("NONE", "RELU", "RELU_N1_TO_1", "RELU6", "TANH", "SIGN_BIT")
 
 
 # =============================================================================================
