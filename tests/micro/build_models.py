@@ -30,6 +30,7 @@ Rejected by TFLM (``supported`` must be False, with the reason):
   unknown_custom               a custom op TFLM does not have
   softmax_abort                int8 SOFTMAX whose input scale × beta aborts TFLM (SIGABRT)
   offline_bad_count            OfflineMemoryAllocation with the wrong tensor count
+  concat_rescale_int8          int8 CONCATENATION whose inputs' scales differ from the output's
 """
 
 from __future__ import annotations
@@ -404,6 +405,17 @@ def hybrid_conv() -> bytes:
     return mb.build()
 
 
+def concat_rescale_int8() -> bytes:
+    mb = ModelBuilder(description="int8 concat that needs rescaling")
+    sg = mb.subgraph("main")
+    a = sg.tensor("a", [1, 4], "INT8", scale=0.05, zero_point=0)
+    b = sg.tensor("b", [1, 4], "INT8", scale=0.1, zero_point=0)
+    y = sg.tensor("y", [1, 8], "INT8", scale=0.1, zero_point=0)
+    sg.operator("CONCATENATION", [a, b], [y], {"axis": 1})
+    sg.inputs, sg.outputs = [a, b], [y]
+    return mb.build()
+
+
 def unknown_custom() -> bytes:
     mb = ModelBuilder(description="unknown custom op")
     sg = mb.subgraph("main")
@@ -437,6 +449,7 @@ MODELS = {
     "unknown_custom": unknown_custom,
     "softmax_abort": softmax_abort,
     "offline_bad_count": offline_bad_count,
+    "concat_rescale_int8": concat_rescale_int8,
 }
 
 

@@ -196,3 +196,13 @@ def test_render_to_a_string_console() -> None:
     text = console.file.getvalue()  # type: ignore[attr-defined]
     assert "NOT supported" in text and "crash:" in text and "SIGABRT" in text
     assert plot_svg(est).startswith("<svg") and plot_png(est).startswith(b"\x89PNG")
+
+
+def test_fixtures_are_what_build_models_writes() -> None:
+    import build_models
+
+    built = build_models.build_all()
+    on_disk = {p.stem for p in MODELS.glob("*.tflite")}
+    assert on_disk == set(built), "run python tests/micro/build_models.py"
+    for name, data in built.items():
+        assert (MODELS / f"{name}.tflite").read_bytes() == data, name

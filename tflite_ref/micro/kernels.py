@@ -26,6 +26,8 @@ import math
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
+import numpy as np
+
 from tflite_ref.errors import ModelValidationError
 from tflite_ref.micro import ops as ops_table
 from tflite_ref.micro.targets import Target
@@ -372,8 +374,6 @@ def _svdf(k: KernelContext) -> None:
             q = t.quantization if t is not None else None
             return float(q.scale[0]) if q is not None and q.scale.size else 0.0
 
-        import numpy as np  # float32 products, as the C++ computes them
-
         product = float(np.float32(scale(state)) * np.float32(scale(wt)))
         k.ensure(abs(scale(bias) - product) < 1e-5,
                  f"SVDF bias scale {scale(bias):g} must equal state scale × weights_time scale "
@@ -515,6 +515,8 @@ def _add_sub(k: KernelContext) -> None:
 @_model("MUL")
 def _mul(k: KernelContext) -> None:
     k.temps_all()
+    k.ensure(k.type(k.input(0)) == k.type(k.input(1)),
+             f"MUL of {k.type(k.input(0))} and {k.type(k.input(1))} (mul_common.cc)")
     t = k.type(k.output(0))
     if t not in (F32, I32, I8, I16, I64):
         k.hazard(f"MUL {t}: Eval supports FLOAT32, INT32, INT8, INT16, INT64 only")
@@ -526,6 +528,10 @@ def _pool(k: KernelContext) -> None:
     t = k.type(k.input(0))
     k.ensure(t in (F32, I8, I16), f"{k.op.name} with {t} input is not supported "
                                   "(pooling_common.cc)")
+    if t in (I8, I16):
+        (si, zi), (so, zo) = _params(k.input(0)), _params(k.output(0))
+        k.ensure(abs(float(np.float32(si) - np.float32(so))) <= 1e-6 and zi == zo,
+                 f"{k.op.name} needs the same input and output quantization (pooling_common.cc)")
     if k.kernels == "cmsis-nn" and k.op.name == "AVERAGE_POOL_2D" and t in (I8, I16):
         # arm_avgpool_s8/s16_get_buffer_size with the DSP extension: 4 × channels
         k.scratch(4 * _dim(k.input(0), -1))
@@ -536,6 +542,92 @@ def _logistic(k: KernelContext) -> None:
     k.temps_all()
     t = k.type(k.input(0))
     k.ensure(t in (F32, I8, I16), f"{k.op.name} with {t} input is not supported")
+    k.ensure(t == k.type(k.output(0)), f"{k.op.name} input {t} != output "
+                                       f"{k.type(k.output(0))}")
+
+
+def _params(t: Tensor | None) -> tuple[float, int]:
+    """``TfLiteTensor.params`` (scale, zero_point): the first entries, set only when the tensor
+    has both scales and zero points (micro_allocator.cc InitializeTfLiteTensorFromFlatbuffer)."""
+    q = t.quantization if t is not None else None
+    if q is None or not q.scale.size or not q.zero_point.size:
+        return 0.0, 0
+    return float(q.scale[0]), int(q.zero_point[0])
+
+
+@_model("CONCATENATION")
+def _concatenation(k: KernelContext) -> None:
+    """concatenation.cc ``Prepare``: no fused activation, one dtype, at most 10 inputs, rank <= 6,
+    int8 inputs with exactly the output's scale and zero point, int16 with zero point 0."""
+    n = len(k.op.inputs)
+    k.temp_in(0)
+    k.temp_out(0)
+    it, out = k.type(k.input(0)), k.output(0)
+    k.ensure(k.options.get("fused_activation_function", "NONE") in ("NONE", 0),
+             "CONCATENATION with a fused activation is not supported (concatenation.cc)")
+    k.ensure(it in (F32, I8, I16, I32, I64, BOOL),
+             f"CONCATENATION of {it} is not supported (concatenation.cc)")
+    k.ensure(k.type(out) == it, f"CONCATENATION output {k.type(out)} != input {it}")
+    k.ensure(n <= 10, f"CONCATENATION of {n} inputs: TFLM takes at most 10 (kMaxInputNum)")
+    for i in range(n):
+        k.temp_in(i)
+        t = k.input(i)
+        k.ensure(k.type(t) == it, f"CONCATENATION input {i} is {k.type(t)}, input 0 is {it}")
+        k.ensure(t is None or len(t.shape) <= 6, "CONCATENATION of rank > 6")
+        if it == I8:
+            k.ensure(_params(t) == _params(out),
+                     f"CONCATENATION int8 input {i} has scale/zero point {_params(t)}, output "
+                     f"{_params(out)}: TFLM's int8 kernel does not rescale (concatenation.cc)")
+        elif it == I16:
+            k.ensure(_params(t)[1] == 0, f"CONCATENATION int16 input {i} zero point must be 0")
+    k.temp_out(0)
+
+
+@_model("PAD", "PADV2")
+def _pad(k: KernelContext) -> None:
+    """pad_common.cc ``PadPrepare``: constant paddings, matching dtypes, int8 constant value in
+    the output's quantization."""
+    inp, pads, out = k.input(0), k.input(1), k.output(0)
+    k.temps_all()
+    k.ensure(k.type(inp) == k.type(out), f"{k.op.name} input {k.type(inp)} != output "
+                                         f"{k.type(out)} (pad_common.cc)")
+    k.ensure(pads is not None and pads.data is not None,
+             "Non-constant >paddings< tensor is not supported (pad_common.cc)")
+    cv = k.input(2) if k.op.name == "PADV2" else None
+    if cv is not None:
+        k.ensure(k.type(cv) == k.type(inp), "PADV2 constant value dtype differs from the input")
+        if k.type(inp) == I8:
+            k.ensure(_params(cv) == _params(out), "PADV2 int8 constant value must have the "
+                                                  "output's scale and zero point")
+
+
+@_model("TRANSPOSE")
+def _transpose(k: KernelContext) -> None:
+    k.temps_all()
+    k.ensure(k.type(k.input(0)) == k.type(k.output(0)), "TRANSPOSE input and output types differ")
+    perm = k.input(1)
+    k.ensure(perm is not None and perm.data is not None,
+             "Non-constant >perm< tensor is not supported (transpose_common.cc)")
+
+
+@_model("STRIDED_SLICE")
+def _strided_slice(k: KernelContext) -> None:
+    k.temps_all()
+    inp = k.input(0)
+    k.ensure(inp is None or len(inp.shape) <= 5, "STRIDED_SLICE of rank > 5 (kMaxDim)")
+    for i, name in ((1, "begin"), (2, "end"), (3, "strides")):
+        t = k.input(i)
+        k.ensure(t is not None and t.data is not None,
+                 f"Non-constant >{name}< tensor is not supported (strided_slice_common.cc)")
+
+
+@_model("DIV")
+def _div(k: KernelContext) -> None:
+    k.temps_all()
+    a, b, out = k.type(k.input(0)), k.type(k.input(1)), k.type(k.output(0))
+    k.ensure(a == b == out, f"DIV types {a}, {b} -> {out} must all match (div.cc)")
+    if out not in (F32, I32, I8):
+        k.hazard(f"DIV {out}: Eval supports FLOAT32, INT32, INT8 only (div.cc)")
 
 
 def _default(k: KernelContext) -> None:
