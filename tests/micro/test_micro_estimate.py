@@ -21,15 +21,14 @@ from tflite_ref.cli.micro_cmd import plot_png, plot_svg, render_micro
 from tflite_ref.errors import UsageError
 from tflite_ref.micro import estimate
 from tflite_ref.micro import ops as ops_table
-from tflite_ref.micro.planner import Buffer, dependencies, greedy_plan, is_topological, \
-    search_order
+from tflite_ref.micro.planner import Buffer, dependencies, greedy_plan, is_topological, search_order
 
 MODELS = Path(__file__).parent / "models"
 HELLO = SHARED_MODELS / "tflm" / "hello_world_int8.tflite"
 VELA = SHARED_MODELS / "tflm" / "person_detect_vela.tflite"
 
 
-# -- the greedy planner -----------------------------------------------------------------------------
+# -- the greedy planner ---------------------------------------------------------------------------
 def _overlap(a: Buffer, b: Buffer) -> bool:
     in_time = not (a.first > b.last or b.first > a.last)
     in_space = a.offset < b.offset + b.size and b.offset < a.offset + a.size
@@ -83,7 +82,7 @@ def test_order_search_returns_a_valid_order_no_worse_than_tflms(case: tuple) -> 
     assert best == cost(order) <= cost(list(range(n)))
 
 
-# -- estimates on real models -------------------------------------------------------------------
+# -- estimates on real models ---------------------------------------------------------------------
 @pytest.mark.parametrize("path", SHARED_MODEL_FILES, ids=model_id)
 @pytest.mark.parametrize("target", ["host", "cortex-m"])
 def test_estimate_is_consistent(path: Path, target: str) -> None:
@@ -146,7 +145,7 @@ def test_json_contract() -> None:
     assert set(bad["unsupported"][0]) >= {"operator", "opcode", "version", "reason"}
 
 
-# -- the command line -------------------------------------------------------------------------------
+# -- the command line -----------------------------------------------------------------------------
 def test_cli_text(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["micro", str(HELLO)]) == 0
     out = capsys.readouterr().out

@@ -66,7 +66,7 @@ def test_struct_sizes_are_the_docs() -> None:
             values = [v.strip() for v in cell.split(" / ")] if len(names) > 1 else [cell]
             if len(names) > 1 and len(values) == 1:  # "28/32": one number per name
                 values = values[0].split("/")
-            for struct_name, value in zip(names, values):
+            for struct_name, value in zip(names, values, strict=False):
                 if struct_name is None or struct_name not in target.structs:
                     continue
                 nums = _ints(value)

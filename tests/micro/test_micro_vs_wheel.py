@@ -19,10 +19,10 @@ from pathlib import Path
 
 import pytest
 from conftest import SHARED_MODEL_FILES, model_id
+from tflm_wheel import measure
 
 import tflite_ref
 from tflite_ref.micro import estimate
-from tflm_wheel import measure
 
 GENERATED = sorted((Path(__file__).parent / "models").glob("*.tflite"))
 ALL = [pytest.param(p, id=model_id(p)) for p in SHARED_MODEL_FILES + GENERATED]

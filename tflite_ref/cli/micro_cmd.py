@@ -17,9 +17,9 @@ import argparse
 import json
 import struct
 import zlib
+from collections.abc import Sequence
 from html import escape
 from pathlib import Path
-from typing import Sequence
 
 from rich.console import Console, Group, RenderableType
 from rich.panel import Panel
@@ -390,6 +390,14 @@ def write_plot(est: MicroEstimate, path: Path, title: str = "") -> None:
         raise UsageError(f"--plot {path}: use a .svg, .html or .png file name")
 
 
-__all__ = ["HELP", "add_arguments", "run", "render_micro", "plot_svg", "plot_html", "plot_png",
-           "write_plot"]
+__all__ = [
+    "HELP",
+    "add_arguments",
+    "plot_html",
+    "plot_png",
+    "plot_svg",
+    "render_micro",
+    "run",
+    "write_plot",
+]
 

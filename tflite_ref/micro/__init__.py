@@ -8,11 +8,40 @@ arena), op support with reasons, the resolver, flash and MACs — as TFLM itself
 
 from __future__ import annotations
 
-from tflite_ref.micro.estimate import (KERNELS, Arena, Flash, Hazard, MicroEstimate,
-                                       OperatorReport, OrderSearch, PlanEntry, TailItem,
-                                       Unsupported, estimate, flash_usage, resolver_snippet)
+from tflite_ref.micro.estimate import (
+                                       KERNELS,
+                                       Arena,
+                                       Flash,
+                                       Hazard,
+                                       MicroEstimate,
+                                       OperatorReport,
+                                       OrderSearch,
+                                       PlanEntry,
+                                       TailItem,
+                                       Unsupported,
+                                       estimate,
+                                       flash_usage,
+                                       resolver_snippet,
+)
 from tflite_ref.micro.targets import CORTEX_M, HOST, TARGETS, Target, get_target
 
-__all__ = ["estimate", "MicroEstimate", "Arena", "PlanEntry", "Unsupported", "Hazard",
-           "OrderSearch", "OperatorReport", "Flash", "TailItem", "resolver_snippet",
-           "flash_usage", "KERNELS", "TARGETS", "Target", "HOST", "CORTEX_M", "get_target"]
+__all__ = [
+                                       "CORTEX_M",
+                                       "HOST",
+                                       "KERNELS",
+                                       "TARGETS",
+                                       "Arena",
+                                       "Flash",
+                                       "Hazard",
+                                       "MicroEstimate",
+                                       "OperatorReport",
+                                       "OrderSearch",
+                                       "PlanEntry",
+                                       "TailItem",
+                                       "Target",
+                                       "Unsupported",
+                                       "estimate",
+                                       "flash_usage",
+                                       "get_target",
+                                       "resolver_snippet",
+]

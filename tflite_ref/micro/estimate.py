@@ -17,14 +17,22 @@ from __future__ import annotations
 
 import math
 import struct
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from typing import Any
 
 from tflite_ref.errors import UsageError
 from tflite_ref.micro import kernels as kmodels
 from tflite_ref.micro import ops as ops_table
-from tflite_ref.micro.planner import (ONLINE, Buffer, GraphView, align_up, dependencies,
-                                      greedy_plan, mark_lifetimes, search_order)
+from tflite_ref.micro.planner import (
+    ONLINE,
+    Buffer,
+    GraphView,
+    align_up,
+    dependencies,
+    greedy_plan,
+    mark_lifetimes,
+    search_order,
+)
 from tflite_ref.micro.targets import Target, get_target
 from tflite_ref.model.model import Model, Operator, Subgraph, Tensor
 
@@ -37,7 +45,7 @@ _SIDE_EFFECTS = {"ASSIGN_VARIABLE", "READ_VARIABLE", "VAR_HANDLE", "CALL_ONCE", 
                  "CUSTOM"}
 
 
-# -- the result ------------------------------------------------------------------------------------
+# -- the result -----------------------------------------------------------------------------------
 @dataclass(frozen=True, slots=True)
 class Unsupported:
     operator: int  # index in its subgraph
@@ -173,7 +181,7 @@ class MicroEstimate:
         }
 
 
-# -- the arena model -------------------------------------------------------------------------------
+# -- the arena model ------------------------------------------------------------------------------
 class _Failed(Exception):
     pass
 
@@ -287,7 +295,7 @@ class _Scratch:
     k: int  # request number within its op
 
 
-# -- the estimate ----------------------------------------------------------------------------------
+# -- the estimate ---------------------------------------------------------------------------------
 def estimate(model: Model, target: str | Target = "host", kernels: str = "reference",
              allocator: str | None = None, search: bool = True) -> MicroEstimate:
     """Predict what TFLite Micro does with ``model`` on ``target``.
@@ -461,7 +469,7 @@ def estimate(model: Model, target: str | Target = "host", kernels: str = "refere
 
     # 7. FinishModelAllocation: handles, then the plan.
     plan_entries: list[PlanEntry] = []
-    schedule: list[tuple[int, int]] = []
+    schedule_pairs: list[tuple[int, int]] = []
     head = 0
     order_result: OrderSearch | None = None
     buffers: list[Buffer] = []
@@ -485,12 +493,12 @@ def estimate(model: Model, target: str | Target = "host", kernels: str = "refere
         for sg in model.subgraphs:
             for t in sg.tensors:
                 if t.is_variable and (offline is None or offline[t.index] == ONLINE):
-                    size = _tensor_bytes(t)
-                    if size is None:
+                    vbytes = _tensor_bytes(t)
+                    if vbytes is None:
                         reject(sg.index, None, f"tensor {t.name!r} of type {t.type_name} has no "
                                                "size in TFLM (memory_helpers.cc)")
                         break
-                    sim.persistent(size, 16, f"variable {t.name}")
+                    sim.persistent(vbytes, 16, f"variable {t.name}")
         buffers, err = _planned_buffers(model, offline, scratch, set(handles))
         if err:
             reject(0, None, err)
@@ -502,8 +510,8 @@ def estimate(model: Model, target: str | Target = "host", kernels: str = "refere
         sim._require(align_up(sim.temp, 16) + tgt.planner_bytes_per_buffer * len(buffers)
                      + align_up(sim.tail, 16))
         head = greedy_plan(buffers)
-        schedule = sorted(((s, k) for k, s in lt.op_scope.items()), key=lambda x: x[0])
-        schedule_pairs = [kv for _, kv in schedule]
+        by_step = sorted((step, key) for key, step in lt.op_scope.items())
+        schedule_pairs = [key for _, key in by_step]
         plan_entries = _plan_entries(model, buffers, scratch)
         sim.phase = "committing the plan"
         sim.head = sim.temp = 0
@@ -523,8 +531,6 @@ def estimate(model: Model, target: str | Target = "host", kernels: str = "refere
                                    f"{label} zero points {t.name}")
         if search:
             order_result = _search(model, graph, buffers, scratch, head)
-    else:
-        schedule_pairs = []
 
     arena: Arena | None = None
     allocates = fail_reason is None
@@ -540,7 +546,7 @@ def estimate(model: Model, target: str | Target = "host", kernels: str = "refere
     macs_total: int | None = 0
     for sg in model.subgraphs:
         for op in sg.operators:
-            fx = effects.get((sg.index, op.index))
+            eff = effects.get((sg.index, op.index))
             bad = next((u for u in unsupported if u.subgraph == sg.index and
                         u.operator == op.index), None)
             m = _macs(model, sg, op)
@@ -551,8 +557,8 @@ def estimate(model: Model, target: str | Target = "host", kernels: str = "refere
             reports.append(OperatorReport(
                 op.index, sg.index, op.opcode, op.version, bad is None,
                 bad.reason if bad else "", m, bd_sizes.get((sg.index, op.index), 0),
-                tuple(fx.init) if fx else (), tuple(fx.persistent) if fx else (),
-                tuple(fx.scratch) if fx else ()))
+                tuple(eff.init) if eff else (), tuple(eff.persistent) if eff else (),
+                tuple(eff.scratch) if eff else ()))
     supported = allocates and not any(not h.aborts for h in hazards)
     return MicroEstimate(
         target=tgt.name, kernels=kernels, allocator=alloc, tflm_version=tgt.tflm_version,
@@ -717,7 +723,7 @@ def _macs(model: Model, sg: Subgraph, op: Operator) -> int | None:
         return None
 
 
-# -- resolver and flash -----------------------------------------------------------------------------
+# -- resolver and flash ---------------------------------------------------------------------------
 def resolver_snippet(model: Model) -> str:
     """The ``MicroMutableOpResolver<N>`` this model needs, one ``Add...()`` per distinct op."""
     adds: list[str] = []
@@ -764,6 +770,18 @@ def flash_usage(model: Model) -> Flash:
                  max(0, model.size_bytes - const - md))
 
 
-__all__ = ["estimate", "MicroEstimate", "Arena", "PlanEntry", "Unsupported", "Hazard",
-           "OrderSearch", "OperatorReport", "Flash", "TailItem", "resolver_snippet",
-           "flash_usage", "KERNELS"]
+__all__ = [
+    "KERNELS",
+    "Arena",
+    "Flash",
+    "Hazard",
+    "MicroEstimate",
+    "OperatorReport",
+    "OrderSearch",
+    "PlanEntry",
+    "TailItem",
+    "Unsupported",
+    "estimate",
+    "flash_usage",
+    "resolver_snippet",
+]

@@ -23,8 +23,9 @@ dtypes only in Eval).
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 
@@ -166,7 +167,7 @@ def _dim(t: Tensor | None, i: int, default: int = 1) -> int:
     return t.shape[i]
 
 
-# -- convolutions and fully connected ------------------------------------------------------------
+# -- convolutions and fully connected -------------------------------------------------------------
 def _conv_types(k: KernelContext, input_: Tensor | None, filt: Tensor | None) -> None:
     it, ft = k.type(input_), k.type(filt)
     ok = (it == F32 and ft == F32) or (it == I16 and ft == I8) or (it == I8 and ft in (I4, I8))
@@ -256,7 +257,7 @@ def _fully_connected(k: KernelContext) -> None:
     """``FullyConnectedPrepare`` (fully_connected.cc) + ``CalculateOpDataFullyConnected``
     (fully_connected_common.cc): per-channel arrays only for a non-float input with a
     per-channel filter."""
-    inp, filt, bias, out = k.input(0), k.input(1), k.input(2), k.output(0)
+    inp, filt, out = k.input(0), k.input(1), k.output(0)
     k.temp_in(0, 1, 2)
     k.temp_out(0)
     k.ensure(k.type(inp) == k.type(out), f"input type {k.type(inp)} != output type "
@@ -282,7 +283,7 @@ def _requantize_hazard(k: KernelContext, inp: Tensor | None, filt: Tensor | None
     del k, inp, filt, out  # QuantizeMultiplier accepts any finite scale; nothing aborts here
 
 
-# -- softmax ----------------------------------------------------------------------------------------
+# -- softmax --------------------------------------------------------------------------------------
 @_model("SOFTMAX")
 def _softmax(k: KernelContext) -> None:
     """``SoftmaxPrepare``/``CalculateSoftmaxParams`` (softmax_common.cc)."""
@@ -316,7 +317,7 @@ def _softmax(k: KernelContext) -> None:
         pass  # arm_softmax_s8/s16 need no scratch
 
 
-# -- element-wise and the rest ---------------------------------------------------------------------
+# -- element-wise and the rest --------------------------------------------------------------------
 @_model("QUANTIZE")
 def _quantize(k: KernelContext) -> None:
     """quantize_common.cc ``PrepareQuantizeReference``."""
@@ -634,7 +635,7 @@ def _default(k: KernelContext) -> None:
     k.temps_all()
 
 
-# -- CMSIS-NN scratch (DSP extension; source only) -------------------------------------------------
+# -- CMSIS-NN scratch (DSP extension; source only) ------------------------------------------------
 def _cmsis_conv_scratch(k: KernelContext) -> None:
     """``arm_convolve_wrapper_s8_get_buffer_size`` (CMSIS-NN at TFLM's pinned commit)."""
     inp, filt = k.input(0), k.input(1)
@@ -673,7 +674,7 @@ def _cmsis_depthwise_scratch(k: KernelContext) -> None:
         k.scratch(size)
 
 
-# -- custom ops ------------------------------------------------------------------------------------
+# -- custom ops -----------------------------------------------------------------------------------
 def _custom_option(k: KernelContext, key: str, default: int = 0) -> int:
     d = k.op.custom_options_decoded
     if isinstance(d, dict) and key in d:
@@ -752,4 +753,4 @@ CMSIS_INIT = {"ADD": 60, "BATCH_MATMUL": 36, "CONV_2D": 60, "DEPTHWISE_CONV_2D":
               "FULLY_CONNECTED": 72, "AVERAGE_POOL_2D": 36, "MAX_POOL_2D": 36, "SOFTMAX": 64,
               "SVDF": 40, "TRANSPOSE_CONV": 76, "UNIDIRECTIONAL_SEQUENCE_LSTM": 912}
 
-__all__ = ["KernelEffects", "Event", "kernel_effects", "TYPE_SIZES", "CMSIS_INIT"]
+__all__ = ["CMSIS_INIT", "TYPE_SIZES", "Event", "KernelEffects", "kernel_effects"]

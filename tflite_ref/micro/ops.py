@@ -15,9 +15,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
-from typing import Mapping
 
 
 @dataclass(frozen=True, slots=True)
@@ -206,5 +206,12 @@ def lookup(builtin_name: str, custom_code: str | None) -> OpInfo | None:
     return BUILTINS.get(builtin_name)
 
 
-__all__ = ["OpInfo", "BUILTINS", "CUSTOMS", "PREPARE_OPDATA", "ETHOS_U", "NOT_IN_TFLM_HINTS",
-           "lookup"]
+__all__ = [
+    "BUILTINS",
+    "CUSTOMS",
+    "ETHOS_U",
+    "NOT_IN_TFLM_HINTS",
+    "PREPARE_OPDATA",
+    "OpInfo",
+    "lookup",
+]

@@ -15,8 +15,8 @@ greedy plan is smaller (TFLM always runs the flatbuffer's operator order).
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Callable, Sequence
 
 ONLINE = -1  # kOnlinePlannedBuffer
 ALIGNMENT = 16  # MicroArenaBufferAlignment(), micro_arena_constants.h
@@ -42,7 +42,8 @@ class Buffer:
 
     @property
     def size(self) -> int:
-        """Bytes the planner reserves: ``AlignSizeUp(bytes, 16)`` (micro_allocator.cc CreatePlan)."""
+        """Bytes the planner reserves: ``AlignSizeUp(bytes, 16)`` (micro_allocator.cc
+        CreatePlan)."""
         return align_up(self.bytes, ALIGNMENT)
 
 
@@ -73,7 +74,7 @@ def greedy_plan(buffers: Sequence[Buffer]) -> int:
             offset = 0
         else:
             offset = 0
-            for pid, poff in zip(placed, placed_offsets):
+            for pid, poff in zip(placed, placed_offsets, strict=True):
                 p = buffers[pid]
                 if p.first > b.last or b.first > p.last:
                     continue  # not simultaneously active (closed intervals)
@@ -93,7 +94,7 @@ def greedy_plan(buffers: Sequence[Buffer]) -> int:
     return max(b.offset + b.size for b in buffers)
 
 
-# -- lifetimes -------------------------------------------------------------------------------------
+# -- lifetimes ------------------------------------------------------------------------------------
 @dataclass(frozen=True, slots=True)
 class GraphView:
     """What lifetime marking needs from a model: per subgraph its inputs, outputs, operators
@@ -165,7 +166,7 @@ def mark_lifetimes(graph: GraphView, scratch_owner: Sequence[tuple[int, int]],
     return lt
 
 
-# -- execution-order search ------------------------------------------------------------------------
+# -- execution-order search -----------------------------------------------------------------------
 def dependencies(op_inputs: Sequence[Sequence[int]], op_outputs: Sequence[Sequence[int]],
                  extra_reads: Sequence[Sequence[int]] = ()) -> list[set[int]]:
     """For each operator, the operators that must run before it: producers of its inputs, and,
@@ -275,5 +276,16 @@ def is_topological(order: Sequence[int], deps: Sequence[set[int]]) -> bool:
     return len(seen) == len(deps)
 
 
-__all__ = ["Buffer", "GraphView", "Lifetimes", "greedy_plan", "mark_lifetimes", "dependencies",
-           "search_order", "is_topological", "align_up", "ONLINE", "ALIGNMENT"]
+__all__ = [
+    "ALIGNMENT",
+    "ONLINE",
+    "Buffer",
+    "GraphView",
+    "Lifetimes",
+    "align_up",
+    "dependencies",
+    "greedy_plan",
+    "is_topological",
+    "mark_lifetimes",
+    "search_order",
+]

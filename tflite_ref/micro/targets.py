@@ -24,9 +24,9 @@ Every number is (size, alignment) in bytes.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Mapping
 
 from tflite_ref.errors import UsageError
 
@@ -164,5 +164,13 @@ def get_target(name: str | Target) -> Target:
         raise UsageError(f"unknown target {name!r}; choose one of {', '.join(TARGETS)}") from None
 
 
-__all__ = ["Target", "TARGETS", "HOST", "CORTEX_M", "get_target", "WHEEL_VERSION",
-           "TFLM_COMMIT", "STRUCTS"]
+__all__ = [
+    "CORTEX_M",
+    "HOST",
+    "STRUCTS",
+    "TARGETS",
+    "TFLM_COMMIT",
+    "WHEEL_VERSION",
+    "Target",
+    "get_target",
+]
