@@ -25,7 +25,11 @@ import tflite_ref
 from tflite_ref.micro import estimate
 
 GENERATED = sorted((Path(__file__).parent / "models").glob("*.tflite"))
-ALL = [pytest.param(p, id=model_id(p)) for p in SHARED_MODEL_FILES + GENERATED]
+# The repository's other models (the shipped example, other tests' fixtures) count too.
+_ROOT = Path(__file__).resolve().parents[2]
+REPO = sorted(p for p in list((_ROOT / "tflite_ref").rglob("*.tflite"))
+              + list((_ROOT / "tests").rglob("*.tflite")) if p not in GENERATED)
+ALL = [pytest.param(p, id=model_id(p)) for p in SHARED_MODEL_FILES + GENERATED + REPO]
 
 
 @pytest.mark.parametrize("path", ALL)

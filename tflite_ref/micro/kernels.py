@@ -499,9 +499,30 @@ def _reshape(k: KernelContext) -> None:
 
 @_model("BATCH_MATMUL")
 def _batch_matmul(k: KernelContext) -> None:
-    k.temps_all()
+    """batch_matmul.cc ``BatchMatMulPrepare``: for int8/int16 a quantization struct (7 int32),
+    then, per operand to transpose (LHS when ``adj_x``, RHS unless ``adj_y``), a persistent
+    ``TfLiteEvalTensor``, its dims and a copy of its data
+    (``AllocInitTransposeTensorFromTfLiteTensor``); then the output dims copy
+    (batch_matmul_common.cc ``ReshapeOutputTensor``)."""
+    lhs, rhs, out = k.input(0), k.input(1), k.output(0)
+    k.temp_in(0, 1)
+    k.temp_out(0)
+    lt, rt = k.type(lhs), k.type(rhs)
+    k.ensure(lt in (F32, I8, I16) and rt in (F32, I8, I16),
+             f"BATCH_MATMUL of {lt} and {rt} is not supported (batch_matmul.cc)")
+    k.ensure(lt == rt == k.type(out), f"BATCH_MATMUL types {lt}, {rt} -> {k.type(out)} differ")
+    for t in (lhs, rhs):
+        k.ensure(t is not None and 2 <= len(t.shape) <= 5, "BATCH_MATMUL operands need rank 2..5")
+    if lt in (I8, I16):
+        k.persist(7 * 4)
+    eval_tensor = k.target.size("TfLiteEvalTensor")
+    for t, transpose in ((lhs, bool(k.options.get("adj_x", False))),
+                         (rhs, not bool(k.options.get("adj_y", False)))):
+        if transpose and t is not None:
+            k.persist(eval_tensor)
+            k.persist(4 + 4 * len(t.shape))
+            k.persist(_prod(t.shape) * TYPE_SIZES.get(k.type(t), 4))
     _dims_copy(k)
-    k.fx.notes.append("BATCH_MATMUL transposed-operand temporaries are not modelled")
 
 
 @_model("ADD", "SUB")
