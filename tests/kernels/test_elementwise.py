@@ -17,7 +17,7 @@ from typing import Any, Sequence
 
 import numpy as np
 import pytest
-from harness import assert_matches_litert, assert_matches_tflm, random_array, run_litert
+from harness import assert_matches_litert, assert_matches_tflm, random_array, run_litert, run_ours
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -273,6 +273,21 @@ def test_sub_multipliers_are_double_in_tflm() -> None:
     model = build("SUB", ins, Spec((1, 4, 4, 3), "INT16", 0.002, 0), {"pot_scale_int16": False})
     rng = np.random.default_rng(7)
     check(model, [random_array(s.shape, s.np_dtype, rng) for s in ins], tflm=True)
+
+
+def test_div_multiplier_per_runtime() -> None:
+    """LiteRT builds DIV's multiplier s1/(s2·s_out) in float32 (exactly 2.0 here), the TFLM
+    wheel in double (just below 2.0): every (q1, q2) pair shows which one each runtime uses."""
+    n = 256 * 255
+    a = np.repeat(np.arange(-128, 128), 255).astype(np.int8)
+    b = np.tile(np.array([v for v in range(-128, 128) if v != 20]), 256).astype(np.int8)
+    so = float(np.float32(0.5 / 0.375 * 0.5))
+    ins = [Spec((n,), "INT8", 0.5, 0), Spec((n,), "INT8", 0.375, 20)]
+    model = build("DIV", ins, Spec((n,), "INT8", so, 0))
+    check(model, [a, b], tflm=True)
+    tfl = run_ours(model, [a, b], "tflite").get_tensor(2)
+    tflm = run_ours(model, [a, b], "tflm").get_tensor(2)
+    assert np.count_nonzero(tfl != tflm) > 1000
 
 
 def test_div_dividend_minus_one_quirk() -> None:

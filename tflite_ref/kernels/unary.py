@@ -1,3 +1,523 @@
-"""Kernels: unary math: EXP, LOG, SQRT, RSQRT, SQUARE, ABS, NEG, FLOOR, CEIL, ROUND, SIN, COS, SIGN."""
+"""Kernels: unary math: EXP, LOG, SQRT, RSQRT, SQUARE, ABS, NEG, FLOOR, CEIL, ROUND, SIN, COS,
+SIGN.
+
+Float kernels apply the float32 function elementwise (``std::exp(float)`` etc. in LiteRT
+``tflite/kernels/elementwise.cc``, ``exp.cc``, ``neg.cc``, ``floor.cc``, ``ceil.cc``,
+``round.cc``, ``sign.cc``; TFLM ``micro/kernels/elementwise.cc`` and friends).  NumPy's float32
+``sin``/``exp``/... may differ from the C library's by an ulp, well inside the float tolerance.
+
+Quantized kernels come in three kinds, all built in prepare:
+
+* lookup tables filled by ``LUTPopulate`` (EXP, LOG and int16 RSQRT: dequantize, apply the float
+  function, requantize -- :mod:`tflite_ref.quant.lut`);
+* integer formulas (ABS, RSQRT int8, SQRT): for 8-bit inputs they are evaluated once for all 256
+  input codes in prepare and looked up in eval; int16 inputs run the same formula vectorised;
+* raw integer ops (NEG, unquantized ABS) that ignore the quantization, as TFLite does.
+"""
 
 from __future__ import annotations
+
+import ctypes
+import ctypes.util
+import functools
+from dataclasses import dataclass
+from typing import Callable
+
+import numpy as np
+import numpy.typing as npt
+
+from tflite_ref.errors import KernelRuntimeError
+from tflite_ref.kernels.elementwise import is_quantized, quant_params, require_num_io, type_range
+from tflite_ref.kernels.registry import BuiltinOperator as Op
+from tflite_ref.kernels.registry import OpContext, register
+from tflite_ref.kernels.registry import TensorType as T
+from tflite_ref.quant.fixedpoint import (
+    INT32_MAX,
+    count_leading_zeros,
+    multiply_by_quantized_multiplier,
+    rounding_divide_by_pot,
+    saturating_left_shift,
+    saturating_rounding_doubling_high_mul,
+    wrap_int32,
+)
+from tflite_ref.quant.lut import c_expf, lut_lookup_int16, lut_populate_int8, lut_populate_int16
+from tflite_ref.quant.multipliers import quantize_multiplier
+
+F32 = npt.NDArray[np.float32]
+I64 = npt.NDArray[np.int64]
+
+
+# ================================================================================================
+# Shared prepare
+# ================================================================================================
+@dataclass(frozen=True, slots=True)
+class UnaryData:
+    """State of a unary kernel.
+
+    ``table``: the output for every 8-bit input code (index ``q - qmin``) or a 513-entry int16
+    LUT; ``invalid``: input codes the kernel rejects at run time (SQRT of a negative, RSQRT
+    below the zero point); the remaining fields feed int16 formulas.
+    """
+
+    output_shape: tuple[int, ...]
+    locator: str
+    kind: str = "plain"
+    table: np.ndarray | None = None
+    invalid: np.ndarray | None = None
+    invalid_message: str = ""
+    input_scale: float = 0.0
+    input_zero_point: int = 0
+    output_scale: float = 0.0
+    output_zero_point: int = 0
+    multiplier: int = 0
+    shift: int = 0
+    needs_rescale: bool = False
+
+
+def _prepare_same_type(ctx: OpContext) -> tuple[int, ...]:
+    require_num_io(ctx, 1)
+    inp, out = ctx.require_input(0), ctx.output(0)
+    if inp.type != out.type:
+        ctx.fail(f"output is {out.type_name} but input is {inp.type_name}")
+    shape = tuple(ctx.input_shape(0))
+    ctx.set_output_shape(0, shape)
+    return shape
+
+
+def _tflite_only(ctx: OpContext, what: str) -> None:
+    if ctx.emulate == "tflm":
+        ctx.unsupported(f"TFLite Micro has no {what} kernel")
+
+
+def _quantized_io(ctx: OpContext) -> tuple[float, int, float, int]:
+    """Scales and zero points, with elementwise.cc GenericPrepare's rule that int16 is
+    symmetric (zero points 0)."""
+    s_in, z_in = quant_params(ctx, ctx.input(0), "input 0")
+    s_out, z_out = quant_params(ctx, ctx.output(0), "output 0")
+    if ctx.output(0).type == T.INT16 and (z_in, z_out) != (0, 0):
+        ctx.fail(f"int16 {ctx.op.name} needs zero points 0, got {z_in} and {z_out}")
+    return s_in, z_in, s_out, z_out
+
+
+def saturating_transform(transform: Callable[[F32], F32], output_scale: float
+                         ) -> Callable[[F32], F32]:
+    """``transform`` with its results limited to +-2^30 output steps.
+
+    LUTPopulateInt8 converts ``round(t / s_out) + z_out`` to int32 and only then clamps to the
+    8-bit range.  An out-of-range conversion is undefined in C++; the ai-edge-litert 2.3.0 build
+    saturates it (EXP int8 with s_in = s_out = 0.25 gives 127 for large inputs, where x86's
+    ``cvttss2si`` would give INT32_MIN and so -128).  Limiting ``t`` first keeps the conversion
+    in range and the table equal to the runtime's.
+    """
+    limit = np.float32(2.0**30) * np.float32(output_scale)
+
+    def limited(v: F32) -> F32:
+        t = transform(v)
+        return np.clip(t, -limit, limit).astype(np.float32)
+
+    return limited
+
+
+def _codes(dtype: np.dtype) -> I64:
+    lo, hi = type_range(dtype)
+    return np.arange(lo, hi + 1, dtype=np.int64)
+
+
+def _lookup8(data: UnaryData, x: np.ndarray) -> np.ndarray:
+    assert data.table is not None
+    idx = x.astype(np.int64) - int(np.iinfo(x.dtype).min)
+    if data.invalid is not None and np.any(data.invalid[idx]):
+        raise KernelRuntimeError(f"{data.locator}: {data.invalid_message}")
+    return data.table[idx]
+
+
+def _plain(ctx: OpContext, *dtypes_tflm: int) -> UnaryData:
+    shape = _prepare_same_type(ctx)
+    if ctx.emulate == "tflm" and ctx.output(0).type not in dtypes_tflm:
+        ctx.unsupported(f"TFLite Micro's {ctx.op.name} has no {ctx.output(0).type_name} kernel")
+    return UnaryData(shape, ctx.op.locator)
+
+
+# ================================================================================================
+# The C library's logf (LUTs are built with what the runtime calls)
+# ================================================================================================
+@functools.lru_cache(maxsize=1)
+def _libm_logf() -> Callable[[float], float] | None:
+    name = ctypes.util.find_library("m")
+    for cand in ([name] if name else []) + ["libm.so.6", "libSystem.dylib", "ucrtbase.dll"]:
+        try:
+            fn = ctypes.CDLL(cand).logf
+        except (OSError, AttributeError):
+            continue
+        fn.restype, fn.argtypes = ctypes.c_float, [ctypes.c_float]
+        return fn  # type: ignore[no-any-return]
+    return None
+
+
+def c_logf(x: F32) -> F32:
+    """``std::log(float)``: libm's ``logf`` when it can be loaded (glibc's is not correctly
+    rounded), else NumPy's float64 log rounded to float32."""
+    fn = _libm_logf()
+    if fn is None:
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return np.log(x.astype(np.float64)).astype(np.float32)
+    flat = [fn(float(v)) for v in x.ravel()]
+    return np.asarray(flat, dtype=np.float32).reshape(x.shape)
+
+
+# ================================================================================================
+# EXP
+# ================================================================================================
+def prepare_exp(ctx: OpContext) -> UnaryData:
+    shape = _prepare_same_type(ctx)
+    t = ctx.output(0).type
+    if t == T.FLOAT32:
+        return UnaryData(shape, ctx.op.locator)
+    _tflite_only(ctx, f"{ctx.output(0).type_name} EXP")
+    s_in, z_in, s_out, z_out = _quantized_io(ctx)
+    # exp.cc: LUTPopulate with std::exp(float).
+    if t == T.INT8:
+        table = lut_populate_int8(s_in, z_in, s_out, z_out, saturating_transform(c_expf, s_out))
+        return UnaryData(shape, ctx.op.locator, "lut8", table)
+    table = lut_populate_int16(s_in, z_in, s_out, z_out, c_expf)
+    return UnaryData(shape, ctx.op.locator, "lut16", table)
+
+
+def _lut_eval(data: UnaryData, x: np.ndarray) -> np.ndarray:
+    if data.kind == "lut16":
+        assert data.table is not None
+        return lut_lookup_int16(x, data.table)
+    return _lookup8(data, x)
+
+
+@register(Op.EXP, T.FLOAT32, prepare=prepare_exp)
+def exp_float32(data: UnaryData, x: F32) -> F32:
+    with np.errstate(over="ignore"):
+        return np.exp(x).astype(np.float32)
+
+
+@register(Op.EXP, T.INT8, T.INT16, prepare=prepare_exp)
+def exp_quantized(data: UnaryData, x: np.ndarray) -> np.ndarray:
+    """reference_integer_ops::LookupTable on the ``LUTPopulate`` table of exp.cc."""
+    return _lut_eval(data, x)
+
+
+# ================================================================================================
+# LOG
+# ================================================================================================
+def prepare_log(ctx: OpContext) -> UnaryData:
+    shape = _prepare_same_type(ctx)
+    t = ctx.output(0).type
+    if t == T.FLOAT32:
+        return UnaryData(shape, ctx.op.locator)
+    _tflite_only(ctx, f"{ctx.output(0).type_name} LOG")
+    s_in, z_in, s_out, z_out = _quantized_io(ctx)
+    # elementwise.cc LogLUTPrepare: log(x) for x > 0; the lowest representable output for x <= 0.
+    qmin = -128 if t == T.INT8 else -32768
+    output_min = np.float32(qmin - z_out) * np.float32(s_out)
+
+    def log_or_min(v: F32) -> F32:
+        safe = np.where(v > 0, v, np.float32(1.0)).astype(np.float32)
+        return np.where(v <= 0, output_min, c_logf(safe)).astype(np.float32)
+
+    if t == T.INT8:
+        table = lut_populate_int8(s_in, z_in, s_out, z_out,
+                                  saturating_transform(log_or_min, s_out))
+        return UnaryData(shape, ctx.op.locator, "lut8", table)
+    return UnaryData(shape, ctx.op.locator, "lut16",
+                     lut_populate_int16(s_in, z_in, s_out, z_out, log_or_min))
+
+
+@register(Op.LOG, T.FLOAT32, prepare=prepare_log)
+def log_float32(data: UnaryData, x: F32) -> F32:
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.log(x).astype(np.float32)
+
+
+@register(Op.LOG, T.INT8, T.INT16, prepare=prepare_log)
+def log_quantized(data: UnaryData, x: np.ndarray) -> np.ndarray:
+    return _lut_eval(data, x)
+
+
+# ================================================================================================
+# SQRT
+# ================================================================================================
+def _sqrt_formula(q: I64, s_in: float, z_in: int, s_out: float, z_out: int,
+                  dtype: np.dtype) -> tuple[I64, npt.NDArray[np.bool_]]:
+    """elementwise.cc SqrtEvalQuantized: dequantize (float32), ``sqrtf``, then
+    ``(int)(y / s_out) + z_out`` -- a *truncating* requantization -- and clamp."""
+    deq = np.float32(s_in) * (q - z_in).astype(np.float32)
+    negative = deq < 0
+    y = np.sqrt(np.where(negative, np.float32(0), deq)).astype(np.float32)
+    quotient = (y / np.float32(s_out)).astype(np.float32)
+    out = np.trunc(quotient).astype(np.int64) + z_out
+    lo, hi = type_range(dtype)
+    return np.clip(out, lo, hi), negative
+
+
+def prepare_sqrt(ctx: OpContext) -> UnaryData:
+    shape = _prepare_same_type(ctx)
+    out = ctx.output(0)
+    if out.type == T.FLOAT32:
+        return UnaryData(shape, ctx.op.locator)
+    _tflite_only(ctx, f"{out.type_name} SQRT")
+    s_in, z_in, s_out, z_out = _quantized_io(ctx)
+    assert out.dtype is not None
+    if out.type == T.INT8:
+        table, bad = _sqrt_formula(_codes(out.dtype), s_in, z_in, s_out, z_out, out.dtype)
+        return UnaryData(shape, ctx.op.locator, "lut8", table.astype(np.int8), bad,
+                         "Sqrt is only defined for non-negative values")
+    return UnaryData(shape, ctx.op.locator, "formula", input_scale=s_in, input_zero_point=z_in,
+                     output_scale=s_out, output_zero_point=z_out)
+
+
+@register(Op.SQRT, T.FLOAT32, prepare=prepare_sqrt)
+def sqrt_float32(data: UnaryData, x: F32) -> F32:
+    with np.errstate(invalid="ignore"):
+        return np.sqrt(x).astype(np.float32)
+
+
+@register(Op.SQRT, T.INT8, T.INT16, prepare=prepare_sqrt)
+def sqrt_quantized(data: UnaryData, x: np.ndarray) -> np.ndarray:
+    if data.kind == "lut8":
+        return _lookup8(data, x)
+    out, negative = _sqrt_formula(x.astype(np.int64), data.input_scale, data.input_zero_point,
+                                  data.output_scale, data.output_zero_point, x.dtype)
+    if np.any(negative):
+        raise KernelRuntimeError(f"{data.locator}: Sqrt is only defined for non-negative values")
+    return out.astype(x.dtype)
+
+
+# ================================================================================================
+# RSQRT
+# ================================================================================================
+_REVERSE_SHIFT = -1  # common.h kReverseShift: turns a right shift into a left-shift exponent
+_RSQRT_SHIFT = 20  # elementwise.cc kShift: "shift to keep value integer"
+
+
+def get_inv_sqrt_quantized_multiplier_exp(x: int, reverse_shift: int) -> tuple[int, int]:
+    """``GetInvSqrtQuantizedMultiplierExp`` (common.h): ``1/sqrt(x)`` as a multiplier and shift.
+
+    ``x`` is normalised by pairs of bits into [2^27, 2^29) (a Q3.28 value in [0.5, 2)), five
+    Newton-Raphson steps ``x <- 1.5·x - (v/2)·x^3`` run in gemmlowp Q3.28 fixed point, and the
+    result is scaled by sqrt(2)/2.  Scalar Python ints; 0 and 1 give ``(INT32_MAX, 0)``.
+    """
+    if x <= 1:
+        return INT32_MAX, 0
+    shift = 11
+    while x >= 1 << 29:
+        x //= 4
+        shift += 1
+    max_left_shift_bits = int(count_leading_zeros(x)) - 1
+    left_shift_bit_pairs = max_left_shift_bits // 2 - 1
+    shift -= left_shift_bit_pairs
+    x <<= 2 * left_shift_bit_pairs
+    srdhm = saturating_rounding_doubling_high_mul
+    f3_input = x >> 1  # FixedPoint<int32, 3>::FromRaw
+    f3_half_input = int(rounding_divide_by_pot(f3_input, 1))  # SaturatingRoundingMultiplyByPOT<-1>
+    f3_half_three = (1 << 28) + (1 << 27)  # 1.5 in Q3.28
+    r = 1 << 28  # F3::One()
+    for _ in range(5):
+        # x*x*x is Q9 (integer bits add up); Rescale<3> is a saturating shift left by 6.
+        x3 = int(saturating_left_shift(srdhm(srdhm(r, r), r), 6))
+        diff = int(wrap_int32(int(srdhm(f3_half_three, r)) - int(srdhm(f3_half_input, x3))))
+        r = int(saturating_left_shift(diff, 3))  # Rescale<3> of a Q6 value
+    r = int(srdhm(r, 1518500250))  # times sqrt(2)/2 in Q0.31: stays Q3.28
+    if shift < 0:
+        r = int(wrap_int32(r << -shift))
+        shift = 0
+    return r, shift * reverse_shift
+
+
+def _rsqrt_int8_table(z_in: int, z_out: int, m: int, shift: int) -> tuple[I64, np.ndarray]:
+    """elementwise.cc RsqrtEvalQuantizedInt8 (same in TFLM) for all 256 codes."""
+    out = np.empty(256, dtype=np.int64)
+    invalid = np.zeros(256, dtype=bool)
+    for k, q in enumerate(range(-128, 128)):
+        value = q - z_in
+        if value < 0:
+            invalid[k] = True
+            out[k] = 0
+            continue
+        if value == 0:
+            out[k] = 127
+            continue
+        inv, inv_shift = get_inv_sqrt_quantized_multiplier_exp(value, _REVERSE_SHIFT)
+        data = int(multiply_by_quantized_multiplier(1, inv, inv_shift + _RSQRT_SHIFT))
+        res = int(multiply_by_quantized_multiplier(data, m, shift - _RSQRT_SHIFT)) + z_out
+        out[k] = min(max(res, -128), 127)
+    return out, invalid
+
+
+def prepare_rsqrt(ctx: OpContext) -> UnaryData:
+    shape = _prepare_same_type(ctx)
+    out = ctx.output(0)
+    loc = ctx.op.locator
+    if out.type == T.FLOAT32:
+        return UnaryData(shape, loc)
+    s_in, z_in, s_out, z_out = _quantized_io(ctx)
+    message = "Rsqrt is only defined for positive values"
+    if out.type == T.INT8:
+        # 1 / (sqrtf(s_in) · s_out): the product in float32, the quotient in double.
+        real = 1.0 / float(np.sqrt(np.float32(s_in)) * np.float32(s_out))
+        m, shift = quantize_multiplier(real)
+        table, invalid = _rsqrt_int8_table(z_in, z_out, m, shift)
+        return UnaryData(shape, loc, "lut8", table.astype(np.int8), invalid, message)
+    _tflite_only(ctx, "INT16 RSQRT")
+
+    def rsqrt_or_max(v: F32) -> F32:
+        # value <= 0 maps to the largest output (int16 max · s_out), else 1.0f / sqrtf(v).
+        safe = np.where(v > 0, v, np.float32(1.0)).astype(np.float32)
+        r = (np.float32(1.0) / np.sqrt(safe)).astype(np.float32)
+        return np.where(v <= 0, np.float32(32767) * np.float32(s_out), r).astype(np.float32)
+
+    table = lut_populate_int16(s_in, z_in, s_out, z_out, rsqrt_or_max)
+    # RsqrtEvalQuantizedInt16 rejects inputs below the zero point (0 for int16).
+    return UnaryData(shape, loc, "lut16", table, invalid_message=message, input_zero_point=z_in)
+
+
+@register(Op.RSQRT, T.FLOAT32, prepare=prepare_rsqrt)
+def rsqrt_float32(data: UnaryData, x: F32) -> F32:
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return (np.float32(1.0) / np.sqrt(x)).astype(np.float32)
+
+
+@register(Op.RSQRT, T.INT8, T.INT16, prepare=prepare_rsqrt)
+def rsqrt_quantized(data: UnaryData, x: np.ndarray) -> np.ndarray:
+    if data.kind == "lut16":
+        if np.any(x.astype(np.int64) < data.input_zero_point):
+            raise KernelRuntimeError(f"{data.locator}: {data.invalid_message}")
+        assert data.table is not None
+        return lut_lookup_int16(x, data.table)
+    return _lookup8(data, x)
+
+
+# ================================================================================================
+# SQUARE, SIN, COS, FLOOR, CEIL, ROUND (float32 only)
+# ================================================================================================
+def prepare_float_only(ctx: OpContext) -> UnaryData:
+    return _plain(ctx, T.FLOAT32)
+
+
+@register(Op.SQUARE, T.FLOAT32, prepare=prepare_float_only)
+def square_float32(data: UnaryData, x: F32) -> F32:
+    with np.errstate(over="ignore"):
+        return (x * x).astype(np.float32)
+
+
+@register(Op.SIN, T.FLOAT32, prepare=prepare_float_only)
+def sin_float32(data: UnaryData, x: F32) -> F32:
+    with np.errstate(invalid="ignore"):
+        return np.sin(x).astype(np.float32)
+
+
+@register(Op.COS, T.FLOAT32, prepare=prepare_float_only)
+def cos_float32(data: UnaryData, x: F32) -> F32:
+    with np.errstate(invalid="ignore"):
+        return np.cos(x).astype(np.float32)
+
+
+@register(Op.FLOOR, T.FLOAT32, prepare=prepare_float_only)
+def floor_float32(data: UnaryData, x: F32) -> F32:
+    return np.floor(x).astype(np.float32)
+
+
+@register(Op.CEIL, T.FLOAT32, prepare=prepare_float_only)
+def ceil_float32(data: UnaryData, x: F32) -> F32:
+    return np.ceil(x).astype(np.float32)
+
+
+@register(Op.ROUND, T.FLOAT32, prepare=prepare_float_only)
+def round_float32(data: UnaryData, x: F32) -> F32:
+    """reference_ops::RoundToNearest: halves go to the even neighbour (banker's rounding, as
+    tf.round) -- unlike ``std::round`` elsewhere in TFLite. ``np.rint`` is exactly that."""
+    return np.rint(x).astype(np.float32)
+
+
+# ================================================================================================
+# ABS
+# ================================================================================================
+def _abs_formula(q: I64, z_in: int, z_out: int, needs_rescale: bool, m: int, shift: int,
+                 dtype: np.dtype) -> I64:
+    """elementwise.cc AbsEvalQuantized: ``|q - z_in|``, rescaled by ``s_in/s_out`` unless the
+    scales are equal, plus ``z_out``, clamped to the type."""
+    value = np.abs(q - z_in)
+    if needs_rescale:
+        value = multiply_by_quantized_multiplier(value, m, shift)  # type: ignore[assignment]
+    lo, hi = type_range(dtype)
+    return np.clip(value + z_out, lo, hi)
+
+
+def prepare_abs(ctx: OpContext) -> UnaryData:
+    shape = _prepare_same_type(ctx)
+    out = ctx.output(0)
+    loc = ctx.op.locator
+    if ctx.emulate == "tflm" and out.type not in (T.FLOAT32, T.INT8, T.INT16):
+        ctx.unsupported(f"TFLite Micro's ABS has no {out.type_name} kernel")
+    quantized = out.type == T.INT8 or out.type == T.INT16 and is_quantized(ctx.input(0))
+    if not quantized:
+        return UnaryData(shape, loc)
+    s_in, z_in, s_out, z_out = _quantized_io(ctx)
+    needs_rescale = s_in != s_out
+    # s_in / s_out: a float32 quotient in LiteRT (elementwise.cc SetAbsOutputMultiplier).  TFLM's
+    # source divides in float32 too, but the tflite-micro wheel matches the double quotient
+    # (it differs from the float32 one in 22 of 65536 int16 outputs for s_in = 2^-7,
+    # s_out = 0.0081497; test_unary.py::test_abs_multiplier_per_runtime).
+    abs_multiplier_quotient = (float(np.float32(s_in) / np.float32(s_out))
+                               if ctx.emulate == "tflite" else s_in / s_out)
+    m, shift = quantize_multiplier(abs_multiplier_quotient) if needs_rescale else (0, 0)
+    assert out.dtype is not None
+    if out.type == T.INT8:
+        table = _abs_formula(_codes(out.dtype), z_in, z_out, needs_rescale, m, shift, out.dtype)
+        return UnaryData(shape, loc, "lut8", table.astype(np.int8))
+    return UnaryData(shape, loc, "formula", input_zero_point=z_in, output_zero_point=z_out,
+                     multiplier=m, shift=shift, needs_rescale=needs_rescale)
+
+
+@register(Op.ABS, T.FLOAT32, prepare=prepare_abs)
+def abs_float32(data: UnaryData, x: F32) -> F32:
+    return np.abs(x).astype(np.float32)
+
+
+@register(Op.ABS, T.INT32, prepare=prepare_abs)
+def abs_int32(data: UnaryData, x: np.ndarray) -> np.ndarray:
+    """``std::abs(int32)``: INT32_MIN stays INT32_MIN (two's complement), as NumPy's does."""
+    return np.abs(x).astype(np.int32)
+
+
+@register(Op.ABS, T.INT8, T.INT16, prepare=prepare_abs)
+def abs_quantized(data: UnaryData, x: np.ndarray) -> np.ndarray:
+    if data.kind == "lut8":
+        return _lookup8(data, x)
+    if data.kind == "plain":  # unquantized int16: (int16)std::abs((int32)x), -32768 wraps
+        return np.abs(x.astype(np.int64)).astype(np.int16)
+    return _abs_formula(x.astype(np.int64), data.input_zero_point, data.output_zero_point,
+                        data.needs_rescale, data.multiplier, data.shift, x.dtype).astype(x.dtype)
+
+
+# ================================================================================================
+# NEG and SIGN
+# ================================================================================================
+def prepare_neg(ctx: OpContext) -> UnaryData:
+    return _plain(ctx, T.FLOAT32)
+
+
+@register(Op.NEG, T.FLOAT32, T.INT8, T.INT16, T.INT32, T.INT64, prepare=prepare_neg)
+def neg(data: UnaryData, x: np.ndarray) -> np.ndarray:
+    """reference_ops::Negate: ``-x`` in T, ignoring any quantization (the minimum wraps)."""
+    with np.errstate(over="ignore"):
+        return np.negative(x).astype(x.dtype)
+
+
+def prepare_sign(ctx: OpContext) -> UnaryData:
+    return _plain(ctx)
+
+
+@register(Op.SIGN, T.FLOAT32, T.FLOAT64, T.INT32, prepare=prepare_sign)
+def sign(data: UnaryData, x: np.ndarray) -> np.ndarray:
+    """sign.cc: 1, -1 or 0 (also for -0.0); NaN stays NaN."""
+    one = np.ones((), dtype=x.dtype)
+    r = np.where(x > 0, one, np.where(x < 0, -one, np.zeros((), dtype=x.dtype)))
+    if x.dtype.kind == "f":
+        r = np.where(np.isnan(x), x, r)
+    return r.astype(x.dtype)
