@@ -12,7 +12,8 @@ Runtime coverage (what is compared against what, and why not more):
   ``emulate="tflite"`` refuses the model.
 * UNIDIRECTIONAL_SEQUENCE_LSTM plain float32 and int8: LiteRT and TFLM.  CIFG, peephole,
   projection, layer norm and diagonal recurrent weights: LiteRT only (TFLM's LSTM rejects them).
-* RNN, UNIDIRECTIONAL_SEQUENCE_RNN float32: LiteRT only (TFLM has neither op).
+* BIDIRECTIONAL_SEQUENCE_LSTM, RNN, UNIDIRECTIONAL_SEQUENCE_RNN float32: LiteRT only (TFLM has
+  none of these ops).
 
 Both runtimes start an int8 variable tensor at its zero point (LiteRT ``ResetVariableTensor``,
 tflite/core/api/tensor_utils.cc; TFLM ``MicroInterpreterGraph::ResetTensorData``); our
@@ -597,6 +598,120 @@ def test_int8_state_starts_at_zero_point() -> None:
     it = ours(model, "tflite", runtime_start=False)
     state = it.model.subgraphs[0].operators[0].inputs[18]
     assert np.all(it.get_tensor(state) == -4)
+
+
+# =============================================================================================
+# BIDIRECTIONAL_SEQUENCE_LSTM (float32; LiteRT only: TFLM has no such op)
+# =============================================================================================
+@dataclass(frozen=True)
+class BiLstmCase:
+    batch: int = 2
+    time: int = 3
+    n_input: int = 4
+    n_cell: int = 3  # both cells: LiteRT requires equal sizes
+    merge: bool = False
+    time_major: bool = False
+    aux: str = "none"  # "none" | "weights" (aux input through aux weights) | "backward_input"
+    n_aux: int = 2
+    cifg: bool = False
+    peephole: bool = False
+    projection: int | None = None
+    seed: int = 0
+
+    @property
+    def id(self) -> str:
+        return "-".join(p for p in (
+            "bidirectional_sequence_lstm", "float32", f"{self.batch}x{self.time}x{self.n_input}",
+            f"c{self.n_cell}", "merge" if self.merge else "",
+            "tm" if self.time_major else "", f"aux_{self.aux}" if self.aux != "none" else "",
+            "cifg" if self.cifg else "", "peep" if self.peephole else "",
+            f"p{self.projection}" if self.projection else "") if p)
+
+
+def bilstm_model(c: BiLstmCase) -> bytes:
+    rng = np.random.default_rng(c.seed)
+    mb = ModelBuilder(description=c.id)
+    sg = mb.subgraph("main")
+    lead = [c.time, c.batch] if c.time_major else [c.batch, c.time]
+
+    def f(name: str, shape: Sequence[int], sd: float = 0.4) -> TensorSpec:
+        return sg.tensor(name, shape, "FLOAT32", data=rng.normal(0, sd, shape).astype(np.float32))
+
+    slots: list[TensorSpec | None] = [None] * 48
+    x = slots[0] = sg.tensor("input", [*lead, c.n_input], "FLOAT32")
+    n_outs = []
+    n_cell = c.n_cell
+    for d, off in enumerate((0, 17)):
+        n_out = c.projection or n_cell
+        n_outs.append(n_out)
+        for k, g in enumerate(["input", "forget", "cell", "output"]):
+            if c.cifg and g == "input":
+                continue
+            slots[off + 1 + k] = f(f"{d}_w_{g}", [n_cell, c.n_input])
+            slots[off + 5 + k] = f(f"{d}_r_{g}", [n_cell, n_out])
+            slots[off + 12 + k] = f(f"{d}_b_{g}", [n_cell], 0.2)
+            if c.peephole and g != "cell":
+                slots[off + 9 + k - (k > 2)] = f(f"{d}_p_{g}", [n_cell])
+            if c.aux == "weights":
+                slots[40 + 4 * d + k] = f(f"{d}_aux_{g}", [n_cell, c.n_aux])
+        if n_out != n_cell:
+            slots[off + 16] = f(f"{d}_proj_w", [n_out, n_cell])
+            slots[off + 17] = f(f"{d}_proj_b", [n_out], 0.1)
+        slots[35 + 2 * d] = sg.tensor(f"{d}_h", [c.batch, n_out], "FLOAT32", is_variable=True)
+        slots[36 + 2 * d] = sg.tensor(f"{d}_c", [c.batch, n_cell], "FLOAT32", is_variable=True)
+    inputs = [x]
+    if c.aux != "none":
+        n_aux = c.n_aux if c.aux == "weights" else c.n_input
+        slots[39] = sg.tensor("aux_input", [*lead, n_aux], "FLOAT32")
+        inputs.append(slots[39])
+    if c.merge:
+        outs = [sg.tensor("output", [*lead, n_outs[0] + n_outs[1]], "FLOAT32")]
+    else:
+        outs = [sg.tensor("fw_output", [*lead, n_outs[0]], "FLOAT32"),
+                sg.tensor("bw_output", [*lead, n_outs[1]], "FLOAT32")]
+    sg.operator("BIDIRECTIONAL_SEQUENCE_LSTM", slots, outs,
+                {"fused_activation_function": "TANH", "cell_clip": 0.0, "proj_clip": 0.0,
+                 "merge_outputs": c.merge, "time_major": c.time_major})
+    sg.inputs, sg.outputs = inputs, outs
+    return mb.build()
+
+
+BILSTM_CASES = [
+    BiLstmCase(),
+    BiLstmCase(merge=True, time_major=True, batch=1, time=4),
+    BiLstmCase(aux="weights", cifg=True),
+    BiLstmCase(aux="backward_input", merge=True, peephole=True, time_major=True),
+    BiLstmCase(aux="backward_input", merge=True, batch=1),
+    BiLstmCase(projection=2, batch=3, time=2),
+]
+
+
+@pytest.mark.parametrize("case", BILSTM_CASES, ids=lambda c: c.id)
+def test_bidirectional_lstm_vs_litert(case: BiLstmCase) -> None:
+    model = bilstm_model(case)
+    check_litert(model, random_invokes(model, np.random.default_rng(case.seed)))
+
+
+def test_bidirectional_lstm_refusal() -> None:
+    with pytest.raises(UnsupportedOpError, match="past its buffer"):
+        ours(bilstm_model(BiLstmCase(merge=True, batch=2)), "tflite")
+
+
+@given(data=st.data())
+@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+def test_bidirectional_lstm_drawn(data: st.DataObject) -> None:
+    case = BiLstmCase(
+        batch=data.draw(st.integers(1, 3)), time=data.draw(st.integers(1, 4)),
+        n_input=data.draw(st.integers(1, 5)), n_cell=data.draw(st.integers(1, 5)),
+        projection=data.draw(st.sampled_from([None, 2])), merge=data.draw(st.booleans()),
+        time_major=data.draw(st.booleans()),
+        aux=data.draw(st.sampled_from(["none", "weights", "backward_input"])),
+        n_aux=data.draw(st.integers(1, 4)), cifg=data.draw(st.booleans()),
+        peephole=data.draw(st.booleans()), seed=data.draw(st.integers(0, 2**16)))
+    if case.merge and not case.time_major and case.batch > 1:
+        case = replace(case, time_major=True)  # refused: see test_bidirectional_lstm_refusal
+    model = bilstm_model(case)
+    check_litert(model, random_invokes(model, np.random.default_rng(case.seed)))
 
 
 # =============================================================================================

@@ -1,4 +1,5 @@
-"""Kernels: UNIDIRECTIONAL_SEQUENCE_LSTM (float32; int8 activations with an int16 cell state).
+"""Kernels: UNIDIRECTIONAL_SEQUENCE_LSTM (float32; int8 activations with an int16 cell state),
+BIDIRECTIONAL_SEQUENCE_LSTM (float32).
 
 The LSTM cell, per time step (``⊙`` element-wise, ``σ`` sigmoid, ``g`` the fused activation)::
 
@@ -43,7 +44,13 @@ different implementations (doc §2.21); their differences are the fields of
   the output-state tensor's scale and zero point.  Plain LSTM only (no CIFG, peephole,
   projection or layer norm: TFLM's Prepare rejects them).
 
-Not implemented: hybrid LSTM (float input, int8 weights; LiteRT ``EvalHybrid``), int16
+**BIDIRECTIONAL_SEQUENCE_LSTM** (LiteRT ``tflite/kernels/bidirectional_sequence_lstm.cc``; TFLM
+has no such op) runs two float LSTM cells of the same size -- the forward one over the
+sequence, the backward one from the last step to the first -- each with its own states
+(inputs 35-38).  An aux input (39) either feeds both cells through aux weights (40-47) or, without
+aux weights, replaces the backward cell's input.  ``merge_outputs`` concatenates both outputs.
+
+Not implemented: hybrid LSTMs (float input, int8 weights; LiteRT ``EvalHybrid``), int16
 activations (TFLM 16x8), 2-D input.
 """
 
@@ -81,27 +88,64 @@ from tflite_ref.quant.fixedpoint import (
 from tflite_ref.quant.multipliers import quantize_multiplier
 
 __all__ = [
+    "BidirectionalLstmData",
+    "LstmSlots",
     "LstmFloatData",
     "LstmIntegerData",
     "IntegerLstmArithmetic",
+    "prepare_bidirectional_sequence_lstm",
     "prepare_unidirectional_sequence_lstm",
 ]
 
 F32 = np.float32
 I64 = NDArray[np.int64]
 
-# Input slots (lstm_shared.h).
+# Input slots (lstm_shared.h for UNIDIRECTIONAL_SEQUENCE_LSTM; bidirectional_sequence_lstm.cc
+# numbers the backward cell's tensors 17 higher and adds states 35-38, aux input 39-47).
 INPUT = 0
 GATES = ("input", "forget", "cell", "output")
-INPUT_WEIGHTS = {"input": 1, "forget": 2, "cell": 3, "output": 4}
-RECURRENT_WEIGHTS = {"input": 5, "forget": 6, "cell": 7, "output": 8}
-CELL_WEIGHTS = {"input": 9, "forget": 10, "output": 11}  # peepholes
-GATE_BIAS = {"input": 12, "forget": 13, "cell": 14, "output": 15}
-PROJECTION_WEIGHTS = 16
-PROJECTION_BIAS = 17
-OUTPUT_STATE = 18
-CELL_STATE = 19
-LAYER_NORM = {"input": 20, "forget": 21, "cell": 22, "output": 23}
+_GATE_INDEX = {"input": 0, "forget": 1, "cell": 2, "output": 3}
+_PEEPHOLE_INDEX = {"input": 0, "forget": 1, "output": 2}
+
+
+@dataclass(frozen=True, slots=True)
+class LstmSlots:
+    """Where one LSTM cell's tensors are among the operator's inputs."""
+
+    offset: int = 0  # added to the unidirectional numbering (bidirectional backward cell: 17)
+    output_state: int = 18
+    cell_state: int = 19
+    layer_norm: int | None = 20  # first of 4 layer-norm coefficient slots, None: no such slots
+    aux_weights: int | None = None  # first of 4 aux-input weight slots (bidirectional only)
+
+    def input_weights(self, gate: str) -> int:
+        return self.offset + 1 + _GATE_INDEX[gate]
+
+    def recurrent_weights(self, gate: str) -> int:
+        return self.offset + 5 + _GATE_INDEX[gate]
+
+    def cell_weights(self, gate: str) -> int:  # peephole (no cell-gate peephole)
+        return self.offset + 9 + _PEEPHOLE_INDEX[gate]
+
+    def bias(self, gate: str) -> int:
+        return self.offset + 12 + _GATE_INDEX[gate]
+
+    @property
+    def projection_weights(self) -> int:
+        return self.offset + 16
+
+    @property
+    def projection_bias(self) -> int:
+        return self.offset + 17
+
+    def layer_norm_coefficients(self, gate: str) -> int:
+        assert self.layer_norm is not None
+        return self.layer_norm + _GATE_INDEX[gate]
+
+
+UNIDIRECTIONAL = LstmSlots()
+# Unidirectional slot numbers, for readers and tests.
+OUTPUT_STATE, CELL_STATE = UNIDIRECTIONAL.output_state, UNIDIRECTIONAL.cell_state
 
 
 # =============================================================================================
@@ -119,6 +163,7 @@ class LstmShape:
     use_peephole: bool
     use_projection: bool
     use_layer_norm: bool
+    n_aux_input: int = 0  # bidirectional with aux weights
 
 
 def _weights(ctx: OpContext, i: int, what: str) -> np.ndarray:
@@ -135,9 +180,89 @@ def _check_shape(ctx: OpContext, i: int, want: tuple[int, ...], what: str) -> No
         ctx.fail(f"input {i} ({what}) has shape {list(ctx.input_shape(i))}, expected {list(want)}")
 
 
+def _sequence_geometry(ctx: OpContext) -> tuple[int, int, int, bool]:
+    """``(n_time, n_batch, n_input, time_major)`` of the 3-D input."""
+    in_shape = ctx.input_shape(INPUT)
+    if len(in_shape) != 3:
+        ctx.unsupported(f"input must be 3-D ([batch, time, input] or time-major), got "
+                        f"{list(in_shape)}")
+    time_major = bool(ctx.options.get("time_major", False))
+    n_time, n_batch = (in_shape[0], in_shape[1]) if time_major else (in_shape[1], in_shape[0])
+    return n_time, n_batch, in_shape[2], time_major
+
+
+def _cell_shape(ctx: OpContext, sl: LstmSlots, n_time: int, n_batch: int, n_input: int,
+                time_major: bool, n_aux_input: int = 0) -> LstmShape:
+    """One LSTM cell's tensors: LiteRT CheckInputTensorDimensions (unidirectional_sequence_lstm.cc,
+    bidirectional_sequence_lstm.cc) and TFLM ValidateTensorSize (lstm_eval_common.cc)."""
+    for g in ("forget", "cell", "output"):
+        ctx.require_input(sl.input_weights(g))
+        ctx.require_input(sl.recurrent_weights(g))
+        ctx.require_input(sl.bias(g))
+    w_o = ctx.input_shape(sl.input_weights("output"))
+    if len(w_o) != 2 or w_o[1] != n_input:
+        ctx.fail(f"input-to-output weights {list(w_o)} must be [n_cell, {n_input}]")
+    n_cell = w_o[0]
+    r_o = ctx.input_shape(sl.recurrent_weights("output"))
+    n_output = r_o[0] if len(r_o) == 1 else r_o[1]
+    use_cifg = ctx.input(sl.input_weights("input")) is None
+    if use_cifg != (ctx.input(sl.recurrent_weights("input")) is None):
+        ctx.fail("input-to-input and recurrent-to-input weights must be both present or both "
+                 "absent (CIFG)")
+    if use_cifg != (ctx.input(sl.bias("input")) is None):
+        ctx.fail("the input gate bias must be present exactly when the input gate weights are")
+    present = {g: ctx.input(sl.cell_weights(g)) is not None for g in ("input", "forget", "output")}
+    use_peephole = present["forget"] and present["output"]
+    if (present["forget"] != present["output"] or present["input"] and use_cifg
+            or not use_cifg and present["input"] != use_peephole):
+        ctx.fail("peephole weights must be all present or all absent")
+    use_projection = ctx.input(sl.projection_weights) is not None
+    if not use_projection and ctx.input(sl.projection_bias) is not None:
+        ctx.fail("a projection bias needs projection weights")
+    use_layer_norm = (sl.layer_norm is not None and ctx.num_inputs > sl.layer_norm + 3
+                      and ctx.input(sl.layer_norm_coefficients("forget")) is not None)
+    for g in GATES:
+        if use_cifg and g == "input":
+            if use_layer_norm and ctx.input(sl.layer_norm_coefficients("input")) is not None:
+                ctx.fail("a CIFG LSTM has no input-gate layer-norm coefficients")
+            continue
+        _check_shape(ctx, sl.input_weights(g), (n_cell, n_input), f"input-to-{g} weights")
+        r = ctx.input_shape(sl.recurrent_weights(g))
+        if tuple(r) not in ((n_cell, n_output), (n_cell,)):
+            ctx.fail(f"recurrent-to-{g} weights {list(r)} must be [{n_cell}, {n_output}] (or "
+                     f"[{n_cell}] diagonal)")
+        _check_shape(ctx, sl.bias(g), (n_cell,), f"{g} gate bias")
+        if use_peephole and g != "cell":
+            _check_shape(ctx, sl.cell_weights(g), (n_cell,), f"cell-to-{g} weights")
+        if use_layer_norm:
+            ctx.require_input(sl.layer_norm_coefficients(g))
+            _check_shape(ctx, sl.layer_norm_coefficients(g), (n_cell,),
+                         f"{g} layer-norm coefficients")
+        if sl.aux_weights is not None and n_aux_input:
+            i = sl.aux_weights + _GATE_INDEX[g]
+            ctx.require_input(i)
+            _check_shape(ctx, i, (n_cell, n_aux_input), f"aux-input-to-{g} weights")
+    if use_projection:
+        _check_shape(ctx, sl.projection_weights, (n_output, n_cell), "projection weights")
+        _check_shape(ctx, sl.projection_bias, (n_output,), "projection bias")
+    elif n_output != n_cell:
+        ctx.fail(f"without projection the output size {n_output} must equal n_cell {n_cell}")
+    require_state(ctx, sl.output_state, "output state")
+    require_state(ctx, sl.cell_state, "cell state")
+    if int(np.prod(ctx.input_shape(sl.output_state))) != n_batch * n_output:
+        ctx.fail(f"output state {list(ctx.input_shape(sl.output_state))} must hold "
+                 f"{n_batch}x{n_output} values")
+    if int(np.prod(ctx.input_shape(sl.cell_state))) != n_batch * n_cell:
+        ctx.fail(f"cell state {list(ctx.input_shape(sl.cell_state))} must hold "
+                 f"{n_batch}x{n_cell} values")
+    if ctx.options.get("cell_clip", 0.0) < 0 or ctx.options.get("proj_clip", 0.0) < 0:
+        ctx.fail("cell_clip and proj_clip must not be negative")
+    return LstmShape(n_batch, n_time, n_input, n_cell, n_output, time_major, use_cifg,
+                     use_peephole, use_projection, use_layer_norm, n_aux_input)
+
+
 def _lstm_shape(ctx: OpContext) -> LstmShape:
-    """unidirectional_sequence_lstm.cc Prepare / CheckInputTensorDimensions (LiteRT) and
-    ValidateTensorStatus / ValidateTensorSize (TFLM lstm_eval*.cc)."""
+    """UNIDIRECTIONAL_SEQUENCE_LSTM's Prepare checks; sets the output shape."""
     n_in = ctx.num_inputs
     if ctx.num_outputs != 1:
         ctx.fail(f"takes 1 output, got {ctx.num_outputs}")
@@ -145,100 +270,38 @@ def _lstm_shape(ctx: OpContext) -> LstmShape:
         ctx.fail(f"TFLite Micro's LSTM takes 24 inputs, got {n_in}")
     if n_in not in (20, 24):
         ctx.fail(f"takes 20 or 24 inputs, got {n_in}")
-    in_shape = ctx.input_shape(INPUT)
-    if len(in_shape) != 3:
-        ctx.unsupported(f"input must be 3-D ([batch, time, input] or time-major), got "
-                        f"{list(in_shape)}")
-    time_major = bool(ctx.options.get("time_major", False))
-    n_time, n_batch = (in_shape[0], in_shape[1]) if time_major else (in_shape[1], in_shape[0])
-    n_input = in_shape[2]
-    for gate in ("forget", "cell", "output"):
-        ctx.require_input(INPUT_WEIGHTS[gate])
-        ctx.require_input(RECURRENT_WEIGHTS[gate])
-        ctx.require_input(GATE_BIAS[gate])
-    w_o = ctx.input_shape(INPUT_WEIGHTS["output"])
-    if len(w_o) != 2 or w_o[1] != n_input:
-        ctx.fail(f"input-to-output weights {list(w_o)} must be [n_cell, {n_input}]")
-    n_cell = w_o[0]
-    r_o = ctx.input_shape(RECURRENT_WEIGHTS["output"])
-    n_output = r_o[0] if len(r_o) == 1 else r_o[1]
-    use_cifg = ctx.input(INPUT_WEIGHTS["input"]) is None
-    if use_cifg != (ctx.input(RECURRENT_WEIGHTS["input"]) is None):
-        ctx.fail("input-to-input and recurrent-to-input weights must be both present or both "
-                 "absent (CIFG)")
-    if use_cifg != (ctx.input(GATE_BIAS["input"]) is None):
-        ctx.fail("the input gate bias must be present exactly when the input gate weights are")
-    peepholes = [ctx.input(CELL_WEIGHTS[g]) is not None for g in ("forget", "output")]
-    use_peephole = all(peepholes)
-    if any(peepholes) != use_peephole or (
-            not use_cifg and (ctx.input(CELL_WEIGHTS["input"]) is not None) != use_peephole) or (
-            use_cifg and ctx.input(CELL_WEIGHTS["input"]) is not None):
-        ctx.fail("peephole weights must be all present or all absent")
-    use_projection = ctx.input(PROJECTION_WEIGHTS) is not None
-    if not use_projection and ctx.input(PROJECTION_BIAS) is not None:
-        ctx.fail("a projection bias needs projection weights")
-    use_layer_norm = n_in == 24 and ctx.input(LAYER_NORM["forget"]) is not None
-    gates = [g for g in GATES if not (use_cifg and g == "input")]
-    for g in gates:
-        _check_shape(ctx, INPUT_WEIGHTS[g], (n_cell, n_input), f"input-to-{g} weights")
-        r = ctx.input_shape(RECURRENT_WEIGHTS[g])
-        if tuple(r) not in ((n_cell, n_output), (n_cell,)):
-            ctx.fail(f"recurrent-to-{g} weights {list(r)} must be [{n_cell}, {n_output}] (or "
-                     f"[{n_cell}] diagonal)")
-        _check_shape(ctx, GATE_BIAS[g], (n_cell,), f"{g} gate bias")
-        if use_peephole and g != "cell":
-            _check_shape(ctx, CELL_WEIGHTS[g], (n_cell,), f"cell-to-{g} weights")
-        if use_layer_norm and g in LAYER_NORM:
-            ctx.require_input(LAYER_NORM[g])
-            _check_shape(ctx, LAYER_NORM[g], (n_cell,), f"{g} layer-norm coefficients")
-    if use_layer_norm and use_cifg and ctx.input(LAYER_NORM["input"]) is not None:
-        ctx.fail("a CIFG LSTM has no input-gate layer-norm coefficients")
-    if use_projection:
-        _check_shape(ctx, PROJECTION_WEIGHTS, (n_output, n_cell), "projection weights")
-        _check_shape(ctx, PROJECTION_BIAS, (n_output,), "projection bias")
-    elif n_output != n_cell:
-        ctx.fail(f"without projection the output size {n_output} must equal n_cell {n_cell}")
-    out_state = require_state(ctx, OUTPUT_STATE, "output state")
-    cell_state = require_state(ctx, CELL_STATE, "cell state")
-    if int(np.prod(ctx.input_shape(OUTPUT_STATE))) != n_batch * n_output:
-        ctx.fail(f"output state {list(ctx.input_shape(OUTPUT_STATE))} must hold "
-                 f"{n_batch}x{n_output} values")
-    if int(np.prod(ctx.input_shape(CELL_STATE))) != n_batch * n_cell:
-        ctx.fail(f"cell state {list(ctx.input_shape(CELL_STATE))} must hold {n_batch}x{n_cell} "
-                 "values")
-    if ctx.options.get("cell_clip", 0.0) < 0 or ctx.options.get("proj_clip", 0.0) < 0:
-        ctx.fail("cell_clip and proj_clip must not be negative")
+    n_time, n_batch, n_input, time_major = _sequence_geometry(ctx)
+    shape = _cell_shape(ctx, UNIDIRECTIONAL, n_time, n_batch, n_input, time_major)
     if ctx.emulate == "tflm":
-        _check_tflm_plain_lstm(ctx, use_cifg, use_peephole, use_projection, use_layer_norm,
-                               out_state, cell_state, n_cell)
-    ctx.set_output_shape(0, (*in_shape[:2], n_output))
-    return LstmShape(n_batch, n_time, n_input, n_cell, n_output, time_major, use_cifg,
-                     use_peephole, use_projection, use_layer_norm)
+        _check_tflm_plain_lstm(ctx, shape)
+    ctx.set_output_shape(0, (*ctx.input_shape(INPUT)[:2], shape.n_output))
+    return shape
 
 
-def _check_tflm_plain_lstm(ctx: OpContext, use_cifg: bool, use_peephole: bool,
-                           use_projection: bool, use_layer_norm: bool, out_state: Tensor,
-                           cell_state: Tensor, n_cell: int) -> None:
+def _check_tflm_plain_lstm(ctx: OpContext, shape: LstmShape) -> None:
     """lstm_eval.cc LstmTensors::ValidateTensorStatus: TFLM runs the plain LSTM only."""
-    extras = [name for name, used in (("CIFG (no input gate)", use_cifg),
-                                      ("peephole", use_peephole),
-                                      ("projection", use_projection),
-                                      ("layer norm", use_layer_norm)) if used]
+    extras = [name for name, used in (("CIFG (no input gate)", shape.use_cifg),
+                                      ("peephole", shape.use_peephole),
+                                      ("projection", shape.use_projection),
+                                      ("layer norm", shape.use_layer_norm)) if used]
     extras += [f"input {i}" for i in range(20, 24) if ctx.input(i) is not None
-               and not use_layer_norm]
+               and not shape.use_layer_norm]
     if extras:
         ctx.unsupported(f"TFLite Micro's LSTM has no {', '.join(extras)}")
-    if any(len(ctx.input_shape(RECURRENT_WEIGHTS[g])) != 2 for g in GATES):
+    sl = UNIDIRECTIONAL
+    if any(len(ctx.input_shape(sl.recurrent_weights(g))) != 2 for g in GATES):
         ctx.unsupported("TFLite Micro's LSTM has no diagonal recurrent weights")
+    out_state, cell_state = ctx.require_input(sl.output_state), ctx.require_input(sl.cell_state)
     if not (out_state.is_variable and cell_state.is_variable):
         ctx.fail("TFLite Micro requires the output and cell states to be variable tensors")
-    x = ctx.input(INPUT)
-    if x is None or out_state.type != x.type or ctx.output(0).type != x.type:
+    x = ctx.require_input(INPUT)
+    if out_state.type != x.type or ctx.output(0).type != x.type:
         ctx.fail("TFLite Micro requires the output state and the output to have the input's "
                  "type")
-    if tuple(ctx.input_shape(OUTPUT_STATE))[1:] != (n_cell,):
+    if tuple(ctx.input_shape(sl.output_state))[1:] != (shape.n_cell,):
         ctx.fail(f"TFLite Micro reads the state size from dimension 1 of the output state "
-                 f"{list(ctx.input_shape(OUTPUT_STATE))}, which must be [batch, {n_cell}]")
+                 f"{list(ctx.input_shape(sl.output_state))}, which must be "
+                 f"[batch, {shape.n_cell}]")
 
 
 def _to_time_major(shape: LstmShape, x: np.ndarray) -> np.ndarray:
@@ -252,9 +315,9 @@ def _from_time_major(shape: LstmShape, y: np.ndarray) -> np.ndarray:
 def prepare_unidirectional_sequence_lstm(ctx: OpContext) -> LstmFloatData | LstmIntegerData:
     shape = _lstm_shape(ctx)
     x = ctx.require_input(INPUT)
-    w_type = ctx.require_input(INPUT_WEIGHTS["output"]).type
+    w_type = ctx.require_input(UNIDIRECTIONAL.input_weights("output")).type
     if x.type == T.FLOAT32 and w_type == T.FLOAT32:
-        return _prepare_float(ctx, shape)
+        return _prepare_float(ctx, shape, UNIDIRECTIONAL)
     if x.type == T.FLOAT32:
         ctx.unsupported(f"hybrid LSTM ({ctx.describe_types()}: float activations, quantized "
                         "weights) is not implemented")
@@ -275,11 +338,13 @@ class FloatGate:
     layer_norm: NDArray[np.float32] | None
     bias: NDArray[np.float32]
     activation: str
+    aux_weights: NDArray[np.float32] | None = None  # (n_aux_input, n_cell), bidirectional
 
 
 @dataclass(frozen=True, slots=True)
 class LstmFloatData:
     shape: LstmShape
+    slots: LstmSlots
     input_gate: FloatGate | None  # None: CIFG
     forget_gate: FloatGate
     cell_gate: FloatGate
@@ -293,16 +358,7 @@ class LstmFloatData:
     hidden_activation: str
 
 
-def _prepare_float(ctx: OpContext, shape: LstmShape) -> LstmFloatData:
-    for i in range(1, 24):
-        t = ctx.input(i)
-        if i in (OUTPUT_STATE, CELL_STATE) or t is None:
-            continue
-        if t.type != T.FLOAT32:
-            ctx.fail(f"input {i} must be FLOAT32 in a float LSTM, not {t.type_name}")
-    for i in (OUTPUT_STATE, CELL_STATE):
-        if ctx.require_input(i).type != T.FLOAT32:
-            ctx.fail(f"input {i} (state) must be FLOAT32 in a float LSTM")
+def _check_float_activation(ctx: OpContext) -> str:
     activation = str(ctx.options.get("fused_activation_function", "NONE"))
     check_activation_float(ctx, activation)
     if ctx.emulate == "tflite" and activation == "NONE":
@@ -316,31 +372,45 @@ def _prepare_float(ctx: OpContext, shape: LstmShape) -> LstmFloatData:
         # lstm_eval.h CalculateLstmGate takes sigmoid or tanh, anything else hits
         # TFLITE_ASSERT_FALSE; a model can only name TANH of the two.
         ctx.unsupported(f"TFLite Micro's LSTM takes a TANH cell gate, not {activation}")
+    return activation
+
+
+def _prepare_float(ctx: OpContext, shape: LstmShape, sl: LstmSlots) -> LstmFloatData:
+    for i in range(1, ctx.num_inputs):
+        t = ctx.input(i)
+        if t is not None and t.type != T.FLOAT32:
+            ctx.fail(f"input {i} must be FLOAT32 in a float LSTM, not {t.type_name}")
+    activation = _check_float_activation(ctx)
 
     def gate(name: str, act: str) -> FloatGate | None:
         if shape.use_cifg and name == "input":
             return None
-        cell = (_weights(ctx, CELL_WEIGHTS[name], f"cell-to-{name} weights").astype(F32)
+        cell = (_weights(ctx, sl.cell_weights(name), f"cell-to-{name} weights").astype(F32)
                 if shape.use_peephole and name != "cell" else None)
-        ln = (_weights(ctx, LAYER_NORM[name], f"{name} layer norm").astype(F32)
+        ln = (_weights(ctx, sl.layer_norm_coefficients(name), f"{name} layer norm").astype(F32)
               if shape.use_layer_norm else None)
-        rec = _weights(ctx, RECURRENT_WEIGHTS[name], f"recurrent-to-{name} weights")
+        rec = _weights(ctx, sl.recurrent_weights(name), f"recurrent-to-{name} weights")
+        aux = None
+        if shape.n_aux_input:
+            assert sl.aux_weights is not None
+            aux = np.ascontiguousarray(_weights(ctx, sl.aux_weights + _GATE_INDEX[name],
+                                                f"aux-input-to-{name} weights").T, dtype=F32)
         return FloatGate(
-            np.ascontiguousarray(_weights(ctx, INPUT_WEIGHTS[name], "weights").T, dtype=F32),
+            np.ascontiguousarray(_weights(ctx, sl.input_weights(name), "weights").T, dtype=F32),
             np.ascontiguousarray(rec.T if rec.ndim == 2 else rec, dtype=F32), cell, ln,
-            _weights(ctx, GATE_BIAS[name], f"{name} gate bias").astype(F32), act)
+            _weights(ctx, sl.bias(name), f"{name} gate bias").astype(F32), act, aux)
 
     proj_w = proj_b = None
     if shape.use_projection:
-        proj_w = np.ascontiguousarray(_weights(ctx, PROJECTION_WEIGHTS, "projection").T,
+        proj_w = np.ascontiguousarray(_weights(ctx, sl.projection_weights, "projection").T,
                                       dtype=F32)
-        if ctx.input(PROJECTION_BIAS) is not None:
-            proj_b = _weights(ctx, PROJECTION_BIAS, "projection bias").astype(F32)
+        if ctx.input(sl.projection_bias) is not None:
+            proj_b = _weights(ctx, sl.projection_bias, "projection bias").astype(F32)
     forget, cell, output = gate("forget", "SIGMOID"), gate("cell", activation), gate(
         "output", "SIGMOID")
     assert forget is not None and cell is not None and output is not None
     hidden_activation = activation if ctx.emulate == "tflite" else "TANH"
-    return LstmFloatData(shape, gate("input", "SIGMOID"), forget, cell, output,
+    return LstmFloatData(shape, sl, gate("input", "SIGMOID"), forget, cell, output,
                          float(F32(ctx.options.get("cell_clip", 0.0))),
                          float(F32(ctx.options.get("proj_clip", 0.0))), proj_w, proj_b,
                          hidden_activation)
@@ -358,8 +428,8 @@ def _mean_stddev_normalization(v: NDArray[np.float32]) -> NDArray[np.float32]:
 
 def _float_gate(g: FloatGate, x_term: NDArray[np.float32], h: NDArray[np.float32],
                 c: NDArray[np.float32]) -> NDArray[np.float32]:
-    """lstm_eval.cc CalculateLstmGateFloat: bias (not with layer norm) + W·x + R·h + P⊙c,
-    layer norm, activation.  ``x_term`` is ``W·x`` (plus the bias when there is no layer norm)."""
+    """lstm_eval.cc CalculateLstmGateFloat: bias (not with layer norm) + W·x (+ W_aux·aux)
+    + R·h + P⊙c, layer norm, activation.  ``x_term`` holds everything before R·h."""
     if g.recurrent_weights.ndim == 1:  # diagonal recurrent weights
         acc = x_term + g.recurrent_weights * h
     else:
@@ -371,27 +441,32 @@ def _float_gate(g: FloatGate, x_term: NDArray[np.float32], h: NDArray[np.float32
     return apply_activation_float(acc.astype(F32), g.activation)
 
 
-def _float_input_terms(g: FloatGate | None, xs: NDArray[np.float32]) -> np.ndarray | None:
+def _float_input_terms(g: FloatGate | None, xs: NDArray[np.float32],
+                       aux: NDArray[np.float32] | None) -> np.ndarray | None:
     if g is None:
         return None
     term = (xs @ g.input_weights).astype(F32)
-    return term if g.layer_norm is not None else (g.bias + term).astype(F32)
+    if g.layer_norm is None:
+        term = (g.bias + term).astype(F32)
+    if g.aux_weights is not None and aux is not None:
+        term = (term + aux @ g.aux_weights).astype(F32)
+    return term
 
 
-@register(Op.UNIDIRECTIONAL_SEQUENCE_LSTM, T.FLOAT32,
-          prepare=prepare_unidirectional_sequence_lstm)
-def unidirectional_sequence_lstm_float32(data: LstmFloatData, x: NDArray[np.float32],
-                                         *inputs: np.ndarray | None) -> NDArray[np.float32]:
-    """lstm_eval.cc EvalFloat / LstmStepFloat (LiteRT), EvalLstm<float> (TFLM).  Inputs 18 and
-    19 (output and cell state) are updated in place."""
+def _float_lstm_pass(data: LstmFloatData, xs: NDArray[np.float32],
+                     aux: NDArray[np.float32] | None, h_state: np.ndarray, c_state: np.ndarray,
+                     reverse: bool = False) -> NDArray[np.float32]:
+    """lstm_eval.cc EvalFloat / LstmStepFloat over time-major ``xs`` (time, batch, input);
+    ``reverse`` runs the steps last to first (``forward_sequence = false``).  The states are
+    updated in place; returns the hidden state of every step, time-major."""
     sh = data.shape
-    h = state_view(inputs[OUTPUT_STATE - 1], (sh.n_batch, sh.n_output))  # type: ignore[arg-type]
-    c = state_view(inputs[CELL_STATE - 1], (sh.n_batch, sh.n_cell))  # type: ignore[arg-type]
-    xs = np.ascontiguousarray(_to_time_major(sh, x), dtype=F32)
+    h = state_view(h_state, (sh.n_batch, sh.n_output))
+    c = state_view(c_state, (sh.n_batch, sh.n_cell))
     gates = (data.input_gate, data.forget_gate, data.cell_gate, data.output_gate)
-    x_terms = [_float_input_terms(g, xs) for g in gates]
+    x_terms = [_float_input_terms(g, xs, aux) for g in gates]
     out = np.empty((sh.n_time, sh.n_batch, sh.n_output), dtype=F32)
-    for t in range(sh.n_time):  # the recurrence is sequential in time
+    steps = range(sh.n_time - 1, -1, -1) if reverse else range(sh.n_time)
+    for t in steps:  # the recurrence is sequential in time
         forget = _float_gate(data.forget_gate, x_terms[1][t], h, c)  # type: ignore[index]
         if data.input_gate is None:
             inp = (F32(1) - forget).astype(F32)  # CIFG: Sub1Vector
@@ -412,7 +487,116 @@ def unidirectional_sequence_lstm_float32(data: LstmFloatData, x: NDArray[np.floa
                 hidden = np.clip(hidden, F32(-data.proj_clip), F32(data.proj_clip))
         h[...] = hidden
         out[t] = hidden
+    return out
+
+
+@register(Op.UNIDIRECTIONAL_SEQUENCE_LSTM, T.FLOAT32,
+          prepare=prepare_unidirectional_sequence_lstm)
+def unidirectional_sequence_lstm_float32(data: LstmFloatData, x: NDArray[np.float32],
+                                         *inputs: np.ndarray | None) -> NDArray[np.float32]:
+    """lstm_eval.cc EvalFloat (LiteRT), EvalLstm<float> (TFLM).  Inputs 18 and 19 (output and
+    cell state) are updated in place."""
+    sh, sl = data.shape, data.slots
+    xs = np.ascontiguousarray(_to_time_major(sh, x), dtype=F32)
+    out = _float_lstm_pass(data, xs, None, inputs[sl.output_state - 1],  # type: ignore[arg-type]
+                           inputs[sl.cell_state - 1])  # type: ignore[arg-type]
     return _from_time_major(sh, out)
+
+
+# =============================================================================================
+# BIDIRECTIONAL_SEQUENCE_LSTM (float32, LiteRT only: TFLM has no such op)
+# =============================================================================================
+FORWARD = LstmSlots(offset=0, output_state=35, cell_state=36, layer_norm=None, aux_weights=40)
+BACKWARD = LstmSlots(offset=17, output_state=37, cell_state=38, layer_norm=None, aux_weights=44)
+AUX_INPUT = 39
+
+
+@dataclass(frozen=True, slots=True)
+class BidirectionalLstmData:
+    forward: LstmFloatData
+    backward: LstmFloatData
+    merge_outputs: bool
+    # aux input 39 without aux weights feeds the backward cell instead of the input
+    # ("non-stacking mode", bidirectional_sequence_lstm.cc Eval).
+    backward_reads_aux_input: bool
+
+
+def prepare_bidirectional_sequence_lstm(ctx: OpContext) -> BidirectionalLstmData:
+    """bidirectional_sequence_lstm.cc Prepare: 48 inputs; two LSTM cells without layer norm,
+    each with its own states; an optional aux input with per-gate aux weights."""
+    merge = bool(ctx.options.get("merge_outputs", False))
+    if ctx.num_inputs != 48:
+        ctx.fail(f"takes 48 inputs, got {ctx.num_inputs}")
+    if ctx.num_outputs != (1 if merge else 2):
+        ctx.fail(f"takes {1 if merge else 2} outputs with merge_outputs={merge}, got "
+                 f"{ctx.num_outputs}")
+    x = ctx.require_input(INPUT)
+    if x.type != T.FLOAT32 or ctx.require_input(FORWARD.input_weights("output")).type != T.FLOAT32:
+        ctx.unsupported(f"{ctx.describe_types()}: only the float32 kernel is implemented (int8 "
+                        "weights are LiteRT's hybrid path)")
+    n_time, n_batch, n_input, time_major = _sequence_geometry(ctx)
+    aux_w = [ctx.input(i) is not None for i in range(41, 48) if i != 44]
+    if any(aux_w) and not all(aux_w):
+        ctx.fail("aux-input weights (forget, cell, output of both cells) must be all present "
+                 "or all absent")
+    aux = ctx.input(AUX_INPUT)
+    n_aux = 0
+    if aux is not None:
+        aux_shape = ctx.input_shape(AUX_INPUT)
+        if len(aux_shape) != 3 or tuple(aux_shape[:2]) != tuple(ctx.input_shape(INPUT)[:2]):
+            ctx.fail(f"aux input {list(aux_shape)} must share the input's first two dimensions")
+        if all(aux_w):
+            n_aux = aux_shape[2]
+        elif aux_shape[2] != n_input:
+            ctx.fail(f"aux input {list(aux_shape)} feeds the backward cell: its last dimension "
+                     f"must be {n_input}")
+    elif any(aux_w):
+        ctx.fail("aux-input weights need the aux input (input 39)")
+    fw = _cell_shape(ctx, FORWARD, n_time, n_batch, n_input, time_major, n_aux)
+    bw = _cell_shape(ctx, BACKWARD, n_time, n_batch, n_input, time_major, n_aux)
+    if (fw.n_cell, fw.n_output) != (bw.n_cell, bw.n_output):
+        # CheckInputTensorDimensions checks both cells' tensors against each cell's sizes.
+        ctx.fail(f"the forward and backward cells must have the same size (LiteRT checks each "
+                 f"against the other): n_cell {fw.n_cell} vs {bw.n_cell}, n_output "
+                 f"{fw.n_output} vs {bw.n_output}")
+    if merge and not time_major and n_batch > 1:
+        # lstm_eval.cc EvalFloat (batch-major) offsets each row's output state by the output's
+        # row length, which merge_outputs doubles: rows past the first are read from and
+        # written to memory beyond the state buffer.
+        ctx.unsupported("merge_outputs with batch-major input and more than one batch row: "
+                        "LiteRT then reads and writes the forward state past its buffer")
+    lead = tuple(ctx.input_shape(INPUT)[:2])
+    ctx.set_output_shape(0, (*lead, fw.n_output + (bw.n_output if merge else 0)))
+    if not merge:
+        ctx.set_output_shape(1, (*lead, bw.n_output))
+    return BidirectionalLstmData(_prepare_float(ctx, fw, FORWARD),
+                                 _prepare_float(ctx, bw, BACKWARD), merge,
+                                 aux is not None and n_aux == 0)
+
+
+@register(Op.BIDIRECTIONAL_SEQUENCE_LSTM, T.FLOAT32, prepare=prepare_bidirectional_sequence_lstm,
+          emulations=("tflite",))
+def bidirectional_sequence_lstm_float32(data: BidirectionalLstmData, x: NDArray[np.float32],
+                                        *inputs: np.ndarray | None
+                                        ) -> NDArray[np.float32] | tuple[np.ndarray, np.ndarray]:
+    """bidirectional_sequence_lstm.cc Eval (float): the forward cell over the sequence, then the
+    backward cell from the last step to the first (``forward_sequence = false``); the four
+    state variables (inputs 35-38) are updated in place."""
+    fw, bw = data.forward, data.backward
+    sh = fw.shape
+    xs = np.ascontiguousarray(_to_time_major(sh, x), dtype=F32)
+    aux_in = inputs[AUX_INPUT - 1]
+    aux = None if aux_in is None else np.ascontiguousarray(_to_time_major(sh, aux_in), dtype=F32)
+    fw_out = _float_lstm_pass(fw, xs, None if data.backward_reads_aux_input else aux,
+                              inputs[FORWARD.output_state - 1],  # type: ignore[arg-type]
+                              inputs[FORWARD.cell_state - 1])  # type: ignore[arg-type]
+    bw_xs, bw_aux = (aux, None) if data.backward_reads_aux_input else (xs, aux)
+    bw_out = _float_lstm_pass(bw, bw_xs, bw_aux,  # type: ignore[arg-type]
+                              inputs[BACKWARD.output_state - 1],  # type: ignore[arg-type]
+                              inputs[BACKWARD.cell_state - 1], reverse=True)  # type: ignore
+    if data.merge_outputs:
+        return _from_time_major(sh, np.concatenate([fw_out, bw_out], axis=-1))
+    return _from_time_major(sh, fw_out), _from_time_major(sh, bw_out)
 
 
 # =============================================================================================
@@ -533,6 +717,7 @@ def _trunc_clamp(v: float, lo: float, hi: float) -> int:
 
 def _prepare_integer(ctx: OpContext, shape: LstmShape) -> LstmIntegerData:
     tflite = ctx.emulate == "tflite"
+    sl = UNIDIRECTIONAL
     x = ctx.require_input(INPUT)
     out_state, cell_state = ctx.require_input(OUTPUT_STATE), ctx.require_input(CELL_STATE)
     out = ctx.output(0)
@@ -541,22 +726,22 @@ def _prepare_integer(ctx: OpContext, shape: LstmShape) -> LstmIntegerData:
                         "output state and an int16 cell state")
     gates = [g for g in GATES if not (shape.use_cifg and g == "input")]
     for g in gates:
-        for i, want, what in ((INPUT_WEIGHTS[g], T.INT8, "weights"),
-                              (RECURRENT_WEIGHTS[g], T.INT8, "recurrent weights"),
-                              (GATE_BIAS[g], T.INT32, "bias")):
+        for i, want, what in ((sl.input_weights(g), T.INT8, "weights"),
+                              (sl.recurrent_weights(g), T.INT8, "recurrent weights"),
+                              (sl.bias(g), T.INT32, "bias")):
             t = ctx.require_input(i)
             if t.type != want:
                 ctx.fail(f"input {i} ({g} gate {what}) must be "
                          f"{'INT8' if want == T.INT8 else 'INT32'}, not {t.type_name}")
-        if len(ctx.input_shape(RECURRENT_WEIGHTS[g])) != 2:
+        if len(ctx.input_shape(sl.recurrent_weights(g))) != 2:
             ctx.unsupported("diagonal recurrent weights exist only in the float LSTM")
-    for i in [CELL_WEIGHTS[g] for g in gates if g != "cell" and shape.use_peephole] + (
-            [LAYER_NORM[g] for g in gates] if shape.use_layer_norm else []):
+    for i in [sl.cell_weights(g) for g in gates if g != "cell" and shape.use_peephole] + (
+            [sl.layer_norm_coefficients(g) for g in gates] if shape.use_layer_norm else []):
         if ctx.require_input(i).type != T.INT16:
             ctx.fail(f"input {i} (peephole / layer-norm coefficients) must be INT16")
-    if shape.use_projection and ctx.require_input(PROJECTION_WEIGHTS).type != T.INT8:
+    if shape.use_projection and ctx.require_input(sl.projection_weights).type != T.INT8:
         ctx.fail("projection weights must be INT8")
-    proj_bias_t = ctx.input(PROJECTION_BIAS)
+    proj_bias_t = ctx.input(sl.projection_bias)
     if proj_bias_t is not None and proj_bias_t.type != T.INT32:
         ctx.fail("projection bias must be INT32")
     if shape.use_peephole and shape.use_projection and shape.n_output != shape.n_cell:
@@ -595,9 +780,9 @@ def _prepare_integer(ctx: OpContext, shape: LstmShape) -> LstmIntegerData:
     def gate(name: str, activation: str) -> IntegerGate | None:
         if shape.use_cifg and name == "input":
             return None
-        w, s_w, z_w = weights_scale(INPUT_WEIGHTS[name], f"input-to-{name} weights")
-        r, s_r, z_r = weights_scale(RECURRENT_WEIGHTS[name], f"recurrent-to-{name} weights")
-        bias = _weights(ctx, GATE_BIAS[name], f"{name} gate bias").astype(np.int64)
+        w, s_w, z_w = weights_scale(sl.input_weights(name), f"input-to-{name} weights")
+        r, s_r, z_r = weights_scale(sl.recurrent_weights(name), f"recurrent-to-{name} weights")
+        bias = _weights(ctx, sl.bias(name), f"{name} gate bias").astype(np.int64)
         # LiteRT ignores weight zero points (symmetric by contract); TFLM's FC adds
         # weights_offset = -z_w (and DCHECKs it is 0).
         w64 = w.astype(np.int64) - (0 if tflite else z_w)
@@ -612,14 +797,14 @@ def _prepare_integer(ctx: OpContext, shape: LstmShape) -> LstmIntegerData:
         fold_bias = bias if not shape.use_layer_norm else np.zeros_like(bias)
         cell_w = cell_rs = None
         if shape.use_peephole and name != "cell":
-            cw, s_cw, _ = weights_scale(CELL_WEIGHTS[name], f"cell-to-{name} weights")
+            cw, s_cw, _ = weights_scale(sl.cell_weights(name), f"cell-to-{name} weights")
             cell_w = cw.astype(np.int64)
             # float(std::pow(2, cell_scale) * s_cw / s_gate): double math, stored in a float
             cell_rs = Rescale.of(float(F32(2.0 ** cell_scale_log2 * float(F32(s_cw))
                                            / gate_scale[name])))
         ln = None
         if shape.use_layer_norm:
-            coef, s_ln, _ = weights_scale(LAYER_NORM[name], f"{name} layer norm")
+            coef, s_ln, _ = weights_scale(sl.layer_norm_coefficients(name), f"{name} layer norm")
             ln = LayerNormParams(coef.astype(np.int64), bias, Rescale.of(float(F32(s_ln))),
                                  max(1, int(F32(10000) * F32(s_ln))))
         return IntegerGate(
@@ -673,9 +858,9 @@ def _prepare_integer(ctx: OpContext, shape: LstmShape) -> LstmIntegerData:
     proj_w = proj_off = proj_rs = None
     proj_clip = 0
     if shape.use_projection:
-        pw, s_pw, _ = weights_scale(PROJECTION_WEIGHTS, "projection weights")
-        pb = (_weights(ctx, PROJECTION_BIAS, "projection bias").astype(np.int64)
-              if ctx.input(PROJECTION_BIAS) is not None else np.zeros(shape.n_output, np.int64))
+        pw, s_pw, _ = weights_scale(sl.projection_weights, "projection weights")
+        pb = (_weights(ctx, sl.projection_bias, "projection bias").astype(np.int64)
+              if ctx.input(sl.projection_bias) is not None else np.zeros(shape.n_output, np.int64))
         pw64 = pw.astype(np.int64)
         proj_w = pw64.T.astype(np.float64)
         # PrecomputeZeroPointTimesWeightWithBias(hidden_zp, ...): the hidden values are stored
