@@ -506,6 +506,22 @@ def test_tflm_relu6_ignores_output_quantization() -> None:
     check(model, [x], tflm=True)
 
 
+@pytest.mark.parametrize("op,qin,qout,options", [
+    ("RELU", (0.07634323835372925, 0), (0.014777811244130135, 0), None),
+    ("LEAKY_RELU", (0.01071111299097538, 0), (0.0013602306134998798, 0),
+     {"alpha": 1.30665123462677}),
+], ids=["relu-int16", "leaky_relu-int16"])
+def test_tflm_divides_scales_in_double(op: str, qin: QParams, qout: QParams,
+                                       options: dict[str, Any] | None) -> None:
+    """LiteRT forms s_in/s_out (and s_in·alpha/s_out) in float32, the TFLM wheel in double: with
+    these scales the multipliers differ and so do a few outputs; each emulation matches its
+    runtime."""
+    model = build(op, (65536,), "INT16", qin, qout, options)
+    x = np.arange(-32768, 32768, dtype=np.int16)
+    assert np.count_nonzero(ours_output(model, [x], "tflite") != ours_output(model, [x], "tflm"))
+    check(model, [x], tflm=True)
+
+
 def test_softmax_output_scale_checks_differ() -> None:
     """LiteRT accepts an int8 softmax output scale within 0.1 % of 1/256; TFLM wants it exact."""
     model = build("SOFTMAX", (2, 10), "INT8", (0.1, 0), (1 / 256 * 1.0005, -128), {"beta": 1.0})

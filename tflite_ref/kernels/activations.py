@@ -15,7 +15,7 @@ Sources (read, not copied), TFLite side = what LiteRT's ``BuiltinRefOpResolver``
   ``softmax_common.cc``, ``log_softmax.cc``, ``elu.cc``, ``l2norm.cc``.
 
 Where TFLite and TFLM compute differently, prepare sets one field named after the difference
-(``relu6_rescale``, ``scale_arithmetic``, ``table_method``, ``elu_negative_branch``, the int16
+(``relu6_rescale``, ``_scale_arithmetic``, ``table_method``, ``elu_negative_branch``, the int16
 softmax tables) and the eval functions are shared.  Everything that depends on the model --
 multipliers, shifts, activation bounds, the 256-entry tables of the int8 LUT kernels (the
 gemmlowp fixed-point int8 LOGISTIC/TANH of TFLM are tabulated the same way) -- is computed in
@@ -29,7 +29,7 @@ import ctypes.util
 import functools
 import math
 from dataclasses import dataclass
-from typing import Callable
+from typing import Callable, Sequence
 
 import numpy as np
 import numpy.typing as npt
@@ -128,9 +128,30 @@ def _require_zero_points(ctx: OpContext, why: str, **zero_points: int) -> None:
             ctx.fail(f"{name} zero point must be 0 ({why}), got {z}")
 
 
-def _f32_quotient(a: float, b: float) -> float:
-    """``double(a_f / b_f)``: a float32 division, then widened (how most Prepares form scales)."""
-    return float(F32(a) / F32(b))
+def _scale_arithmetic(ctx: OpContext) -> str:
+    """How RELU, LEAKY_RELU, HARD_SWISH and PRELU form their real multipliers from float32 scales.
+
+    LiteRT's activations.cc divides the float32 scales in float32 and widens the quotient.  The
+    TFLM wheel we emulate (tflite_micro 0.dev20261023) divides in double: measured against it,
+    every parameter set where the two choices give different outputs follows the double one --
+    even though the snapshot of micro/kernels/{activations,leaky_relu,hard_swish}_common.cc we
+    read (2026-08-20) still shows the float32 expressions; a newer activations_common.cc has the
+    double one.  (TFLM's PRELU is double in both.)
+    """
+    return "float32" if ctx.emulate == "tflite" else "double"
+
+
+def _real_multiplier(arithmetic: str, numerator: Sequence[float], denominator: float) -> float:
+    """``Π numerator / denominator`` left to right, in float32 (then widened) or in double."""
+    if arithmetic == "float32":
+        value = F32(numerator[0])
+        for factor in numerator[1:]:
+            value = F32(value * F32(factor))
+        return float(F32(value / F32(denominator)))
+    real = float(numerator[0])
+    for factor in numerator[1:]:
+        real *= float(factor)
+    return real / float(denominator)
 
 
 def _rows(x: np.ndarray) -> np.ndarray:
@@ -228,8 +249,9 @@ def _prepare_relu(ctx: OpContext) -> ReluData:
     if x.type == T.INT16 and (ctx.emulate == "tflite" or not is_relu6):
         # activations.cc ReluPrepare; TFLM ReluPrepare (TFLM's RELU6 has no such check)
         _require_zero_points(ctx, "int16 RELU", input=z_in, output=z_out)
-    # activations.cc ReluPrepare / TFLM CalculateReluOpData: double(float32(s_in / s_out))
-    multiplier, shift = quantize_multiplier(_f32_quotient(s_in, s_out))
+    # activations.cc ReluPrepare / TFLM CalculateReluOpData: s_in / s_out
+    multiplier, shift = quantize_multiplier(_real_multiplier(_scale_arithmetic(ctx), [s_in],
+                                                             s_out))
     # QuantizedReluX: bound = z_out + (int32) roundf(float(act) / s_out), then the type range
     lo = max(qmin, z_out + int(round_away(F32(act_min) / F32(s_out))))
     hi = qmax if math.isinf(act_max) else min(qmax, z_out + int(round_away(F32(act_max)
@@ -291,9 +313,10 @@ def prepare_leaky_relu(ctx: OpContext) -> LeakyReluData:
     if x.type == T.INT16 and ctx.emulate == "tflite":
         # activations.cc LeakyReluPrepare (TFLM's leaky_relu_common.cc does not check)
         _require_zero_points(ctx, "int16 LEAKY_RELU", input=z_in, output=z_out)
-    # Both runtimes: float32 (s_in · alpha) / s_out and s_in / s_out, then QuantizeMultiplier.
-    m_alpha, s_alpha = quantize_multiplier(float(F32(F32(s_in) * alpha) / F32(s_out)))
-    m_id, s_id = quantize_multiplier(_f32_quotient(s_in, s_out))
+    # LeakyReluPrepare / TFLM CalculateOpDataLeakyRelu: (s_in · alpha) / s_out and s_in / s_out
+    arithmetic = _scale_arithmetic(ctx)
+    m_alpha, s_alpha = quantize_multiplier(_real_multiplier(arithmetic, [s_in, alpha], s_out))
+    m_id, s_id = quantize_multiplier(_real_multiplier(arithmetic, [s_in], s_out))
     return LeakyReluData(float(alpha), m_id, s_id, abs(m_alpha), s_alpha, m_alpha < 0, z_in,
                          z_out, _INT_DTYPES[x.type])
 
@@ -362,15 +385,9 @@ def prepare_prelu(ctx: OpContext) -> PreluData:
     _require_positive_scales(ctx, input=s_in, alpha=s_a, output=s_out)
     # LiteRT PreluPrepare divides the float32 scales in float32; TFLM CalculatePreluParams
     # widens them to double first.
-    scale_arithmetic = "float32" if ctx.emulate == "tflite" else "double"
-    if scale_arithmetic == "float32":
-        real_1 = _f32_quotient(s_in, s_out)
-        real_2 = float(F32(F32(s_in) * F32(s_a)) / F32(s_out))
-    else:
-        real_1 = s_in / s_out
-        real_2 = s_in * s_a / s_out
-    m1, sh1 = quantize_multiplier(real_1)
-    m2, sh2 = quantize_multiplier(real_2)
+    arithmetic = _scale_arithmetic(ctx)
+    m1, sh1 = quantize_multiplier(_real_multiplier(arithmetic, [s_in], s_out))
+    m2, sh2 = quantize_multiplier(_real_multiplier(arithmetic, [s_in, s_a], s_out))
     return PreluData(m1, sh1, m2, sh2, z_in, z_a, z_out, _INT_DTYPES[x.type])
 
 
@@ -416,14 +433,18 @@ def prepare_hard_swish(ctx: OpContext) -> HardSwishData:
     s_in, z_in = _qparams(x)
     s_out, z_out = _qparams(y)
     _require_positive_scales(ctx, input=s_in, output=s_out)
-    # activations.cc HardSwishPrepare = TFLM hard_swish_common.cc, all in float32:
+    # activations.cc HardSwishPrepare / TFLM hard_swish_common.cc: hires = s_in / 128 and
+    # reluish = 3 / 32768 are exact in float32; the two quotients follow _scale_arithmetic.
+    arithmetic = _scale_arithmetic(ctx)
     hires_input_scale = F32(1.0 / 128.0) * F32(s_in)
     reluish_scale = F32(3.0) / F32(32768.0)
-    out_m32, out_exp = quantize_multiplier(float(hires_input_scale / F32(s_out)))
+    out_m32, out_exp = quantize_multiplier(_real_multiplier(arithmetic, [hires_input_scale],
+                                                            s_out))
     if out_exp > 0:
         ctx.fail(f"output scale {s_out} is too small for input scale {s_in} "
                  f"(output multiplier exponent {out_exp} > 0)")
-    relu_m32, relu_exp = quantize_multiplier(float(hires_input_scale / reluish_scale))
+    relu_m32, relu_exp = quantize_multiplier(_real_multiplier(arithmetic, [hires_input_scale],
+                                                              float(reluish_scale)))
     return HardSwishData(z_in, z_out, int(downscale_int32_to_int16_multiplier(out_m32)),
                          out_exp, int(downscale_int32_to_int16_multiplier(relu_m32)),
                          relu_exp, _INT_DTYPES[x.type])
