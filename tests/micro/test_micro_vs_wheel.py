@@ -23,6 +23,17 @@ from tflm_wheel import measure
 
 import tflite_ref
 from tflite_ref.micro import estimate
+from tflite_ref.micro.targets import WHEEL_VERSION
+
+
+def _wheel_version() -> str:
+    from importlib.metadata import version
+
+    return version("tflite-micro")
+
+
+VERSION_NOTE = (f"host tables were measured on tflite-micro {WHEEL_VERSION}; installed: "
+                f"{_wheel_version()}")
 
 GENERATED = sorted((Path(__file__).parent / "models").glob("*.tflite"))
 # The repository's other models (the shipped example, other tests' fixtures) count too.
@@ -40,7 +51,7 @@ def test_host_estimate_matches_the_wheel(path: Path) -> None:
     assert est.allocates == wheel.allocates, (
         f"predicted allocates={est.allocates} "
         f"({[u.reason for u in est.unsupported] + [h.message for h in est.hazards]}); "
-        f"wheel: {wheel.error or 'allocates'}")
+        f"wheel: {wheel.error or 'allocates'} ({VERSION_NOTE})")
     if path in SHARED_MODEL_FILES:  # "Done when": supported == whether TFLM allocates it
         assert est.supported == wheel.allocates
     if not wheel.allocates:
@@ -57,7 +68,8 @@ def test_host_estimate_matches_the_wheel(path: Path) -> None:
     assert est.arena is not None
     got = (est.arena.head, est.arena.tail, est.arena.total, est.arena.minimum)
     want = (wheel.head, wheel.tail, wheel.total, wheel.minimum)
-    assert got == want, f"(head, tail, total, minimum) predicted {got}, wheel {want}"
+    assert got == want, f"(head, tail, total, minimum) predicted {got}, wheel {want} " \
+                        f"({VERSION_NOTE})"
 
 
 def test_order_search_is_what_tflm_measures() -> None:
