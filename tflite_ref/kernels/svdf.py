@@ -124,6 +124,11 @@ def prepare_svdf(ctx: OpContext) -> SvdfData:
         ctx.fail(f"state must be [{batch}, {memory * num_filters}] (batch, memory_size · "
                  f"num_filters), got {list(state_shape)}")
     ctx.set_output_shape(0, (batch, num_units))
+    if ctx.emulate == "tflm" and bias is None:
+        # svdf_common.cc reads the bias's scale in Prepare (int8) and its data pointer in Eval
+        # (float) without a null check (TODO(#1751) upstream): TFLM crashes on such a model.
+        ctx.unsupported("an SVDF without bias: TFLite Micro dereferences the absent bias "
+                        "(it crashes on this model)")
 
     if x.type == T.FLOAT32:
         if wf.type != T.FLOAT32:
@@ -173,9 +178,7 @@ def _prepare_svdf_integer(ctx: OpContext, rank: int, activation: str, batch: int
     s_state, z_state = per_tensor_quant(ctx, state, "state")
     s_out, z_out = per_tensor_quant(ctx, out, "output")
     if ctx.emulate == "tflm":
-        # svdf_common.cc dereferences the bias to check its scale (TODO(#1751) there).
-        if bias is None:
-            ctx.fail("TFLite Micro's SVDF Prepare requires the bias (it reads its scale)")
+        assert bias is not None  # checked in prepare_svdf
         s_bias, _ = per_tensor_quant(ctx, bias, "bias")
         if not abs(s_bias - float(F32(s_state) * F32(s_wt))) < 1e-5:
             ctx.fail(f"bias scale {s_bias:.6g} must equal state scale x weights_time scale "
