@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import ctypes
 import ctypes.util
+import dataclasses
 import functools
 import math
 from dataclasses import dataclass
@@ -424,6 +425,8 @@ class HardSwishData:
     reluish_multiplier_int16: int = 0
     reluish_multiplier_exponent: int = 0
     dtype: np.dtype = np.dtype(np.float32)
+    # hard_swish_reference of every 8-bit input value (value order): eval is a lookup
+    table: np.ndarray | None = None
 
 
 def prepare_hard_swish(ctx: OpContext) -> HardSwishData:
@@ -445,9 +448,15 @@ def prepare_hard_swish(ctx: OpContext) -> HardSwishData:
                  f"(output multiplier exponent {out_exp} > 0)")
     relu_m32, relu_exp = quantize_multiplier(_real_multiplier(arithmetic, [hires_input_scale],
                                                               float(reluish_scale)))
-    return HardSwishData(z_in, z_out, int(downscale_int32_to_int16_multiplier(out_m32)),
-                         out_exp, int(downscale_int32_to_int16_multiplier(relu_m32)),
-                         relu_exp, _INT_DTYPES[x.type])
+    dtype = _INT_DTYPES[x.type]
+    params = HardSwishData(z_in, z_out, int(downscale_int32_to_int16_multiplier(out_m32)),
+                           out_exp, int(downscale_int32_to_int16_multiplier(relu_m32)),
+                           relu_exp, dtype)
+    # The kernel is a function of the 8-bit input value alone, so evaluating it once for all 256
+    # values gives bit-identical results and a cheap eval.
+    qmin, qmax = _qrange(dtype)
+    table = hard_swish_reference(params, np.arange(qmin, qmax + 1).astype(dtype))
+    return dataclasses.replace(params, table=table)
 
 
 @register(Op.HARD_SWISH, T.FLOAT32, prepare=prepare_hard_swish)
@@ -463,9 +472,7 @@ def _saturating_left_shift_int16(v: I64, amount: int) -> I64:
     return np.clip(v * (1 << amount), -32768, 32767)
 
 
-@register(Op.HARD_SWISH, T.UINT8, prepare=prepare_hard_swish, emulations=TFLITE_ONLY)
-@register(Op.HARD_SWISH, T.INT8, prepare=prepare_hard_swish)
-def hard_swish_integer(data: HardSwishData, x: np.ndarray) -> np.ndarray:
+def hard_swish_reference(data: HardSwishData, x: np.ndarray) -> np.ndarray:
     """reference_ops::HardSwish (quantized), every intermediate an int16 (doc §2.13).
 
     ``x · relu6(x + 3) / 6`` as the product of the input rescaled to the output scale
@@ -490,6 +497,13 @@ def hard_swish_integer(data: HardSwishData, x: np.ndarray) -> np.ndarray:
     out = np.asarray(rounding_divide_by_pot(preshift_output, -data.output_multiplier_exponent))
     out = np.asarray(wrap_int16(out + data.output_zero_point))  # `int16 += zero_point`
     return np.clip(out, *_qrange(data.dtype)).astype(data.dtype)
+
+
+@register(Op.HARD_SWISH, T.UINT8, prepare=prepare_hard_swish, emulations=TFLITE_ONLY)
+@register(Op.HARD_SWISH, T.INT8, prepare=prepare_hard_swish)
+def hard_swish_integer(data: HardSwishData, x: np.ndarray) -> np.ndarray:
+    """:func:`hard_swish_reference`, tabulated in prepare."""
+    return _lookup(data.table, x)  # type: ignore[arg-type]
 
 
 # =============================================================================================
