@@ -415,6 +415,16 @@ DEPTHWISE_CASES = [
     replace(D, dtype="UINT8", per_channel=False),
     replace(D, dtype="UINT8", per_channel=False, channels=2, padding="VALID",
             activation="RELU"),
+    # Larger images: the per-tap loop (the cases above mostly take the small-image einsum).
+    replace(D, in_shape=(1, 20, 20, 5), stride=(2, 2)),
+    replace(D, in_shape=(1, 17, 13, 3), channels=2, dilation=(2, 3), activation="RELU6"),
+    replace(D, in_shape=(2, 12, 11, 6), stride=(3, 2), padding="VALID", dilation=(1, 2)),
+    replace(D, dtype="FLOAT32", in_shape=(1, 20, 20, 5), stride=(2, 1), channels=2),
+    replace(D, dtype="INT16", in_shape=(1, 16, 12, 4), stride=(1, 2)),
+    replace(D, dtype="UINT8", per_channel=False, in_shape=(1, 12, 12, 4), stride=(2, 2)),
+    # One input channel: an im2col GEMM (micro_speech's 10x8 depthwise).
+    replace(D, in_shape=(1, 49, 40, 1), kernel=(10, 8), channels=8, stride=(2, 2)),
+    replace(D, dtype="FLOAT32", in_shape=(1, 9, 9, 1), kernel=(4, 3), channels=3),
 ]
 
 
@@ -569,10 +579,11 @@ def test_transpose_conv_inconsistent_output_shape_fails_in_prepare() -> None:
 
 # -- the float64 requantization path -----------------------------------------------------------
 @given(data=st.data())
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=300, deadline=None)
 def test_exact_float_requantization_equals_int64_reference(data: st.DataObject) -> None:
     """ExactFloatMBQM (used when prepare bounds |acc|) is bit-identical to the int64 reference
-    MultiplyByQuantizedMultiplier of tflite_ref.quant, ties and extremes included."""
+    MultiplyByQuantizedMultiplier of tflite_ref.quant plus the zero point, rounding ties,
+    extremes and all three modes included."""
     accumulator = data.draw(st.sampled_from(["int32", "int64"]), label="accumulator")
     channels = data.draw(st.integers(1, 5), label="channels")
     mult = np.array(data.draw(st.lists(st.integers(1 << 30, (1 << 31) - 1), min_size=channels,
@@ -582,21 +593,30 @@ def test_exact_float_requantization_equals_int64_reference(data: st.DataObject) 
                                         max_size=channels), label="shift"), np.int64)
     bound = data.draw(st.sampled_from([100, 1 << 16, 1 << 22, (1 << 31) - (1 << 17)]),
                       label="bound")
-    plan = ExactFloatMBQM.plan(mult, shift, accumulator, float(bound))
-    if plan is None:  # the bound does not allow the float path for these shifts
+    zero_point = data.draw(st.sampled_from([0, -128, 5, 127]), label="zero point")
+    plan = ExactFloatMBQM.plan(mult, shift, accumulator, float(bound), zero_point)
+    if plan is None:  # the bound does not allow the fast path for these shifts
         return
     rng = np.random.default_rng(data.draw(st.integers(0, 2**32 - 1), label="seed"))
     x = rng.integers(-bound, bound + 1, (64, channels))
-    # Rounding ties of the final shift: x·m/2^31 exactly halfway between two outputs.
-    x[0] = bound
-    x[1] = -bound
-    x[2] = 0
+    x[0], x[1], x[2] = bound, -bound, 0
+    # Exact rounding ties of the final shift: t = SRDHM(x, m) = ±2^(right-1)·(2k+1).
     got = plan(x.astype(np.float64))
     if accumulator == "int32":
         want = multiply_by_quantized_multiplier(x, mult, shift)
     else:
         want = multiply_by_quantized_multiplier_int64(x, mult, shift)
-    np.testing.assert_array_equal(got, np.asarray(want, dtype=np.float64))
+    np.testing.assert_array_equal(got, np.asarray(want) + zero_point)
+
+
+def test_exact_float_requantization_ties() -> None:
+    """Accumulators whose SRDHM lands exactly halfway between two outputs, both signs."""
+    m, s = np.array([1 << 30], np.int64), np.array([-3], np.int64)  # real multiplier 2^-4
+    plan = ExactFloatMBQM.plan(m, s, "int32", 1000.0, 0)
+    assert plan is not None and plan.mode == "one_product"
+    x = np.arange(-1000, 1001, dtype=np.int64).reshape(-1, 1)  # SRDHM = x/2 -> ties at /8
+    np.testing.assert_array_equal(plan(x.astype(np.float64)),
+                                  multiply_by_quantized_multiplier(x, m, s))
 
 
 def test_requantization_falls_back_to_int64_when_unbounded() -> None:

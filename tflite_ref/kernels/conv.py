@@ -112,63 +112,86 @@ def _int_range(dtype: np.dtype) -> tuple[int, int]:
 
 @dataclass(frozen=True, slots=True)
 class ExactFloatMBQM:
-    """``MultiplyByQuantizedMultiplier`` evaluated in float64 -- exactly, for bounded inputs.
+    """``MultiplyByQuantizedMultiplier(x) + z_out``, evaluated exactly in float64 and int32.
 
     NumPy multiplies int64 arrays without SIMD, about ten times slower than float64, so the hot
-    requantization runs in float64 whenever prepare has proved every step exact.  Each step below
-    produces an integer, or an integer times a power of two, that float64 represents exactly;
-    ``floor`` of an exactly represented value is exact.  Tests compare it with the int64
-    reference (:func:`tflite_ref.quant.fixedpoint.multiply_by_quantized_multiplier`).
+    requantization runs this plan whenever prepare has proved every step exact for the largest
+    possible ``|x|``.  Each float step produces an integer, or an integer times a power of two,
+    with at most 53 significant bits, so float64 holds it exactly and ``floor`` of it is exact;
+    the int32 steps cannot overflow.  Tests compare it with the int64 reference
+    (:func:`tflite_ref.quant.fixedpoint.multiply_by_quantized_multiplier`).
 
-    int32 overload (common.cc, double rounding), for ``|x · 2^left| < 2^31`` (so no int32 wrap):
+    int32 overload (common.cc, double rounding), for ``|x · 2^left| < 2^31`` (no int32 wrap):
 
-    * ``SRDHM(x, m) = floor((x·m + 2^30) / 2^31)``.  ``x·m`` may need 62 bits, so ``m`` is split
-      as ``m_hi·2^16 + m_lo``: ``a = x·m_hi / 2^15`` and ``b = (x·m_lo + 2^30) / 2^31`` are exact
-      (46- and 48-bit integers, scaled by powers of two) and ``floor(a + b) = floor(a) +
-      floor((a - floor(a)) + b)``, where the last sum needs at most 48 bits.
-    * ``RoundingDivideByPOT(t, right)``: ``t / 2^right`` is exact; round half away from zero.
+    * ``t = SRDHM(x, m) = floor((x·m + 2^30) / 2^31) = floor(x·(m/2^31) + 1/2)``.  When
+      ``|x·m| < 2^52`` (``mode="one_product"``) that is three exact float operations.  Otherwise
+      (``"split_product"``) ``m = m_hi·2^16 + m_lo``: ``a = x·m_hi/2^15`` and
+      ``b = (x·m_lo + 2^30)/2^31`` are exact, and ``floor(a + b) = floor(a) +
+      floor((a - floor(a)) + b)``, the last sum needing at most 48 bits.
+    * ``RoundingDivideByPOT(t, right) + z_out = (t + 2^(right-1) - [t < 0] + z_out·2^right)
+      >> right`` in int32 (round half away from zero; ``z_out`` folded into the rounding term).
 
-    int64 overload (16x8 kernels): ``(x·r + 2^(total-1)) >> total`` with the 15-bit multiplier
-    ``r`` and ``total = 15 - shift`` is ``floor(n / 2^total)`` of an integer ``n`` below 2^53.
+    int64 overload (``mode="int64_overload"``, 16x8 kernels): ``(x·r + 2^(total-1)) >> total``
+    with the 15-bit multiplier ``r`` and ``total = 15 - shift`` is ``floor(n / 2^total)`` of an
+    integer ``n`` below 2^53; then ``+ z_out``.
     """
 
-    pre_scale: NDArray[np.float64]  # 2^left (int32 overload)
-    m_hi: NDArray[np.float64]  # m_hi / 2^15
-    m_lo: NDArray[np.float64]  # m_lo / 2^31
-    post_scale: NDArray[np.float64]  # 2^-right (int32) or 2^-total (int64 overload)
-    reduced: NDArray[np.float64] | None  # the int64 overload's 15-bit multiplier, else None
-    rounding: NDArray[np.float64] | None  # 2^(total - 1) for the int64 overload
+    mode: str
+    pre_scale: NDArray[np.float64] | None  # 2^left (int32 overload); None: no left shift
+    m_full: NDArray[np.float64]  # m / 2^31 (one_product) or the 15-bit r (int64_overload)
+    m_hi: NDArray[np.float64]  # m_hi / 2^15 (split_product)
+    m_lo: NDArray[np.float64]  # m_lo / 2^31 (split_product)
+    post_scale: NDArray[np.float64]  # 2^-total (int64 overload)
+    rounding: NDArray[np.float64]  # 2^(total - 1) (int64 overload)
+    right: NDArray[np.int32]  # RoundingDivideByPOT exponent (int32 overload)
+    round_zero: NDArray[np.int32]  # 2^(right-1) + z_out·2^right, or z_out when right == 0
+    no_shift: NDArray[np.bool_] | None  # channels with right == 0, if any
+    zero_point: int
 
-    def __call__(self, x: NDArray[np.float64]) -> NDArray[np.float64]:
-        if self.reduced is not None:
-            assert self.rounding is not None
-            n = x * self.reduced
-            n += self.rounding
-            n *= self.post_scale
-            return np.floor(n, out=n)
-        if not np.all(self.pre_scale == 1.0):
-            x = x * self.pre_scale
-        a = x * self.m_hi
-        b = x * self.m_lo
-        b += 0.5
-        t = np.floor(a)
-        a -= t
-        a += b
-        np.floor(a, out=a)
-        t += a  # SaturatingRoundingDoublingHighMul(x, m)
-        t *= self.post_scale
-        r = np.abs(t)
-        r += 0.5
-        np.floor(r, out=r)
-        return np.copysign(r, t, out=r)  # RoundingDivideByPOT: half away from zero
+    def __call__(self, x: NDArray[np.float64]) -> NDArray[np.int32]:
+        """Consumes ``x`` (it is overwritten): few temporaries, as NumPy's large allocations
+        cost page faults."""
+        if self.mode == "int64_overload":
+            x *= self.m_full
+            x += self.rounding
+            x *= self.post_scale
+            r = np.floor(x, out=x).astype(np.int32)
+            if self.zero_point:
+                r += np.int32(self.zero_point)
+            return r
+        if self.pre_scale is not None:
+            x *= self.pre_scale
+        if self.mode == "one_product":
+            x *= self.m_full
+            x += 0.5
+            t = np.floor(x, out=x)
+        else:
+            b = x * self.m_lo
+            b += 0.5
+            x *= self.m_hi  # a
+            t = np.floor(x)
+            x -= t
+            x += b
+            np.floor(x, out=x)
+            t += x
+        ti = t.astype(np.int32)  # SaturatingRoundingDoublingHighMul(x, m), exact
+        negative = ti < 0
+        if self.no_shift is not None:  # RoundingDivideByPOT(t, 0) is t: no sign correction
+            negative &= ~self.no_shift
+        ti += self.round_zero
+        ti -= negative
+        ti >>= self.right
+        return ti
 
     @classmethod
     def plan(cls, multiplier: NDArray[np.int64], shift: NDArray[np.int64], accumulator: str,
-             max_abs_acc: float) -> ExactFloatMBQM | None:
-        """The float64 plan, or None when ``max_abs_acc`` does not prove every step exact."""
+             max_abs_acc: float, zero_point: int) -> ExactFloatMBQM | None:
+        """The plan, or None when ``max_abs_acc`` does not prove every step exact."""
         if not math.isfinite(max_abs_acc) or np.any(multiplier < 0):
             return None
         m = multiplier.astype(np.int64)
+        ones = np.ones(m.shape)
+        zeros_i = np.zeros(m.shape, np.int32)
         if accumulator == "int64":
             if np.any(shift >= 8) or np.any(shift < -31):
                 return None
@@ -178,16 +201,27 @@ class ExactFloatMBQM:
             out_max = n_max / float(2.0 ** total.min())
             if n_max >= 2.0**53 or out_max >= FLOAT_REQUANT_LIMIT:
                 return None  # the C++ truncates to int32 here; let the int64 reference do it
-            ones = np.ones(m.shape)
-            return cls(ones, ones, ones, np.ldexp(1.0, -total), reduced.astype(np.float64),
-                       np.ldexp(1.0, total - 1))
+            return cls("int64_overload", None, reduced.astype(np.float64), ones, ones,
+                       np.ldexp(1.0, -total), np.ldexp(1.0, total - 1), zeros_i, zeros_i, None,
+                       zero_point)
         left = np.maximum(shift, 0)
         right = np.maximum(-shift, 0)
-        if np.any(right > 31) or max_abs_acc * 2.0 ** int(left.max()) >= FLOAT_REQUANT_LIMIT:
+        x_max = max_abs_acc * 2.0 ** int(left.max())
+        if np.any(right > 31) or x_max >= FLOAT_REQUANT_LIMIT:
             return None  # the int32 left shift, the accumulator or ``+ z_out`` could wrap
-        return cls(np.ldexp(1.0, left), np.ldexp((m >> 16).astype(np.float64), -15),
-                   np.ldexp((m & 0xFFFF).astype(np.float64), -31), np.ldexp(1.0, -right),
-                   None, None)
+        round_zero = np.where(right > 0, (np.int64(1) << np.maximum(right - 1, 0))
+                              + (np.int64(zero_point) << right), zero_point)
+        t_max = x_max * float(m.max(initial=0)) / 2.0**31 + 1.0
+        if t_max + float(np.abs(round_zero).max(initial=0)) + 1.0 >= 2.0**31:
+            return None  # the int32 rounding step could overflow
+        one_product = x_max * float(m.max(initial=0)) < 2.0**52
+        return cls("one_product" if one_product else "split_product",
+                   np.ldexp(1.0, left) if np.any(left) else None,
+                   np.ldexp(m.astype(np.float64), -31),
+                   np.ldexp((m >> 16).astype(np.float64), -15),
+                   np.ldexp((m & 0xFFFF).astype(np.float64), -31), ones, ones,
+                   right.astype(np.int32), round_zero.astype(np.int32),
+                   (right == 0) if np.any(right == 0) else None, zero_point)
 
 
 @dataclass(frozen=True, slots=True)
@@ -200,9 +234,9 @@ class Requantization:
     ``"int64"`` (16x8 kernels with int64 bias) uses the int64 overload, whose multiplier is first
     cut to 15 bits.  ``multiplier``/``shift`` broadcast along the last (channel) axis.
 
-    ``exact_float`` is the same arithmetic in float64 (:class:`ExactFloatMBQM`), present when
-    prepare bounded ``|acc|`` tightly enough; otherwise the int64 reference functions of
-    :mod:`tflite_ref.quant.fixedpoint` run.
+    ``exact_float`` is the same arithmetic as a faster float64/int32 plan
+    (:class:`ExactFloatMBQM`), present when prepare bounded ``|acc|`` tightly enough; otherwise
+    the int64 reference functions of :mod:`tflite_ref.quant.fixedpoint` run.
     """
 
     multiplier: NDArray[np.int64]
@@ -217,15 +251,18 @@ class Requantization:
     @classmethod
     def build(cls, multiplier: NDArray[np.int64], shift: NDArray[np.int64], accumulator: str,
               output_zero_point: int, act_min: int, act_max: int, output_dtype: np.dtype,
-              max_abs_acc: float = math.inf) -> Requantization:
-        plan = ExactFloatMBQM.plan(multiplier, shift, accumulator, max_abs_acc)
+              max_abs_acc: float = math.inf, tile: int = 1) -> Requantization:
+        """``tile`` repeats the per-channel parameters: an (N, H, W, C) accumulator is then
+        requantized viewed as (N·H, W·C), whose long rows NumPy processes much faster than
+        rows of a few channels."""
+        multiplier, shift = np.tile(multiplier, tile), np.tile(shift, tile)
+        plan = ExactFloatMBQM.plan(multiplier, shift, accumulator, max_abs_acc,
+                                   output_zero_point)
         return cls(multiplier, shift, accumulator, output_zero_point, act_min, act_max,
                    np.dtype(output_dtype), plan)
 
     def scale(self, acc: np.ndarray) -> np.ndarray:
-        """``MultiplyByQuantizedMultiplier(acc)`` (before ``+ z_out``): float64 or int64."""
-        if self.exact_float is not None:
-            return self.exact_float(np.asarray(acc, dtype=np.float64))
+        """``MultiplyByQuantizedMultiplier(acc)`` by the int64 reference functions."""
         acc_i = np.asarray(acc).astype(np.int64)
         if self.accumulator == "int32":
             return np.asarray(multiply_by_quantized_multiplier(wrap_int32(acc_i), self.multiplier,
@@ -234,14 +271,19 @@ class Requantization:
                                                                  self.shift), dtype=np.int64)
 
     def apply(self, acc: np.ndarray) -> np.ndarray:
-        """``acc`` holds exact integers (float64 or int64); returns the output dtype."""
+        """``acc`` holds exact integers (float64 or int64), channels (tiled) on the last axis;
+        returns the output dtype.  A float64 ``acc`` may be overwritten."""
+        if self.exact_float is not None:
+            out = self.exact_float(np.asarray(acc, dtype=np.float64))
+            np.clip(out, self.act_min, self.act_max, out=out)
+            return out.astype(self.output_dtype)
         return self.finish(self.scale(acc))
 
     def finish(self, scaled: np.ndarray) -> np.ndarray:
-        """``+ z_out`` (int32 addition), activation clamp, cast to the output type.
+        """``+ z_out`` (an int32 addition), activation clamp, cast to the output type.
 
-        On the float path the plan's margin (``|scaled| < 2^31 - 2^16``) rules out an int32 wrap
-        of the addition, so it is a plain float addition.
+        ``scaled`` is int64, or float64 holding integers (FULLY_CONNECTED's double-precision
+        requantization, whose callers rule out an int32 wrap of the addition).
         """
         out = scaled
         if self.output_zero_point:
@@ -249,8 +291,7 @@ class Requantization:
                 out += self.output_zero_point
             else:
                 out = np.asarray(wrap_int32(out + self.output_zero_point))
-        np.maximum(out, self.act_min, out=out)
-        np.minimum(out, self.act_max, out=out)
+        np.clip(out, self.act_min, self.act_max, out=out)
         return out.astype(self.output_dtype)
 
 
@@ -317,7 +358,7 @@ def _int16_accumulator(ctx: OpContext, bias: Tensor | None, *, tflm_bias_decides
 def _channel_requantization(ctx: OpContext, input_t: Tensor, filter_t: Tensor,
                             output_t: Tensor, bias_t: Tensor | None, channels: int,
                             quantized_dim: int, accumulator: str,
-                            max_abs_acc: float = math.inf) -> Requantization:
+                            max_abs_acc: float = math.inf, tile: int = 1) -> Requantization:
     """``PopulateConvolutionQuantizationParams`` (kernel_util.cc), shared by both runtimes.
 
     Per-channel multipliers from ``double(s_in)·double(s_w[c]) / double(s_out)`` (a per-tensor
@@ -351,7 +392,7 @@ def _channel_requantization(ctx: OpContext, input_t: Tensor, filter_t: Tensor,
     act_min, act_max = calculate_activation_range_quantized(act, float(s_out[0]), int(z_out[0]),
                                                             output_t.dtype)
     return Requantization.build(mult, shift, accumulator, int(z_out[0]), act_min, act_max,
-                                np.dtype(output_t.dtype), max_abs_acc)
+                                np.dtype(output_t.dtype), max_abs_acc, tile)
 
 
 def _check_types(ctx: OpContext, *, bias_int: tuple[int, ...], allow_uint8: bool = True) -> None:
@@ -500,10 +541,13 @@ def _max_abs_acc(input_dtype: np.dtype, zero_point: int, abs_column_sums: np.nda
 # =============================================================================================
 # CONV_2D
 # =============================================================================================
+# Per-channel parameters (bias offsets, multipliers) are stored repeated out_w times: the
+# (N, out_h, out_w, C) accumulator is processed viewed as (N·out_h, out_w·C), because NumPy runs
+# long rows much faster than rows of a few channels.
 @dataclass(frozen=True, slots=True)
 class Conv2DData:
     """Everything CONV_2D's eval needs; ``weights``/``offset`` are None for a non-constant filter
-    (then eval builds them from the filter it receives)."""
+    or bias (then eval builds them from the arrays it receives)."""
 
     locator: str
     window: Window
@@ -512,7 +556,7 @@ class Conv2DData:
     gemm_dtype: type[np.floating]
     input_fill: float  # raw value padded taps hold: z_in (integer kernels) or 0.0
     weights: tuple[np.ndarray, ...] | None  # per group: (kh·kw·cin_g, oc_g) GEMM operand
-    offset: np.ndarray | None  # per output channel: int64 bias - z_in·Σ_k w, or float bias
+    offset: np.ndarray | None  # (out_w·OC,): bias - z_in·Σ_k w (exact integers), or float bias
     filter_offset: int  # -z_w (uint8 only)
     input_zero_point: int
     requant: Requantization | None  # None on the float path
@@ -530,14 +574,15 @@ def _conv_gemm_weights(filt: np.ndarray, groups: int, filter_offset: int,
                  for g in range(groups))
 
 
-def _conv_offset(weights: tuple[np.ndarray, ...], bias: np.ndarray | None, zero_point: int,
-                 out_channels: int) -> np.ndarray:
-    """``bias[c] - z_in·Σ_k w[k, c]``: what turns Σ w·x_raw into Σ w·(x - z_in) + bias."""
-    colsum = np.concatenate([w.astype(np.float64).sum(axis=0) for w in weights])
-    off = -zero_point * colsum
+def _offset(column_sums: np.ndarray, bias: np.ndarray | None, zero_point: int, quantized: bool,
+            tile: int) -> np.ndarray:
+    """Per output channel ``bias[c] - z_in·Σ_k w[k, c]`` (what turns Σ w·x_raw into
+    Σ w·(x - z_in) + bias; exact integers in float64), or the float bias; repeated ``tile``
+    times."""
+    off = -zero_point * column_sums if quantized else np.zeros(column_sums.shape)
     if bias is not None:
-        off = off + bias.astype(np.float64).reshape(out_channels)
-    return off  # exact: integers far below 2^53
+        off = off + bias.astype(np.float64).reshape(-1)
+    return np.tile(off, tile)
 
 
 def prepare_conv_2d(ctx: OpContext) -> Conv2DData:
@@ -566,14 +611,13 @@ def prepare_conv_2d(ctx: OpContext) -> Conv2DData:
     win = Window.of(ctx, h, w, kh, kw)
     ctx.set_output_shape(0, (n, win.out_h, win.out_w, oc))
     act = ctx.options.get("fused_activation_function") or "NONE"
+    filt, bias = ctx.const(1), ctx.const(2)
+    known_bias = bias is not None or b_t is None
 
-    filt = ctx.const(1)
     if x_t.type == T.FLOAT32:
         lo, hi = float_activation_range(act)
         weights = _conv_gemm_weights(filt, groups, 0, np.float64) if filt is not None else None
-        bias = ctx.const(2)
-        offset = (bias.astype(np.float64).reshape(oc) if bias is not None
-                  else None if b_t is not None else np.zeros(oc))
+        offset = _offset(np.zeros(oc), bias, 0, False, win.out_w) if known_bias else None
         return Conv2DData(ctx.op.locator, win, groups, oc, np.float64, 0.0, weights, offset, 0, 0,
                           None, lo, hi)
 
@@ -582,27 +626,25 @@ def prepare_conv_2d(ctx: OpContext) -> Conv2DData:
     z_in = int(quant_params(ctx, x_t, "input")[1][0])
     filter_offset = (-int(quant_params(ctx, w_t, "filter")[1][0]) if x_t.type == T.UINT8
                      else 0)
-    bias = ctx.const(2)
+    weights, offset, dtype, max_acc = None, None, np.float64, math.inf
     if filt is not None:
+        w_int = (filt.astype(np.int64) + filter_offset).reshape(oc, -1)
         # The GEMM runs on raw inputs; |x_raw| times the column sums bounds every partial sum.
-        abs_colsums = np.abs(filt.astype(np.int64) + filter_offset).reshape(oc, -1).sum(axis=1)
+        abs_colsums = np.abs(w_int).sum(axis=1)
         dtype = gemm_dtype_for(_input_max_abs(x_t.dtype), float(abs_colsums.max()))
         weights = _conv_gemm_weights(filt, groups, filter_offset, dtype)
-        known_bias = bias is not None or b_t is None
-        max_acc = (_max_abs_acc(x_t.dtype, z_in, abs_colsums, bias) if known_bias
-                   else math.inf)
-        offset = _conv_offset(weights, bias, z_in, oc) if known_bias else None
-    else:
-        dtype, weights, offset, max_acc = np.float64, None, None, math.inf
+        if known_bias:
+            max_acc = _max_abs_acc(x_t.dtype, z_in, abs_colsums, bias)
+            offset = _offset(w_int.sum(axis=1).astype(np.float64), bias, z_in, True, win.out_w)
     rq = _channel_requantization(ctx, x_t, w_t, out_t, b_t, oc,
                                  w_t.quantization.quantized_dimension if w_t.quantization else 0,
-                                 accumulator, max_acc)
+                                 accumulator, max_acc, tile=win.out_w)
     return Conv2DData(ctx.op.locator, win, groups, oc, dtype, float(z_in), weights, offset,
                       filter_offset, z_in, rq, 0.0, 0.0)
 
 
 def _conv_gemm(data: Conv2DData, x: np.ndarray, weights: tuple[np.ndarray, ...]) -> np.ndarray:
-    """Σ over the window of x_padded · w, as (N, out_h, out_w, OC) in the GEMM dtype."""
+    """Σ over the window of x_padded · w, as (N·out_h, out_w·OC) in the GEMM dtype."""
     win = data.window
     xp = win.pad(x, data.input_fill, data.gemm_dtype)
     n = x.shape[0]
@@ -610,28 +652,34 @@ def _conv_gemm(data: Conv2DData, x: np.ndarray, weights: tuple[np.ndarray, ...])
     if win.kernel_h == win.kernel_w == 1 and data.groups == 1:
         # 1x1: the "window" is the pixel itself; only strides subsample.
         cols = xp[:, ::win.stride_h, ::win.stride_w][:, :win.out_h, :win.out_w].reshape(rows, -1)
-        return (cols @ weights[0]).reshape(n, win.out_h, win.out_w, data.out_channels)
-    view = win.windows(xp)
-    if data.groups == 1:
-        return (view.reshape(rows, -1) @ weights[0]).reshape(n, win.out_h, win.out_w, -1)
-    cin_g = x.shape[3] // data.groups
-    grouped = view.reshape(view.shape[:5] + (data.groups, cin_g))
-    outs = [grouped[..., g, :].reshape(rows, -1) @ weights[g] for g in range(data.groups)]
-    return np.concatenate(outs, axis=1).reshape(n, win.out_h, win.out_w, data.out_channels)
-
-
-def _weights_and_offset(data: Conv2DData, filt: np.ndarray, bias: np.ndarray | None
-                        ) -> tuple[tuple[np.ndarray, ...], np.ndarray]:
-    if data.weights is not None and data.offset is not None:
-        return data.weights, data.offset
-    weights = data.weights or _conv_gemm_weights(filt, data.groups, data.filter_offset,
-                                                 data.gemm_dtype)
-    if data.requant is None:
-        offset = (bias.astype(np.float64).reshape(-1) if bias is not None
-                  else np.zeros(data.out_channels))
+        acc = cols @ weights[0]
+    elif data.groups == 1:
+        acc = win.windows(xp).reshape(rows, -1) @ weights[0]
     else:
-        offset = _conv_offset(weights, bias, data.input_zero_point, data.out_channels)
+        view = win.windows(xp)
+        cin_g = x.shape[3] // data.groups
+        grouped = view.reshape(view.shape[:5] + (data.groups, cin_g))
+        acc = np.concatenate([grouped[..., g, :].reshape(rows, -1) @ weights[g]
+                              for g in range(data.groups)], axis=1)
+    return acc.reshape(n * win.out_h, win.out_w * data.out_channels)
+
+
+def _conv_weights_offset(data: Conv2DData, filt: np.ndarray, bias: np.ndarray | None
+                         ) -> tuple[tuple[np.ndarray, ...], np.ndarray]:
+    """The prepared GEMM operand and offset, or (non-constant filter/bias) built now."""
+    weights = data.weights
+    if weights is None:
+        weights = _conv_gemm_weights(filt, data.groups, data.filter_offset, data.gemm_dtype)
+    offset = data.offset
+    if offset is None:
+        colsums = np.concatenate([w.astype(np.float64).sum(axis=0) for w in weights])
+        offset = _offset(colsums, bias, data.input_zero_point, data.requant is not None,
+                         data.window.out_w)
     return weights, offset
+
+
+def _conv_output_shape(data: Conv2DData, n: int) -> tuple[int, int, int, int]:
+    return (n, data.window.out_h, data.window.out_w, data.out_channels)
 
 
 @register(Op.CONV_2D, T.FLOAT32, prepare=prepare_conv_2d)
@@ -642,9 +690,11 @@ def conv_2d_float32(data: Conv2DData, x: NDArray[np.float32], filt: NDArray[np.f
     Accumulated in float64 (TFLite sums in float32, in tap order), so results agree to float32
     rounding, not bit for bit.
     """
-    weights, offset = _weights_and_offset(data, filt, bias)
-    acc = _conv_gemm(data, x, weights) + offset
-    return np.clip(acc, data.act_min, data.act_max).astype(np.float32)
+    weights, offset = _conv_weights_offset(data, filt, bias)
+    acc = _conv_gemm(data, x, weights)
+    acc += offset
+    np.clip(acc, data.act_min, data.act_max, out=acc)
+    return acc.astype(np.float32).reshape(_conv_output_shape(data, x.shape[0]))
 
 
 @register(Op.CONV_2D, T.INT8, T.INT16, prepare=prepare_conv_2d)
@@ -658,10 +708,10 @@ def conv_2d_quantized(data: Conv2DData, x: np.ndarray, filt: np.ndarray,
     ``acc = Σ (w - z_w)·(x - z_in) + bias`` over the taps inside the image, then per channel
     ``MultiplyByQuantizedMultiplier``, ``+ z_out`` and the activation clamp.
     """
-    weights, offset = _weights_and_offset(data, filt, bias)
-    acc = _conv_gemm(data, x, weights) + offset  # exact integers in float64
+    weights, offset = _conv_weights_offset(data, filt, bias)
+    acc = np.add(_conv_gemm(data, x, weights), offset)  # exact integers in float64
     assert data.requant is not None
-    return data.requant.apply(acc)
+    return data.requant.apply(acc).reshape(_conv_output_shape(data, x.shape[0]))
 
 
 # =============================================================================================
@@ -669,19 +719,48 @@ def conv_2d_quantized(data: Conv2DData, x: np.ndarray, filt: np.ndarray,
 # =============================================================================================
 @dataclass(frozen=True, slots=True)
 class DepthwiseConv2DData:
+    """``method`` picks how the taps are summed, by shape (all three are exact):
+
+    * ``"single_channel"``: one input channel -- a plain conv with one input channel, so one
+      im2col GEMM (``(pixels, kh·kw) @ (kh·kw, M)``); many taps, few channels (micro_speech).
+    * ``"small_image"``: at most 64 output pixels -- one ``einsum`` over the window view; a
+      per-tap loop would be mostly NumPy call overhead.
+    * ``"taps"``: a loop over the kh·kw taps, each one multiply-add of a slice of the input by
+      the per-channel weights.  Strided convs first split the input into its stride phases so
+      every slice is a block of whole rows, viewed as long (out_w·C) rows.
+    """
+
     locator: str
     window: Window
     depth_multiplier: int
     out_channels: int
     gemm_dtype: type[np.floating]
     input_fill: float
-    taps: np.ndarray | None  # (KH, KW, OC) filter in the GEMM dtype, (w - z_w)
-    offset: np.ndarray | None  # (OC,) int64 bias - z_in·Σ_taps w, or float bias
+    method: str
+    taps: np.ndarray | None  # (KH, KW, out_w·OC) tiled weights ("taps"), (KH·KW, OC) otherwise
+    offset: np.ndarray | None  # (out_w·OC,) bias - z_in·Σ_taps w, or float bias
     filter_offset: int
     input_zero_point: int
     requant: Requantization | None
     act_min: float
     act_max: float
+
+
+def _depthwise_method(win: Window, in_channels: int, batch: int) -> str:
+    if in_channels == 1:
+        return "single_channel"
+    if batch * win.out_h * win.out_w <= 64:
+        return "small_image"
+    return "taps"
+
+
+def _depthwise_taps(filt: np.ndarray, filter_offset: int, method: str, out_w: int,
+                    dtype: type[np.floating]) -> np.ndarray:
+    _, kh, kw, oc = filt.shape
+    w = (filt.astype(np.float64) + filter_offset).reshape(kh, kw, oc)
+    if method == "taps":
+        return np.tile(w, (1, 1, out_w)).astype(dtype)
+    return np.ascontiguousarray(w.reshape(kh * kw, oc), dtype=dtype)
 
 
 def prepare_depthwise_conv_2d(ctx: OpContext) -> DepthwiseConv2DData:
@@ -714,74 +793,84 @@ def prepare_depthwise_conv_2d(ctx: OpContext) -> DepthwiseConv2DData:
         ctx.fail("LiteRT's DEPTHWISE_CONV_2D refuses an omitted (-1) bias; leave the slot out")
     win = Window.of(ctx, h, w, kh, kw)
     ctx.set_output_shape(0, (n, win.out_h, win.out_w, oc))
+    method = _depthwise_method(win, c, n)
     act = ctx.options.get("fused_activation_function") or "NONE"
     filt, bias = ctx.const(1), ctx.const(2)
+    known_bias = bias is not None or b_t is None
     if x_t.type == T.FLOAT32:
         lo, hi = float_activation_range(act)
-        taps = filt.reshape(kh, kw, oc).astype(np.float64) if filt is not None else None
-        offset = (bias.astype(np.float64).reshape(oc) if bias is not None
-                  else None if b_t is not None else np.zeros(oc))
-        return DepthwiseConv2DData(ctx.op.locator, win, multiplier, oc, np.float64, 0.0, taps,
-                                   offset, 0, 0, None, lo, hi)
+        taps = (_depthwise_taps(filt, 0, method, win.out_w, np.float64) if filt is not None
+                else None)
+        offset = _offset(np.zeros(oc), bias, 0, False, win.out_w) if known_bias else None
+        return DepthwiseConv2DData(ctx.op.locator, win, multiplier, oc, np.float64, 0.0, method,
+                                   taps, offset, 0, 0, None, lo, hi)
     # LiteRT and TFLM both read a 16x8 depthwise bias as int64 (depthwise_conv.cc).
     accumulator = "int64" if x_t.type == T.INT16 else "int32"
     z_in = int(quant_params(ctx, x_t, "input")[1][0])
     filter_offset = (-int(quant_params(ctx, w_t, "filter")[1][0]) if x_t.type == T.UINT8
                      else 0)
+    taps, offset, dtype, max_acc = None, None, np.float64, math.inf
     if filt is not None:
-        abs_colsums = np.abs(filt.astype(np.int64) + filter_offset).reshape(-1, oc).sum(axis=0)
+        w_int = (filt.astype(np.int64) + filter_offset).reshape(-1, oc)
+        abs_colsums = np.abs(w_int).sum(axis=0)
         dtype = gemm_dtype_for(_input_max_abs(x_t.dtype), float(abs_colsums.max()))
-        taps = (filt.astype(np.float64) + filter_offset).reshape(kh, kw, oc).astype(dtype)
-        known_bias = bias is not None or b_t is None
-        max_acc = (_max_abs_acc(x_t.dtype, z_in, abs_colsums, bias) if known_bias
-                   else math.inf)
-        offset = _depthwise_offset(taps, bias, z_in) if known_bias else None
-    else:
-        dtype, taps, offset, max_acc = np.float64, None, None, math.inf
+        taps = _depthwise_taps(filt, filter_offset, method, win.out_w, dtype)
+        if known_bias:
+            max_acc = _max_abs_acc(x_t.dtype, z_in, abs_colsums, bias)
+            offset = _offset(w_int.sum(axis=0).astype(np.float64), bias, z_in, True, win.out_w)
     rq = _channel_requantization(ctx, x_t, w_t, out_t, b_t, oc,
                                  w_t.quantization.quantized_dimension if w_t.quantization else 3,
-                                 accumulator, max_acc)
-    return DepthwiseConv2DData(ctx.op.locator, win, multiplier, oc, dtype, float(z_in), taps,
-                               offset, filter_offset, z_in, rq, 0.0, 0.0)
-
-
-def _depthwise_offset(taps: np.ndarray, bias: np.ndarray | None, zero_point: int) -> np.ndarray:
-    off = -zero_point * taps.astype(np.float64).sum(axis=(0, 1))
-    if bias is not None:
-        off = off + bias.astype(np.float64).reshape(-1)
-    return off
+                                 accumulator, max_acc, tile=win.out_w)
+    return DepthwiseConv2DData(ctx.op.locator, win, multiplier, oc, dtype, float(z_in), method,
+                               taps, offset, filter_offset, z_in, rq, 0.0, 0.0)
 
 
 def _depthwise_sum(data: DepthwiseConv2DData, x: np.ndarray, taps: np.ndarray) -> np.ndarray:
-    """Σ over the kh·kw taps of (strided slice of the padded input) × (per-channel weight)."""
+    """Σ over the taps of input × per-channel weight, as (N·out_h, out_w·OC) in the GEMM dtype."""
     win = data.window
+    n = x.shape[0]
+    oh, ow, oc = win.out_h, win.out_w, data.out_channels
     xp = win.pad(x, data.input_fill, data.gemm_dtype)
+    if data.method == "single_channel":  # (pixels, kh·kw) @ (kh·kw, M)
+        return (win.windows(xp).reshape(n * oh * ow, -1) @ taps).reshape(n * oh, ow * oc)
     if data.depth_multiplier > 1:
         xp = np.repeat(xp, data.depth_multiplier, axis=3)  # channel ic·M + m reads ic
-    acc: np.ndarray | None = None
+    if data.method == "small_image":
+        view = win.windows(xp).reshape(n, oh, ow, -1, oc)
+        return np.einsum("nhwkc,kc->nhwc", view, taps).reshape(n * oh, ow * oc)
+    sh, sw = win.stride_h, win.stride_w
+    phases: dict[tuple[int, int], np.ndarray] = {}
+    acc = np.empty((n, oh, ow * oc), dtype=data.gemm_dtype)
+    term = np.empty_like(acc)
     for ky in range(win.kernel_h):
         for kx in range(win.kernel_w):
-            term = win.tap(xp, ky, kx) * taps[ky, kx]
-            if acc is None:
-                acc = term
+            # Input row of output row r, tap ky: r·sh + ky·dh = (r + y0)·sh + py.
+            y0, py = divmod(ky * win.dilation_h, sh)
+            x0, px = divmod(kx * win.dilation_w, sw)
+            phase = phases.get((py, px))
+            if phase is None:
+                phase = xp if sh == sw == 1 else np.ascontiguousarray(xp[:, py::sh, px::sw])
+                phases[(py, px)] = phase
+            block = phase[:, y0:y0 + oh, x0:x0 + ow].reshape(n, oh, ow * oc)
+            if ky == kx == 0:
+                np.multiply(block, taps[0, 0], out=acc)
             else:
+                np.multiply(block, taps[ky, kx], out=term)
                 acc += term
-    assert acc is not None
-    return acc
+    return acc.reshape(n * oh, ow * oc)
 
 
 def _depthwise_taps_offset(data: DepthwiseConv2DData, filt: np.ndarray, bias: np.ndarray | None
                            ) -> tuple[np.ndarray, np.ndarray]:
-    if data.taps is not None and data.offset is not None:
-        return data.taps, data.offset
-    kh, kw = data.window.kernel_h, data.window.kernel_w
-    taps = data.taps if data.taps is not None else (
-        (filt.astype(np.float64) + data.filter_offset).reshape(kh, kw, -1).astype(data.gemm_dtype))
-    if data.requant is None:
-        offset = (bias.astype(np.float64).reshape(-1) if bias is not None
-                  else np.zeros(data.out_channels))
-    else:
-        offset = _depthwise_offset(taps, bias, data.input_zero_point)
+    taps = data.taps
+    if taps is None:
+        taps = _depthwise_taps(filt, data.filter_offset, data.method, data.window.out_w,
+                               data.gemm_dtype)
+    offset = data.offset
+    if offset is None:
+        w = (filt.astype(np.float64) + data.filter_offset).reshape(-1, data.out_channels)
+        offset = _offset(w.sum(axis=0), bias, data.input_zero_point, data.requant is not None,
+                         data.window.out_w)
     return taps, offset
 
 
@@ -791,8 +880,11 @@ def depthwise_conv_2d_float32(data: DepthwiseConv2DData, x: NDArray[np.float32],
                               ) -> NDArray[np.float32]:
     """``reference_ops::DepthwiseConv`` (reference/depthwiseconv_float.h), accumulated in float64."""
     taps, offset = _depthwise_taps_offset(data, filt, bias)
-    acc = _depthwise_sum(data, x, taps) + offset
-    return np.clip(acc, data.act_min, data.act_max).astype(np.float32)
+    acc = _depthwise_sum(data, x, taps)
+    acc += offset
+    np.clip(acc, data.act_min, data.act_max, out=acc)
+    win = data.window
+    return acc.astype(np.float32).reshape(x.shape[0], win.out_h, win.out_w, data.out_channels)
 
 
 @register(Op.DEPTHWISE_CONV_2D, T.INT8, T.INT16, prepare=prepare_depthwise_conv_2d)
@@ -805,9 +897,10 @@ def depthwise_conv_2d_quantized(data: DepthwiseConv2DData, x: np.ndarray, filt: 
     ``reference_ops::DepthwiseConv`` (depthwiseconv_uint8.h, ``kAwayFromZero`` = the standard
     double-rounding MultiplyByQuantizedMultiplier)."""
     taps, offset = _depthwise_taps_offset(data, filt, bias)
-    acc = _depthwise_sum(data, x, taps) + offset  # exact integers in float64
+    acc = np.add(_depthwise_sum(data, x, taps), offset)  # exact integers in float64
     assert data.requant is not None
-    return data.requant.apply(acc)
+    win = data.window
+    return data.requant.apply(acc).reshape(x.shape[0], win.out_h, win.out_w, data.out_channels)
 
 
 # =============================================================================================
