@@ -483,9 +483,7 @@ def test_l2_normalization_quantized(data: st.DataObject) -> None:
     x = make_input(shape, dtype, rng)
     if data.draw(st.booleans()):  # rows close to the zero point: tiny sums of squares
         x = np.clip(qin[1] + rng.integers(-1, 2, size=shape), *_limits(dtype)).astype(x.dtype)
-    check(model := build("L2_NORMALIZATION", shape, dtype, qin, qout), [x],
-          tflm=dtype == "INT8")
-    del model
+    check(build("L2_NORMALIZATION", shape, dtype, qin, qout), [x], tflm=dtype == "INT8")
 
 
 def _limits(dtype: str) -> tuple[int, int]:
