@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 
 import numpy as np
 import pytest
@@ -740,7 +740,6 @@ class RnnCase:
     time_major: bool = False
     activation: str = "TANH"
     seed: int = 0
-    extra: dict = field(default_factory=dict, compare=False)
 
     @property
     def id(self) -> str:

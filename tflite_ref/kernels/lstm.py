@@ -74,7 +74,6 @@ from tflite_ref.kernels.rnn import (
     state_view,
 )
 from tflite_ref.kernels.unary import get_inv_sqrt_quantized_multiplier_exp
-from tflite_ref.model.model import Tensor
 from tflite_ref.quant.fixedpoint import (
     INT16_MAX,
     INT16_MIN,

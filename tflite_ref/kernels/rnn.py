@@ -110,13 +110,18 @@ def per_tensor_quant(ctx: OpContext, t: Tensor | None, what: str) -> tuple[float
     return float(q.scale[0]), int(q.zero_point[0]) if q.zero_point.size else 0
 
 
-def require_state(ctx: OpContext, i: int, what: str) -> Tensor:
-    """The state input: a variable tensor (or one fed at run time), never a constant -- the
-    kernel writes its new state into it."""
+def require_state(ctx: OpContext, i: int, what: str, *, variable: bool = True) -> Tensor:
+    """The state input, which the kernel writes its new state into.
+
+    ``variable=True``: it must be a variable tensor (LiteRT's ``GetVariableInput`` returns
+    nothing otherwise and Prepare fails); ``False`` (basic RNN, which reads its state with
+    ``GetInputSafe``): anything but a constant.
+    """
     t = ctx.require_input(i)
+    if variable and not t.is_variable:
+        ctx.fail(f"input {i} ({what}) must be a variable tensor: the op keeps its state in it")
     if t.data is not None and not t.is_variable:
-        ctx.fail(f"input {i} ({what}) is a constant; it must be a variable tensor, the op "
-                 "writes its state into it")
+        ctx.fail(f"input {i} ({what}) is a constant; the op writes its state into it")
     return t
 
 
@@ -138,7 +143,7 @@ class RnnData:
 def _prepare_rnn_common(ctx: OpContext, sequence: bool) -> RnnData:
     x = ctx.require_input(0)
     w, r, b = (ctx.require_input(i) for i in (1, 2, 3))
-    state_t = require_state(ctx, 4, "hidden state")
+    state_t = require_state(ctx, 4, "hidden state", variable=False)
     if w.type != T.FLOAT32 or x.type != T.FLOAT32:
         ctx.unsupported(f"{ctx.describe_types()}: only the float32 kernel is implemented (int8 "
                         "weights with float input are LiteRT's hybrid path)")
