@@ -21,17 +21,18 @@ import os
 for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ[_var] = "1"
 
-import argparse  # noqa: E402
-import json  # noqa: E402
-import math  # noqa: E402
-import statistics  # noqa: E402
-import sys  # noqa: E402
-import time  # noqa: E402
-from dataclasses import asdict, dataclass  # noqa: E402
-from pathlib import Path  # noqa: E402
-from typing import Any, Callable  # noqa: E402
+import argparse
+import json
+import math
+import statistics
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
 
-import numpy as np  # noqa: E402
+import numpy as np
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_CORPUS = ROOT.parent / "shared" / "models"
@@ -52,8 +53,9 @@ CONV_MODELS = (
 )
 # Conv models left out on purpose, with the reason printed in the report.
 EXCLUDED = {
-    "tflm/person_detect": "LiteRT refuses it (its uint8-era DEPTHWISE_CONV_2D filters fail "
-                          "LiteRT's Prepare), so there is no BUILTIN_REF time to compare",
+    "tflm/person_detect": "LiteRT refuses to load it (single-scale tensors with "
+                          "quantized_dimension 3: 'quantized_dimension must be in range [0, 1)'), "
+                          "so there is no BUILTIN_REF time to compare",
 }
 
 
@@ -74,19 +76,26 @@ class Row:
         return self.ours_ms / self.auto_ms if self.ours_ms and self.auto_ms else None
 
 
-def median_ms(invoke: Callable[[], Any], warmup: int, runs: int, budget_s: float) -> float:
-    """Median wall time of ``invoke`` in ms; stops early once ``budget_s`` is spent (>= 3 runs)."""
+def median_ms(invokes: dict[str, Callable[[], Any]], warmup: int, runs: int,
+              budget_s: float) -> dict[str, float]:
+    """Median wall time in ms of each runtime's ``invoke``.
+
+    The runtimes take turns (one invoke each per round), so a load change on a shared machine
+    hits all of them alike; timing stops after ``runs`` rounds or ``budget_s`` (at least 3).
+    """
     for _ in range(warmup):
-        invoke()
-    times: list[float] = []
+        for invoke in invokes.values():
+            invoke()
+    times: dict[str, list[float]] = {k: [] for k in invokes}
     start = time.perf_counter()
-    while len(times) < runs:
-        t0 = time.perf_counter()
-        invoke()
-        times.append(time.perf_counter() - t0)
-        if len(times) >= 3 and time.perf_counter() - start > budget_s:
+    for r in range(runs):
+        for name, invoke in invokes.items():
+            t0 = time.perf_counter()
+            invoke()
+            times[name].append(time.perf_counter() - t0)
+        if r >= 2 and time.perf_counter() - start > budget_s:
             break
-    return statistics.median(times) * 1e3
+    return {k: statistics.median(v) * 1e3 for k, v in times.items()}
 
 
 def random_inputs(details: list[dict[str, Any]], rng: np.random.Generator) -> list[np.ndarray]:
@@ -124,23 +133,23 @@ def bench_model(path: Path, warmup: int, runs: int, budget_s: float) -> Row:
     rng = np.random.default_rng(0)
     try:
         ref = litert(model, "ref")
-    except Exception as exc:  # LiteRT refuses the model: nothing to compare against
+    except (RuntimeError, ValueError) as exc:  # LiteRT refuses the model: nothing to compare
         row.note = f"LiteRT REF refuses it: {str(exc).splitlines()[0][:80]}"
         return row
     inputs = random_inputs(ref.get_input_details(), rng)
     feed(ref, inputs)
-    row.ref_ms = median_ms(ref.invoke, warmup, runs, budget_s)
     auto = litert(model, "auto")
     feed(auto, inputs)
-    row.auto_ms = median_ms(auto.invoke, warmup, runs, budget_s)
+    invokes = {"ref": ref.invoke, "auto": auto.invoke}
     try:
         ours = tflite_ref.Interpreter(model_content=model)
         ours.allocate_tensors()
+        feed(ours, inputs)
+        invokes["ours"] = ours.invoke
     except tflite_ref.errors.TFLiteRefError as exc:
         row.note = f"tflite_ref cannot run it yet: {str(exc)[:100]}"
-        return row
-    feed(ours, inputs)
-    row.ours_ms = median_ms(ours.invoke, warmup, runs, budget_s)
+    ms = median_ms(invokes, warmup, runs, budget_s)
+    row.ref_ms, row.auto_ms, row.ours_ms = ms["ref"], ms["auto"], ms.get("ours")
     return row
 
 
@@ -158,8 +167,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--models", nargs="*", help="substrings selecting models (default: all)")
     p.add_argument("--runs", type=int, default=20, help="timed invokes per runtime")
     p.add_argument("--warmup", type=int, default=2, help="untimed invokes first")
-    p.add_argument("--budget", type=float, default=10.0,
-                   help="seconds per runtime and model after which timing stops (min 3 runs)")
+    p.add_argument("--budget", type=float, default=20.0,
+                   help="seconds per model after which timing stops (at least 3 rounds)")
     p.add_argument("--json", type=Path, help="also write the results as JSON here")
     args = p.parse_args(argv)
 

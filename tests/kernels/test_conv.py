@@ -460,8 +460,8 @@ def _with_depthwise_option(c: Case, option: int) -> tuple[bytes, list[np.ndarray
         q = t.quantization
         kw: dict[str, Any] = {}
         if q is not None and q.scale.size:
-            kw = dict(scale=list(q.scale), zero_point=list(q.zero_point),
-                      quantized_dimension=q.quantized_dimension)
+            kw = {"scale": list(q.scale), "zero_point": list(q.zero_point),
+                  "quantized_dimension": q.quantized_dimension}
         handles.append(out.tensor(t.name, t.shape, t.type_name, data=t.data, **kw))
     op = sg.operators[0]
     opts = dict(op.options)

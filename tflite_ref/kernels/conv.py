@@ -19,7 +19,8 @@ Upstream sources read for this module (LiteRT = google-ai-edge/LiteRT ``tflite/`
 tensorflow/tflite-micro ``tensorflow/lite/``):
 
 * LiteRT ``kernels/conv.cc``, ``depthwise_conv.cc``, ``transpose_conv.cc``, ``padding.h``,
-  ``kernel_util.cc`` (``PopulateConvolutionQuantizationParams``, ``GetQuantizedConvolutionMultipler``)
+  ``kernel_util.cc`` (``PopulateConvolutionQuantizationParams``,
+  ``GetQuantizedConvolutionMultipler``)
 * ``kernels/internal/reference/conv.h``, ``depthwiseconv_float.h``, ``depthwiseconv_uint8.h``,
   ``transpose_conv.h`` and ``reference/integer_ops/{conv,depthwise_conv,transpose_conv}.h``
 * TFLM ``micro/kernels/conv.cc``, ``conv_common.cc``, ``depthwise_conv.cc``,
@@ -56,13 +57,13 @@ __all__ = [
     "FLOAT_REQUANT_LIMIT",
     "ExactFloatMBQM",
     "Requantization",
+    "check_bias_scale",
     "float_activation_range",
     "gemm_dtype_for",
-    "quant_params",
-    "check_bias_scale",
     "prepare_conv_2d",
     "prepare_depthwise_conv_2d",
     "prepare_transpose_conv",
+    "quant_params",
 ]
 
 # Largest integer every partial sum must stay below for a float GEMM to be exact.
@@ -365,7 +366,7 @@ def _channel_requantization(ctx: OpContext, input_t: Tensor, filter_t: Tensor,
     filter scale is broadcast).  The uint8 path of LiteRT uses one multiplier from the float32
     product ``GetQuantizedConvolutionMultipler`` and checks the bias scale.
     """
-    s_in, z_in = quant_params(ctx, input_t, "input")
+    s_in, _ = quant_params(ctx, input_t, "input")
     s_w, z_w = quant_params(ctx, filter_t, "filter")
     s_out, z_out = quant_params(ctx, output_t, "output")
     per_channel = s_w.size > 1
@@ -405,8 +406,8 @@ def _check_types(ctx: OpContext, *, bias_int: tuple[int, ...], allow_uint8: bool
         ctx.fail(f"output is {ctx.dtype_name(out)} but input is {ctx.dtype_name(x)}")
     if x.type == T.FLOAT32:
         if w.type != T.FLOAT32:
-            ctx.unsupported(f"hybrid {ctx.op.name} (float input, {ctx.dtype_name(w)} filter) is not "
-                            "implemented yet")
+            ctx.unsupported(f"hybrid {ctx.op.name} (float input, {ctx.dtype_name(w)} filter) "
+                            "is not implemented yet")
         if b is not None and b.type != T.FLOAT32:
             ctx.fail(f"float kernel with a {ctx.dtype_name(b)} bias")
         return
@@ -878,7 +879,7 @@ def _depthwise_taps_offset(data: DepthwiseConv2DData, filt: np.ndarray, bias: np
 def depthwise_conv_2d_float32(data: DepthwiseConv2DData, x: NDArray[np.float32],
                               filt: NDArray[np.float32], bias: NDArray[np.float32] | None = None
                               ) -> NDArray[np.float32]:
-    """``reference_ops::DepthwiseConv`` (reference/depthwiseconv_float.h), accumulated in float64."""
+    """``reference_ops::DepthwiseConv`` (reference/depthwiseconv_float.h), summed in float64."""
     taps, offset = _depthwise_taps_offset(data, filt, bias)
     acc = _depthwise_sum(data, x, taps)
     acc += offset
@@ -1065,7 +1066,8 @@ def _tconv_scatter(data: TransposeConvData, x: np.ndarray, output_shape: np.ndar
     sh, sw = data.stride_h, data.stride_w
     for ky in range(data.kernel_h):
         for kx in range(data.kernel_w):
-            full[:, ky:ky + (h - 1) * sh + 1:sh, kx:kx + (w - 1) * sw + 1:sw] += cols[:, :, :, ky, kx]
+            rows, cols_ = slice(ky, ky + (h - 1) * sh + 1, sh), slice(kx, kx + (w - 1) * sw + 1, sw)
+            full[:, rows, cols_] += cols[:, :, :, ky, kx]
     _, oh, ow, _ = geo.output_shape
     return full[:, geo.pad_top:geo.pad_top + oh, geo.pad_left:geo.pad_left + ow], geo
 

@@ -48,8 +48,12 @@ from tflite_ref.quant.multipliers import (
     quantize_multipliers,
 )
 
-__all__ = ["FullyConnectedRequant", "product_multiplier_scale", "prepare_fully_connected",
-           "prepare_batch_matmul"]
+__all__ = [
+    "FullyConnectedRequant",
+    "prepare_batch_matmul",
+    "prepare_fully_connected",
+    "product_multiplier_scale",
+]
 
 
 def product_multiplier_scale(ctx: OpContext, scale_a: float, scale_b: float,
@@ -436,7 +440,7 @@ def batch_matmul_float32(data: BatchMatMulData, lhs: NDArray[np.float32],
 @register(Op.BATCH_MATMUL, T.INT8, T.INT16, prepare=prepare_batch_matmul)
 def batch_matmul_quantized(data: BatchMatMulData, lhs: np.ndarray, rhs: np.ndarray
                            ) -> np.ndarray:
-    """``reference_ops::BatchMatMul<T, AccumT>`` with FullyConnectedParams: ``Σ (l - z_l)·(r - z_r)``
+    """``reference_ops::BatchMatMul<T, AccumT>`` (FullyConnectedParams): ``Σ (l - z_l)·(r - z_r)``
     in int32 (int8) or int64 (int16), one ``MultiplyByQuantizedMultiplier``, ``+ z_out``, clamp."""
     assert data.requant is not None
     acc = _bmm_product(data, lhs, rhs)  # exact integers in float
