@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, replace
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -626,3 +627,79 @@ def test_requantization_falls_back_to_int64_when_unbounded() -> None:
     acc = np.array([[1 << 29], [-(1 << 29)], [12345]], np.int64)
     want = np.clip(multiply_by_quantized_multiplier(acc, m, s), -128, 127)
     np.testing.assert_array_equal(rq.apply(acc), want.astype(np.int8))
+
+
+# -- converter-made layers of the shared model corpus ------------------------------------------
+CORPUS = Path(__file__).resolve().parents[2].parent / "shared" / "models"
+# LiteRT crashes on keyword_scrambled_8bit (double free, which would take pytest down) and
+# refuses person_detect (single-scale tensors with quantized_dimension 3); person_detect is
+# compared with TFLM instead (test_person_detect_matches_tflm).
+CORPUS_EXCLUDED = {"keyword_scrambled_8bit", "person_detect"}
+
+
+def corpus_models(ops: set[str]) -> list[Path]:
+    """The corpus models that contain one of ``ops`` and that LiteRT loads."""
+    out = []
+    for path in sorted(CORPUS.glob("*/*.tflite")):
+        if path.stem in CORPUS_EXCLUDED:
+            continue
+        try:
+            model = tflite_ref.load(path)
+        except Exception:  # noqa: BLE001, S112 - a model the reader refuses has no layers to check
+            continue
+        if ops & {op.opcode for op in model.subgraphs[0].operators}:
+            out.append(path)
+    return out
+
+
+def check_corpus_layers(path: Path, ops: set[str]) -> int:
+    """Each ``ops`` layer of a real model, fed LiteRT's own input tensors, reproduces LiteRT's
+    output tensor (so a difference elsewhere in the model cannot hide or fake one here).
+    Returns how many layers were compared; hybrid layers must be refused as unsupported."""
+    from harness import assert_tensor_matches, random_inputs
+
+    from tflite_ref.kernels.registry import OpContext, key_dtype, lookup
+
+    content = path.read_bytes()
+    ref = run_litert(content, random_inputs(content, np.random.default_rng(0)))
+    model = tflite_ref.load(content)
+    sg = model.subgraphs[0]
+    compared = 0
+    for op in sg.operators:
+        if op.opcode not in ops:
+            continue
+        shapes = tuple(sg.tensors[i].shape if i >= 0 else None for i in op.inputs)
+        ctx = OpContext(model=model, subgraph=sg, op=op, emulate="tflite", input_shapes=shapes)
+        kernel = lookup(op, key_dtype(op, sg), ctx.describe_types(), "tflite")
+        x_t, w_t = sg.tensors[op.inputs[0]], sg.tensors[op.inputs[1]]
+        if x_t.type_name == "FLOAT32" and w_t.type_name != "FLOAT32":
+            with pytest.raises(UnsupportedOpError, match="hybrid"):
+                kernel.prepare(ctx)
+            continue
+        data = kernel.prepare(ctx)
+        inputs = [None if i < 0 else ref[i] if i in ref else sg.tensors[i].data
+                  for i in op.inputs]
+        out = kernel.eval(data, *inputs)
+        assert_tensor_matches(np.asarray(out), ref[op.outputs[0]],
+                              f"{path.parent.name}/{path.name} {op.locator}",
+                              magnitude_relative=True)
+        compared += 1
+    return compared
+
+
+CONV_OPS = {"CONV_2D", "DEPTHWISE_CONV_2D", "TRANSPOSE_CONV"}
+
+
+@pytest.mark.parametrize("path", corpus_models(CONV_OPS),
+                         ids=lambda p: f"{p.parent.name}/{p.stem}")
+def test_corpus_conv_layers(path: Path) -> None:
+    check_corpus_layers(path, CONV_OPS)
+
+
+def test_person_detect_matches_tflm() -> None:
+    """TFLM's own person-detection model (14 CONV_2D, 14 DEPTHWISE_CONV_2D; int8, filters
+    with quantized_dimension 3 that LiteRT refuses), whole model, vs TFLM."""
+    from harness import random_inputs
+
+    content = (CORPUS / "tflm" / "person_detect.tflite").read_bytes()
+    assert_matches_tflm(content, random_inputs(content, np.random.default_rng(0)))

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, replace
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -25,6 +26,7 @@ import pytest
 from harness import assert_matches_litert, assert_matches_tflm, random_array, run_litert
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from test_conv import check_corpus_layers, corpus_models
 
 import tflite_ref
 from tflite_ref.errors import ModelValidationError, UnsupportedOpError
@@ -531,3 +533,14 @@ def test_per_tensor_multiplier_product_precision(op: str) -> None:
         sg.outputs = [y]
         model = mb.build()
         check(model, inputs, tflm=True, quantized=True, guard=False)
+
+
+# -- converter-made layers of the shared model corpus ------------------------------------------
+FC_OPS = {"FULLY_CONNECTED", "BATCH_MATMUL"}
+
+
+@pytest.mark.parametrize("path", corpus_models(FC_OPS), ids=lambda p: f"{p.parent.name}/{p.stem}")
+def test_corpus_fully_connected_layers(path: Path) -> None:
+    """Every FULLY_CONNECTED layer of the corpus, fed LiteRT's own inputs, gives LiteRT's output
+    (hybrid float x int8 layers are refused as unsupported)."""
+    check_corpus_layers(path, FC_OPS)
