@@ -238,6 +238,16 @@ def test_abs_multiplier_per_runtime() -> None:
     assert np.count_nonzero(tfl != tflm) == 22
 
 
+def test_rsqrt_multiplier_per_runtime() -> None:
+    """1/(sqrt(s_in)·s_out): LiteRT multiplies in float32, the TFLM wheel in double; with these
+    scales one table entry differs between the runtimes, and each is matched."""
+    q_in, q_out = (0.0024341661483049393, 14), (0.4769107699394226, 47)
+    x = all_codes("INT8", q_in[1])
+    model = build("RSQRT", x.shape, "INT8", q_in, q_out)
+    check(model, x, tflm=True)
+    assert np.count_nonzero(_invoke_ours(model, x) != _invoke_ours(model, x, "tflm")) == 1
+
+
 def test_exp_int8_saturates_out_of_range() -> None:
     """exp(20) / 0.25 does not fit int32: LiteRT's table saturates to 127 (not x86's INT32_MIN)."""
     model = build("EXP", (256,), "INT8", (0.25, 0), (0.25, 0))

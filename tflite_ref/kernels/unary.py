@@ -329,24 +329,29 @@ def get_inv_sqrt_quantized_multiplier_exp(x: int, reverse_shift: int) -> tuple[i
     return r, shift * reverse_shift
 
 
-def _rsqrt_int8_table(z_in: int, z_out: int, m: int, shift: int) -> tuple[I64, np.ndarray]:
-    """elementwise.cc RsqrtEvalQuantizedInt8 (same in TFLM) for all 256 codes."""
-    out = np.empty(256, dtype=np.int64)
-    invalid = np.zeros(256, dtype=bool)
-    for k, q in enumerate(range(-128, 128)):
-        value = q - z_in
-        if value < 0:
-            invalid[k] = True
-            out[k] = 0
-            continue
-        if value == 0:
-            out[k] = 127
-            continue
+@functools.lru_cache(maxsize=1)
+def _inv_sqrt_fixed_point() -> I64:
+    """``MBQM(1, inv_sqrt(v), shift + kShift)`` for every int8 difference v = 1..255 (index v).
+
+    This part of RsqrtEvalQuantizedInt8 does not depend on the scales, so it is computed once.
+    """
+    out = np.zeros(256, dtype=np.int64)
+    for value in range(1, 256):
         inv, inv_shift = get_inv_sqrt_quantized_multiplier_exp(value, _REVERSE_SHIFT)
-        data = int(multiply_by_quantized_multiplier(1, inv, inv_shift + _RSQRT_SHIFT))
-        res = int(multiply_by_quantized_multiplier(data, m, shift - _RSQRT_SHIFT)) + z_out
-        out[k] = min(max(res, -128), 127)
-    return out, invalid
+        out[value] = int(multiply_by_quantized_multiplier(1, inv, inv_shift + _RSQRT_SHIFT))
+    return out
+
+
+def _rsqrt_int8_table(z_in: int, z_out: int, m: int, shift: int) -> tuple[I64, np.ndarray]:
+    """elementwise.cc RsqrtEvalQuantizedInt8 (same in TFLM) for all 256 codes: 1/sqrt of the
+    difference to the zero point in fixed point, rescaled by ``1/(sqrt(s_in)·s_out)`` (with the
+    2^20 taken out again); a zero difference gives 127, a negative one is rejected."""
+    value = np.arange(-128, 128, dtype=np.int64) - z_in
+    invalid = value < 0
+    data = _inv_sqrt_fixed_point()[np.clip(value, 0, 255)]
+    res = np.asarray(multiply_by_quantized_multiplier(data, m, shift - _RSQRT_SHIFT)) + z_out
+    out = np.where(value == 0, 127, np.clip(res, -128, 127))
+    return np.where(invalid, 0, out), invalid
 
 
 def prepare_rsqrt(ctx: OpContext) -> UnaryData:
@@ -358,9 +363,12 @@ def prepare_rsqrt(ctx: OpContext) -> UnaryData:
     s_in, z_in, s_out, z_out = _quantized_io(ctx)
     message = "Rsqrt is only defined for positive values"
     if out.type == T.INT8:
-        # 1 / (sqrtf(s_in) · s_out): the product in float32, the quotient in double.
-        real = 1.0 / float(np.sqrt(np.float32(s_in)) * np.float32(s_out))
-        m, shift = quantize_multiplier(real)
+        # 1 / (sqrtf(s_in) · s_out): LiteRT forms the product in float32 and divides in double.
+        # TFLM's source reads the same, but the tflite-micro wheel matches the product in double
+        # (as for its DIV, SUB and ABS multipliers): one table entry in a few thousand differs.
+        rsqrt_multiplier_real = (1.0 / float(np.sqrt(np.float32(s_in)) * np.float32(s_out))
+                                 if ctx.emulate == "tflite" else 1.0 / (np.sqrt(s_in) * s_out))
+        m, shift = quantize_multiplier(float(rsqrt_multiplier_real))
         table, invalid = _rsqrt_int8_table(z_in, z_out, m, shift)
         return UnaryData(shape, loc, "lut8", table.astype(np.int8), invalid, message)
     _tflite_only(ctx, "INT16 RSQRT")
