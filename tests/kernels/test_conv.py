@@ -63,6 +63,7 @@ class Case:
     bias_option: str | None = None  # quantized_bias_type option
     out_extra: tuple[int, int] = (0, 0)  # TRANSPOSE_CONV: output size beyond the minimum
     const_filter: bool = True
+    const_bias: bool = True
     seed: int = 0
 
     @property
@@ -90,6 +91,8 @@ class Case:
             parts.append(f"bias-{self.bias.lower()}")
         if not self.const_filter:
             parts.append("runtime-filter")
+        if not self.const_bias:
+            parts.append("runtime-bias")
         return "-".join(parts)
 
 
@@ -145,8 +148,9 @@ def build(c: Case) -> tuple[bytes, list[np.ndarray]]:
         x = sg.tensor("input", c.in_shape, "FLOAT32")
         wdata = rng.uniform(-1, 1, fshape).astype(np.float32)
         w = sg.tensor("filter", fshape, "FLOAT32", data=wdata if c.const_filter else None)
-        b = (sg.tensor("bias", (n_out,), "FLOAT32", data=rng.uniform(-2, 2, n_out)
-                       .astype(np.float32)) if c.bias is not None else None)
+        bdata = rng.uniform(-2, 2, n_out).astype(np.float32)
+        b = (sg.tensor("bias", (n_out,), "FLOAT32", data=bdata if c.const_bias else None)
+             if c.bias is not None else None)
         y = sg.tensor("output", out_shape, "FLOAT32")
     else:
         lo, hi = QRANGE[c.dtype]
@@ -181,8 +185,8 @@ def build(c: Case) -> tuple[bytes, list[np.ndarray]]:
                                                         else "INT32")
             bscale = [float(np.float32(s_in) * np.float32(s)) for s in s_w]
             bdata = rng.integers(-int(acc_std), int(acc_std) + 1, n_out).astype(NP[btype])
-            b = sg.tensor("bias", (n_out,), btype, data=bdata, scale=bscale,
-                          zero_point=[0] * len(bscale))
+            b = sg.tensor("bias", (n_out,), btype, data=bdata if c.const_bias else None,
+                          scale=bscale, zero_point=[0] * len(bscale))
         y = sg.tensor("output", out_shape, c.dtype, scale=s_out, zero_point=z_out)
     options: dict[str, Any] = {"padding": c.padding, "stride_h": c.stride[0],
                                "stride_w": c.stride[1], "fused_activation_function": c.activation}
@@ -198,11 +202,12 @@ def build(c: Case) -> tuple[bytes, list[np.ndarray]]:
     else:
         ins = [x, w] + ([b] if b is not None else [])  # no bias: no slot (-1 is refused)
     sg.operator(c.op, ins, [y], options)
-    sg.inputs = [x] if c.const_filter else [x, w]
+    sg.inputs = [x] + ([] if c.const_filter else [w])
+    inputs = [random_array(c.in_shape, NP[c.dtype], rng)] + ([] if c.const_filter else [wdata])
+    if not c.const_bias and b is not None:
+        sg.inputs.append(b)
+        inputs.append(bdata)
     sg.outputs = [y]
-    inputs = [random_array(c.in_shape, NP[c.dtype], rng)]
-    if not c.const_filter:
-        inputs.append(wdata)
     return mb.build(), inputs
 
 
@@ -271,11 +276,14 @@ CONV_CASES = [
     replace(C, kernel=(1, 1), in_shape=(1, 7, 7, 5), stride=(2, 2), bias=None),
     replace(C, in_shape=(1, 4, 4, 2), kernel=(5, 5), activation="RELU_N1_TO_1"),
     replace(C, const_filter=False, seed=3),
+    replace(C, const_bias=False, stride=(2, 2)),
+    replace(C, const_filter=False, const_bias=False, in_shape=(1, 6, 6, 4), groups=2),
     replace(C, dtype="FLOAT32"),
     replace(C, dtype="FLOAT32", stride=(2, 2), dilation=(1, 2), activation="RELU6"),
     replace(C, dtype="FLOAT32", in_shape=(1, 6, 6, 4), groups=2, padding="VALID", bias=None),
     replace(C, dtype="FLOAT32", kernel=(1, 1), activation="RELU"),
     replace(C, dtype="FLOAT32", const_filter=False),
+    replace(C, dtype="FLOAT32", const_filter=False, const_bias=False),
     replace(C, dtype="INT16"),
     replace(C, dtype="INT16", stride=(2, 2), padding="VALID", activation="RELU"),
     replace(C, dtype="INT16", in_shape=(1, 6, 6, 4), groups=2, per_channel=False),
@@ -408,6 +416,7 @@ DEPTHWISE_CASES = [
     replace(D, per_channel=False, bias=None),
     replace(D, in_shape=(1, 1, 1, 8), kernel=(1, 1)),
     replace(D, const_filter=False, channels=2),
+    replace(D, const_bias=False, in_shape=(1, 12, 12, 4)),
     replace(D, dtype="FLOAT32"),
     replace(D, dtype="FLOAT32", channels=2, stride=(1, 2), dilation=(2, 1), padding="VALID"),
     replace(D, dtype="FLOAT32", bias=None, activation="RELU_N1_TO_1"),
@@ -484,6 +493,7 @@ TRANSPOSE_CASES = [
     replace(TC, kernel=(1, 1), stride=(2, 2), out_extra=(1, 0)),
     replace(TC, in_shape=(2, 3, 3, 2), kernel=(4, 4), per_channel=False, bias=None),
     replace(TC, const_filter=False),
+    replace(TC, const_filter=False, const_bias=False, dtype="INT16"),
     replace(TC, dtype="FLOAT32"),
     replace(TC, dtype="FLOAT32", padding="VALID", stride=(1, 2), activation="RELU6"),
     replace(TC, dtype="FLOAT32", bias=None, out_extra=(1, 1)),

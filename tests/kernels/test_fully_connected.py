@@ -96,6 +96,7 @@ class FC:
     bias: str | None = "default"  # None: absent (-1); or "INT32"/"INT64"
     bias_option: str | None = None
     const_weights: bool = True
+    const_bias: bool = True
     seed: int = 0
 
     @property
@@ -122,6 +123,8 @@ class FC:
             parts.append(f"bias-{self.bias.lower()}")
         if not self.const_weights:
             parts.append("runtime-weights")
+        if not self.const_bias:
+            parts.append("runtime-bias")
         return "-".join(parts)
 
     def output_shape(self) -> tuple[int, ...]:
@@ -139,8 +142,8 @@ def build_fc(c: FC) -> tuple[bytes, list[np.ndarray]]:
         x = sg.tensor("input", c.in_shape, "FLOAT32")
         wdata = rng.uniform(-1, 1, wshape).astype(np.float32)
         w = sg.tensor("weights", wshape, "FLOAT32", data=wdata if c.const_weights else None)
-        b = (sg.tensor("bias", (c.units,), "FLOAT32",
-                       data=rng.uniform(-2, 2, c.units).astype(np.float32))
+        bdata = rng.uniform(-2, 2, c.units).astype(np.float32)
+        b = (sg.tensor("bias", (c.units,), "FLOAT32", data=bdata if c.const_bias else None)
              if c.bias is not None else None)
         y = sg.tensor("output", c.output_shape(), "FLOAT32")
     else:
@@ -179,19 +182,20 @@ def build_fc(c: FC) -> tuple[bytes, list[np.ndarray]]:
             # legacy scale as 0 and would fail its bias-scale check.
             bscale = [float(np.float32(s_in) * np.float32(s)) for s in s_w]
             bdata = rng.integers(-int(acc_std), int(acc_std) + 1, c.units).astype(NP[btype])
-            b = sg.tensor("bias", (c.units,), btype, data=bdata, scale=bscale,
-                          zero_point=[0] * len(bscale))
+            b = sg.tensor("bias", (c.units,), btype, data=bdata if c.const_bias else None,
+                          scale=bscale, zero_point=[0] * len(bscale))
         y = sg.tensor("output", c.output_shape(), c.dtype, scale=s_out, zero_point=z_out)
     options: dict[str, Any] = {"fused_activation_function": c.activation,
                                "keep_num_dims": c.keep_num_dims}
     if c.bias_option is not None:
         options["quantized_bias_type"] = c.bias_option
     sg.operator("FULLY_CONNECTED", [x, w, b], [y], options)
-    sg.inputs = [x] if c.const_weights else [x, w]
+    sg.inputs = [x] + ([] if c.const_weights else [w])
+    inputs = [random_array(c.in_shape, NP[c.dtype], rng)] + ([] if c.const_weights else [wdata])
+    if not c.const_bias and b is not None:
+        sg.inputs.append(b)
+        inputs.append(bdata)
     sg.outputs = [y]
-    inputs = [random_array(c.in_shape, NP[c.dtype], rng)]
-    if not c.const_weights:
-        inputs.append(wdata)
     return mb.build(), inputs
 
 
@@ -213,10 +217,13 @@ FC_CASES = [
     replace(F, weights="INT4", in_shape=(3, 32)),
     replace(F, weights="INT4", per_channel=True, in_shape=(3, 32)),
     replace(F, const_weights=False, per_channel=True),
+    replace(F, const_weights=False, const_bias=False, in_shape=(3, 20)),
+    replace(F, const_bias=False, dtype="INT16", per_channel=True),
     replace(F, dtype="FLOAT32"),
     replace(F, dtype="FLOAT32", in_shape=(2, 3, 7), keep_num_dims=True, activation="RELU6"),
     replace(F, dtype="FLOAT32", bias=None, in_shape=(1, 4, 6)),
     replace(F, dtype="FLOAT32", const_weights=False),
+    replace(F, dtype="FLOAT32", const_bias=False),
     replace(F, dtype="INT16"),
     replace(F, dtype="INT16", per_channel=True, in_shape=(3, 40), keep_num_dims=True),
     replace(F, dtype="INT16", bias="INT32", bias_option="INT32", per_channel=True),
