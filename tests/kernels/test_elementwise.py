@@ -237,6 +237,28 @@ def test_add_n() -> None:
         check(model, [random_array(s.shape, s.np_dtype, rng) for s in specs], tflm)
 
 
+def test_add_n_int8_tflm_only() -> None:
+    """TFLM's quantized ADD_N (LiteRT has none), including its extra rescaled-offset term."""
+    rng = np.random.default_rng(4)
+    for n, (s, z), (so, zo) in ((2, (0.05, 3), (0.1, -2)), (4, (0.02, -20), (0.07, 5))):
+        specs = [Spec((3, 5), "INT8", s, z) for _ in range(n)]
+        model = build("ADD_N", specs, Spec((3, 5), "INT8", so, zo))
+        assert_matches_tflm(model, [random_array(sp.shape, np.int8, rng) for sp in specs])
+        with pytest.raises(UnsupportedOpError):
+            tflite_ref.Interpreter(model_content=model).allocate_tensors()
+
+
+def test_mul_int16_inputs_int8_output() -> None:
+    """LiteRT's int16 x int16 -> int8 MUL: a Q0.15 fixed-point product, rounded to Q0.7 (the
+    scales are not used); not in TFLM."""
+    rng = np.random.default_rng(6)
+    ins = [Spec((4, 8), "INT16", 2.0**-15, 0), Spec((4, 8), "INT16", 2.0**-15, 0)]
+    for zo, act in ((0, "NONE"), (5, "RELU")):
+        model = build("MUL", ins, Spec((4, 8), "INT8", 2.0**-7, zo),
+                      {"fused_activation_function": act})
+        check(model, [random_array(s.shape, s.np_dtype, rng) for s in ins], tflm=False)
+
+
 # ------------------------------------------------------------------------------------------------
 # Emulation differences: the same model, a different answer per runtime
 # ------------------------------------------------------------------------------------------------
@@ -288,6 +310,19 @@ def test_div_multiplier_per_runtime() -> None:
     tfl = run_ours(model, [a, b], "tflite").get_tensor(2)
     tflm = run_ours(model, [a, b], "tflm").get_tensor(2)
     assert np.count_nonzero(tfl != tflm) > 1000
+
+
+def test_mul_multiplier_per_runtime() -> None:
+    """MUL's s1·s2/s_out: float32 in LiteRT, double in TFLM (doc §1.8); 8 of the 65536
+    (q1, q2) pairs differ for these scales, and each runtime is matched."""
+    a = np.repeat(np.arange(-128, 128), 256).astype(np.int8)
+    b = np.tile(np.arange(-128, 128), 256).astype(np.int8)
+    ins = [Spec((65536,), "INT8", 0.00498881284147501, -122),
+           Spec((65536,), "INT8", 0.010105377994477749, -120)]
+    model = build("MUL", ins, Spec((65536,), "INT8", 0.004929648246616125, -64))
+    check(model, [a, b], tflm=True)
+    tfl = run_ours(model, [a, b], "tflite").get_tensor(2)
+    assert np.count_nonzero(tfl != run_ours(model, [a, b], "tflm").get_tensor(2)) == 8
 
 
 def test_div_dividend_minus_one_quirk() -> None:

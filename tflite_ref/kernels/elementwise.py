@@ -761,6 +761,9 @@ def minimum(data: MinimumData, x: np.ndarray, y: np.ndarray) -> np.ndarray:
 @dataclass(frozen=True, slots=True)
 class AddNData:
     output_shape: tuple[int, ...]
+    rescale: AddSubRescale | None = None  # TFLM's int8 ADD_N (input2_* unused)
+    act_min: int = -128
+    act_max: int = 127
 
 
 def prepare_add_n(ctx: OpContext) -> AddNData:
@@ -773,10 +776,23 @@ def prepare_add_n(ctx: OpContext) -> AddNData:
     for i in range(1, ctx.num_inputs):
         if tuple(ctx.input_shape(i)) != shape:  # add_n.cc: HaveSameShapes, no broadcasting
             ctx.fail(f"input {i} has shape {list(ctx.input_shape(i))}, input 0 {list(shape)}")
-    if ctx.emulate == "tflm" and ctx.output(0).type != T.FLOAT32:
+    out = ctx.output(0)
+    if ctx.emulate == "tflm" and out.type not in (T.FLOAT32, T.INT8):
         ctx.unsupported("TFLite Micro's ADD_N has FLOAT32 and quantized INT8 kernels only")
     ctx.set_output_shape(0, shape)
-    return AddNData(shape)
+    if out.type != T.INT8:
+        return AddNData(shape)
+    # micro/kernels/add_n.cc: one scale and zero point for every input; ADD's rescaling with a
+    # single input multiplier (1/2) and left shift 20, no fused activation.
+    s, z = quant_params(ctx, ctx.input(0), "input 0")
+    for i in range(1, ctx.num_inputs):
+        if quant_params(ctx, ctx.input(i), f"input {i}") != (s, z):
+            ctx.fail(f"input {i} must have input 0's scale and zero point")
+    so, zo = quant_params(ctx, out, "output 0")
+    twice = 2.0 * s
+    m_in, sh_in = quantize_multiplier_smaller_than_one_exp(s / twice)
+    m_out, sh_out = quantize_multiplier_smaller_than_one_exp(twice / ((1 << 20) * so))
+    return AddNData(shape, AddSubRescale(20, -z, m_in, sh_in, 0, 0, 0, zo, m_out, sh_out))
 
 
 @register(Op.ADD_N, T.FLOAT32, T.INT32, prepare=prepare_add_n)
@@ -788,6 +804,26 @@ def add_n(data: AddNData, *xs: np.ndarray) -> np.ndarray:
         for x in xs[1:]:
             acc = acc + x
     return acc.astype(xs[0].dtype)
+
+
+@register(Op.ADD_N, T.INT8, prepare=prepare_add_n, emulations=("tflm",))
+def add_n_int8(data: AddNData, *xs: np.ndarray) -> np.ndarray:
+    """TFLM only: reference_ops::AddN(int8). Each input is rescaled as in ADD and the scaled values
+    summed in int32.  The sum starts from the rescaled *input offset* (``x = input1_offset``,
+    commented "x = 0" in the source), i.e. it includes one extra term for ``q = 0``."""
+    r = data.rescale
+    assert r is not None
+
+    def scaled(v: I64) -> I64:
+        return np.asarray(multiply_by_quantized_multiplier_smaller_than_one_exp(
+            v << r.left_shift, r.input1_multiplier, r.input1_shift))
+
+    acc = scaled(np.full(data.output_shape, r.input1_offset, dtype=np.int64))
+    for x in xs:
+        acc = wrap_int32(acc + scaled(_i64(x) + r.input1_offset))  # type: ignore[assignment]
+    out = multiply_by_quantized_multiplier_smaller_than_one_exp(
+        acc, r.output_multiplier, r.output_shift) + r.output_offset  # type: ignore[operator]
+    return np.clip(out, data.act_min, data.act_max).astype(np.int8)
 
 
 # ================================================================================================
