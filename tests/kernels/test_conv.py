@@ -332,6 +332,17 @@ def test_conv_2d_random(case: Case) -> None:
     run_case(case, guard=False)
 
 
+@pytest.mark.parametrize("op", ["CONV_2D", "DEPTHWISE_CONV_2D"])
+def test_empty_output(op: str) -> None:
+    """VALID with a filter taller than the image: out_h = (2 + 3 - 4) / 3 = 0 (C truncation);
+    LiteRT returns an empty tensor (TFLM is not asked: it cannot allocate one)."""
+    c = Case(op, "INT8", (1, 2, 5, 3), kernel=(4, 3), padding="VALID", stride=(3, 1),
+             channels=4 if op == "CONV_2D" else 1)
+    assert output_shape(c)[1] == 0
+    model, inputs = build(c)
+    assert_matches_litert(model, inputs, skip=litert_temporaries(model))
+
+
 def test_conv_2d_follows_resize_tensor_input() -> None:
     """The output shape comes from the input shape at allocate_tensors (batch 1 -> 3)."""
     model, _ = build(replace(C, stride=(2, 2)))

@@ -396,7 +396,7 @@ def _channel_requantization(ctx: OpContext, input_t: Tensor, filter_t: Tensor,
                                 np.dtype(output_t.dtype), max_abs_acc, tile)
 
 
-def _check_types(ctx: OpContext, *, bias_int: tuple[int, ...], allow_uint8: bool = True) -> None:
+def _check_types(ctx: OpContext, *, bias_int: tuple[int, ...]) -> None:
     """Input/filter/output/bias dtype combinations of the conv family (conv.cc Prepare)."""
     x, w, out = ctx.input(0 if ctx.op.name != "TRANSPOSE_CONV" else 2), ctx.input(1), ctx.output(0)
     b = ctx.input(2 if ctx.op.name != "TRANSPOSE_CONV" else 3)
@@ -412,8 +412,6 @@ def _check_types(ctx: OpContext, *, bias_int: tuple[int, ...], allow_uint8: bool
             ctx.fail(f"float kernel with a {ctx.dtype_name(b)} bias")
         return
     if x.type == T.UINT8:
-        if not allow_uint8:
-            ctx.unsupported("uint8")
         if w.type != T.UINT8:
             ctx.unsupported(f"uint8 input with a {ctx.dtype_name(w)} filter")
     elif w.type not in (T.INT8, T.INT4):
@@ -516,12 +514,6 @@ class Window:
             xp, (n, self.out_h, self.out_w, self.kernel_h, self.kernel_w, c),
             (sn, sh * self.stride_h, sw * self.stride_w, sh * self.dilation_h,
              sw * self.dilation_w, sc), writeable=False)
-
-    def tap(self, xp: np.ndarray, ky: int, kx: int) -> np.ndarray:
-        """The (N, out_h, out_w, C) slice of a padded input that filter tap (ky, kx) reads."""
-        y0, x0 = ky * self.dilation_h, kx * self.dilation_w
-        return xp[:, y0:y0 + (self.out_h - 1) * self.stride_h + 1:self.stride_h,
-                  x0:x0 + (self.out_w - 1) * self.stride_w + 1:self.stride_w]
 
 
 def _input_max_abs(dtype: np.dtype, zero_point: int = 0) -> float:
@@ -691,11 +683,14 @@ def conv_2d_float32(data: Conv2DData, x: NDArray[np.float32], filt: NDArray[np.f
     Accumulated in float64 (TFLite sums in float32, in tap order), so results agree to float32
     rounding, not bit for bit.
     """
+    shape = _conv_output_shape(data, x.shape[0])
+    if math.prod(shape) == 0:  # conv.cc Eval: nothing to compute
+        return np.zeros(shape, np.float32)
     weights, offset = _conv_weights_offset(data, filt, bias)
     acc = _conv_gemm(data, x, weights)
     acc += offset
     np.clip(acc, data.act_min, data.act_max, out=acc)
-    return acc.astype(np.float32).reshape(_conv_output_shape(data, x.shape[0]))
+    return acc.astype(np.float32).reshape(shape)
 
 
 @register(Op.CONV_2D, T.INT8, T.INT16, prepare=prepare_conv_2d)
@@ -709,10 +704,13 @@ def conv_2d_quantized(data: Conv2DData, x: np.ndarray, filt: np.ndarray,
     ``acc = Σ (w - z_w)·(x - z_in) + bias`` over the taps inside the image, then per channel
     ``MultiplyByQuantizedMultiplier``, ``+ z_out`` and the activation clamp.
     """
+    assert data.requant is not None
+    shape = _conv_output_shape(data, x.shape[0])
+    if math.prod(shape) == 0:  # conv.cc Eval: nothing to compute
+        return np.zeros(shape, data.requant.output_dtype)
     weights, offset = _conv_weights_offset(data, filt, bias)
     acc = np.add(_conv_gemm(data, x, weights), offset)  # exact integers in float64
-    assert data.requant is not None
-    return data.requant.apply(acc).reshape(_conv_output_shape(data, x.shape[0]))
+    return data.requant.apply(acc).reshape(shape)
 
 
 # =============================================================================================
@@ -880,12 +878,15 @@ def depthwise_conv_2d_float32(data: DepthwiseConv2DData, x: NDArray[np.float32],
                               filt: NDArray[np.float32], bias: NDArray[np.float32] | None = None
                               ) -> NDArray[np.float32]:
     """``reference_ops::DepthwiseConv`` (reference/depthwiseconv_float.h), summed in float64."""
+    win = data.window
+    shape = (x.shape[0], win.out_h, win.out_w, data.out_channels)
+    if math.prod(shape) == 0:
+        return np.zeros(shape, np.float32)
     taps, offset = _depthwise_taps_offset(data, filt, bias)
     acc = _depthwise_sum(data, x, taps)
     acc += offset
     np.clip(acc, data.act_min, data.act_max, out=acc)
-    win = data.window
-    return acc.astype(np.float32).reshape(x.shape[0], win.out_h, win.out_w, data.out_channels)
+    return acc.astype(np.float32).reshape(shape)
 
 
 @register(Op.DEPTHWISE_CONV_2D, T.INT8, T.INT16, prepare=prepare_depthwise_conv_2d)
@@ -897,11 +898,14 @@ def depthwise_conv_2d_quantized(data: DepthwiseConv2DData, x: np.ndarray, filt: 
     (integer_ops/depthwise_conv.h; int16 with an int64 accumulator); uint8:
     ``reference_ops::DepthwiseConv`` (depthwiseconv_uint8.h, ``kAwayFromZero`` = the standard
     double-rounding MultiplyByQuantizedMultiplier)."""
-    taps, offset = _depthwise_taps_offset(data, filt, bias)
-    acc = np.add(_depthwise_sum(data, x, taps), offset)  # exact integers in float64
     assert data.requant is not None
     win = data.window
-    return data.requant.apply(acc).reshape(x.shape[0], win.out_h, win.out_w, data.out_channels)
+    shape = (x.shape[0], win.out_h, win.out_w, data.out_channels)
+    if math.prod(shape) == 0:
+        return np.zeros(shape, data.requant.output_dtype)
+    taps, offset = _depthwise_taps_offset(data, filt, bias)
+    acc = np.add(_depthwise_sum(data, x, taps), offset)  # exact integers in float64
+    return data.requant.apply(acc).reshape(shape)
 
 
 # =============================================================================================
@@ -1052,31 +1056,31 @@ def _tconv_scatter(data: TransposeConvData, x: np.ndarray, output_shape: np.ndar
     One GEMM computes, for every input pixel, its contribution through each (ky, kx) tap; the
     scatter-add is then a loop over the kh·kw taps of strided slice additions.
     """
-    geo = data.geometry or _tconv_geometry(
-        data.padding, data.stride_h, data.stride_w, data.kernel_h, data.kernel_w, x.shape,
-        tuple(int(d) for d in np.asarray(output_shape).reshape(-1)), data.out_channels, None)
-    weights = data.weights if data.weights is not None else _tconv_weights(filt,
-                                                                             data.filter_offset)
+    geo = data.geometry
+    if geo is None:  # output_shape computed at run time: a bad one is a run-time fault
+        try:
+            geo = _tconv_geometry(
+                data.padding, data.stride_h, data.stride_w, data.kernel_h, data.kernel_w,
+                x.shape, tuple(int(d) for d in np.asarray(output_shape).reshape(-1)),
+                data.out_channels, None)
+        except KernelRuntimeError as exc:
+            raise KernelRuntimeError(f"{data.locator}: {exc}") from None
+    weights = data.weights
+    if weights is None:
+        weights = _tconv_weights(filt, data.filter_offset)
     n, h, w, cin = x.shape
     xs = x.reshape(-1, cin).astype(np.float64)
     if data.input_zero_point:
         xs -= data.input_zero_point
-    cols = (xs @ weights).reshape(n, h, w, data.kernel_h, data.kernel_w, data.out_channels)
+    contrib = (xs @ weights).reshape(n, h, w, data.kernel_h, data.kernel_w, data.out_channels)
     full = np.zeros((n, geo.full_h, geo.full_w, data.out_channels))
     sh, sw = data.stride_h, data.stride_w
     for ky in range(data.kernel_h):
         for kx in range(data.kernel_w):
-            rows, cols_ = slice(ky, ky + (h - 1) * sh + 1, sh), slice(kx, kx + (w - 1) * sw + 1, sw)
-            full[:, rows, cols_] += cols[:, :, :, ky, kx]
+            full[:, ky:ky + (h - 1) * sh + 1:sh, kx:kx + (w - 1) * sw + 1:sw] += \
+                contrib[:, :, :, ky, kx]
     _, oh, ow, _ = geo.output_shape
     return full[:, geo.pad_top:geo.pad_top + oh, geo.pad_left:geo.pad_left + ow], geo
-
-
-def _tconv_locate(data: TransposeConvData, fn, *args):  # type: ignore[no-untyped-def]
-    try:
-        return fn(*args)
-    except KernelRuntimeError as exc:
-        raise KernelRuntimeError(f"{data.locator}: {exc}") from None
 
 
 @register(Op.TRANSPOSE_CONV, T.FLOAT32, prepare=prepare_transpose_conv)
@@ -1085,7 +1089,7 @@ def transpose_conv_float32(data: TransposeConvData, output_shape: NDArray[np.int
                            bias: NDArray[np.float32] | None = None) -> NDArray[np.float32]:
     """``reference_ops::TransposeConv`` (reference/transpose_conv.h): scatter-accumulate, + bias,
     clamp; accumulated in float64."""
-    acc, _ = _tconv_locate(data, _tconv_scatter, data, x, output_shape, filt)
+    acc, _ = _tconv_scatter(data, x, output_shape, filt)
     if bias is not None:
         acc = acc + bias.astype(np.float64).reshape(-1)
     return np.clip(acc, data.act_min, data.act_max).astype(np.float32)
@@ -1099,7 +1103,7 @@ def transpose_conv_quantized(data: TransposeConvData, output_shape: NDArray[np.i
     """``reference_integer_ops::TransposeConv`` (integer_ops/transpose_conv.h; int16 with an
     int32 or int64 scratch) and ``reference_ops::TransposeConv`` (uint8): scatter
     ``(x - z_in)·w`` into a zeroed scratch buffer, ``+ bias``, requantize per channel."""
-    acc, _ = _tconv_locate(data, _tconv_scatter, data, x, output_shape, filt)
+    acc, _ = _tconv_scatter(data, x, output_shape, filt)
     if bias is not None:
         acc += bias.astype(np.float64).reshape(-1)  # exact integers in float64
     assert data.requant is not None
