@@ -12,8 +12,9 @@ continuously (scales, zero points, broadcast shapes) belong in the hypothesis te
 from __future__ import annotations
 
 import zlib
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 import pytest
@@ -156,6 +157,8 @@ CASES = [
     Case("ADD", "INT16", S4, (1, 4, 1, 3), Q16, {"pot_scale_int16": False, **RELU}),
     # power-of-two int16 path: TFLite only (TFLM always takes the general path, tested below)
     Case("ADD", "INT16", S4, S4, Q16_POT, tflm=False, extra="-pot"),
+    # unquantized int16 (plain wrapping arithmetic): LiteRT only
+    Case("ADD", "INT16", S4, (3,), options=RELU, tflm=False, extra="-unquantized"),
     # SUB: TFLM has float32, int32, int8, int16.
     Case("SUB", "FLOAT32", S4, (1, 4, 1, 1), options=RELU),
     Case("SUB", "INT32", S4, S4, options=RELU6, int_range=(-20, 20)),
@@ -175,6 +178,7 @@ CASES = [
     Case("MUL", "INT8", S4, (1, 4, 1, 3), ((0.02, -7), (0.5, 11), (0.03, 4))),
     Case("MUL", "UINT8", S4, S4, QU8, tflm=False),
     Case("MUL", "INT16", S4, (4, 1, 3), Q16),
+    Case("MUL", "INT16", S4, S4, tflm=False, int_range=I16, extra="-unquantized"),
     # DIV: TFLM has float32, int32 and int8; LiteRT float32, int32, uint8, int8, int16.
     Case("DIV", "FLOAT32", S4, S4, options=RELU6, divisor=True),
     Case("DIV", "FLOAT32", (2, 3), (3,), divisor=True),

@@ -15,7 +15,8 @@ How to add a case: append to the relevant ``*_CASES`` list with a readable id.
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 import pytest
@@ -99,7 +100,7 @@ CMP_CASES += [("EQUAL", "BOOL", S4, (2,), None), ("NOT_EQUAL", "BOOL", S4, S4, N
 
 
 def _cmp_id(c: tuple) -> str:
-    op, dt, s1, s2, q = c
+    op, dt, s1, s2, _ = c
     shapes = "x".join(map(str, s1)) + "-" + "x".join(map(str, s2))
     return f"{op.lower()}-{dt.lower()}-{shapes}"
 

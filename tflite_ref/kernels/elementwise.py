@@ -18,8 +18,8 @@ with :mod:`tflite_ref.kernels.unary` and :mod:`tflite_ref.kernels.logical`.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 import numpy as np
 import numpy.typing as npt
@@ -63,7 +63,7 @@ def broadcast_shape(ctx: OpContext, *shapes: Sequence[int]) -> tuple[int, ...]:
                  + " cannot be broadcast together")
 
 
-def activation_range(act: str, dtype: np.dtype) -> tuple[float | int, float | int]:
+def activation_range(act: str, dtype: np.dtype) -> tuple[float, float]:
     """``CalculateActivationRange<T>`` (kernel_util.h) for float and unquantized integer outputs.
 
     RELU -> [0, max], RELU6 -> [0, 6], RELU_N1_TO_1 -> [-1, 1], anything else (NONE, TANH,
@@ -72,17 +72,17 @@ def activation_range(act: str, dtype: np.dtype) -> tuple[float | int, float | in
     info: np.finfo | np.iinfo = np.finfo(dtype) if dtype.kind == "f" else np.iinfo(dtype)
     lo, hi = info.min, info.max
     if act == "RELU":
-        return 0, hi
+        return 0, hi  # type: ignore[return-value]
     if act == "RELU6":
         return 0, 6
     if act == "RELU_N1_TO_1":
         return -1, 1
-    return lo, hi
+    return lo, hi  # type: ignore[return-value]
 
 
-def clamp(x: np.ndarray, lo: float | int, hi: float | int) -> np.ndarray:
+def clamp(x: np.ndarray, lo: float, hi: float) -> np.ndarray:
     """``ActivationFunctionWithMinMax``: ``min(max(x, lo), hi)``; NaN stays NaN, as in C++."""
-    return np.minimum(np.maximum(x, lo), hi)
+    return np.asarray(np.minimum(np.maximum(x, lo), hi))
 
 
 def is_quantized(t: Tensor | None) -> bool:
@@ -135,6 +135,11 @@ def type_range(dtype: np.dtype) -> tuple[int, int]:
 
 def _i64(x: np.ndarray) -> I64:
     return x.astype(np.int64)
+
+
+def as_i64(v: object) -> I64:
+    """The quant helpers return Python ints for scalars and int64 arrays otherwise."""
+    return np.asarray(v, dtype=np.int64)
 
 
 def _prepare_binary_shape(ctx: OpContext) -> tuple[int, ...]:
@@ -288,21 +293,21 @@ def _add_sub_general(r: AddSubRescale, x: np.ndarray, y: np.ndarray, sign: int) 
     to the output, add the output zero point."""
     a = (_i64(x) + r.input1_offset) << r.left_shift
     b = (_i64(y) + r.input2_offset) << r.left_shift
-    a = multiply_by_quantized_multiplier_smaller_than_one_exp(a, r.input1_multiplier,
-                                                              r.input1_shift)
-    b = multiply_by_quantized_multiplier_smaller_than_one_exp(b, r.input2_multiplier,
-                                                              r.input2_shift)
+    a = as_i64(multiply_by_quantized_multiplier_smaller_than_one_exp(
+        a, r.input1_multiplier, r.input1_shift))
+    b = as_i64(multiply_by_quantized_multiplier_smaller_than_one_exp(
+        b, r.input2_multiplier, r.input2_shift))
     raw = wrap_int32(a + sign * b)
-    return multiply_by_quantized_multiplier_smaller_than_one_exp(
-        raw, r.output_multiplier, r.output_shift) + r.output_offset  # type: ignore[operator]
+    return as_i64(multiply_by_quantized_multiplier_smaller_than_one_exp(
+        raw, r.output_multiplier, r.output_shift)) + r.output_offset
 
 
 def _add_sub_pot(p: AddSubPot, x: np.ndarray, y: np.ndarray, sign: int) -> I64:
     """reference_ops::Add(int16, pot_scale=true) / Sub16: one input is rounded right by the
     scale ratio, then a saturating int16 add; the activation clamp (inside int16) follows."""
-    a = rounding_divide_by_pot(_i64(x), p.input1_right_shift)
-    b = rounding_divide_by_pot(_i64(y), p.input2_right_shift)
-    return np.clip(a + sign * b, -32768, 32767)  # type: ignore[operator]
+    a = as_i64(rounding_divide_by_pot(_i64(x), p.input1_right_shift))
+    b = as_i64(rounding_divide_by_pot(_i64(y), p.input2_right_shift))
+    return np.asarray(np.clip(a + sign * b, -32768, 32767), dtype=np.int64)
 
 
 def _add_sub_quantized(data: AddData, x: np.ndarray, y: np.ndarray, sign: int) -> np.ndarray:
@@ -438,8 +443,8 @@ def mul_quantized(data: MulData, x: np.ndarray, y: np.ndarray) -> np.ndarray:
         raw = (_i64(x) * _i64(y)).astype(x.dtype).astype(np.int64)
     else:
         prod = wrap_int32((_i64(x) + data.input1_offset) * (_i64(y) + data.input2_offset))
-        raw = multiply_by_quantized_multiplier(prod, data.output_multiplier,
-                                               data.output_shift) + data.output_offset
+        raw = as_i64(multiply_by_quantized_multiplier(prod, data.output_multiplier,
+                                                      data.output_shift)) + data.output_offset
     out = clamp(np.broadcast_to(raw, data.output_shape), data.act_min, data.act_max)
     return out.astype(x.dtype)
 
@@ -627,7 +632,7 @@ def floor_mod_float32(data: FloorModData, x: np.ndarray, y: np.ndarray) -> np.nd
     with np.errstate(invalid="ignore", divide="ignore"):
         r = np.fmod(x, y)
     adjust = (r != 0) & ((y < 0) != (r < 0))
-    return np.where(adjust, r + y, r).astype(np.float32)
+    return np.asarray(np.where(adjust, r + y, r), dtype=np.float32)
 
 
 @register(Op.FLOOR_MOD, T.INT8, T.INT16, T.INT32, T.INT64, prepare=prepare_floor_mod)
@@ -680,7 +685,7 @@ def squared_difference_plain(data: SquaredDifferenceData, x: np.ndarray,
     """``d = a - b; d * d`` in T (float32, or int32 wrapping)."""
     with np.errstate(over="ignore", invalid="ignore"):
         d = x - y
-        return (d * d).astype(x.dtype)
+        return np.asarray(d * d, dtype=x.dtype)
 
 
 def _squared_difference_quantized(data: SquaredDifferenceData, x: np.ndarray,
@@ -689,16 +694,16 @@ def _squared_difference_quantized(data: SquaredDifferenceData, x: np.ndarray,
     assert r is not None
     a = (_i64(x) + r.input1_offset) << r.left_shift
     b = (_i64(y) + r.input2_offset) << r.left_shift
-    a = multiply_by_quantized_multiplier_smaller_than_one_exp(a, r.input1_multiplier,
-                                                              r.input1_shift)
-    b = multiply_by_quantized_multiplier_smaller_than_one_exp(b, r.input2_multiplier,
-                                                              r.input2_shift)
-    d = wrap_int32(a - b)  # type: ignore[operator]
-    sq = wrap_int32(d * d)  # type: ignore[operator]
+    a = as_i64(multiply_by_quantized_multiplier_smaller_than_one_exp(
+        a, r.input1_multiplier, r.input1_shift))
+    b = as_i64(multiply_by_quantized_multiplier_smaller_than_one_exp(
+        b, r.input2_multiplier, r.input2_shift))
+    d = as_i64(wrap_int32(a - b))
+    sq = wrap_int32(d * d)
     # TFLite: MBQM_SmallerThanOneExp; TFLM: MBQM. Identical whenever the shift is <= 0, which
     # prepare guarantees for TFLite.
-    out = multiply_by_quantized_multiplier(sq, r.output_multiplier,
-                                           r.output_shift) + r.output_offset  # type: ignore[operator]
+    out = as_i64(multiply_by_quantized_multiplier(sq, r.output_multiplier,
+                                                  r.output_shift)) + r.output_offset
     lo, hi = type_range(x.dtype)
     return np.broadcast_to(np.clip(out, lo, hi), data.output_shape).astype(x.dtype)
 
@@ -820,9 +825,9 @@ def add_n_int8(data: AddNData, *xs: np.ndarray) -> np.ndarray:
 
     acc = scaled(np.full(data.output_shape, r.input1_offset, dtype=np.int64))
     for x in xs:
-        acc = wrap_int32(acc + scaled(_i64(x) + r.input1_offset))  # type: ignore[assignment]
-    out = multiply_by_quantized_multiplier_smaller_than_one_exp(
-        acc, r.output_multiplier, r.output_shift) + r.output_offset  # type: ignore[operator]
+        acc = as_i64(wrap_int32(acc + scaled(_i64(x) + r.input1_offset)))
+    out = as_i64(multiply_by_quantized_multiplier_smaller_than_one_exp(
+        acc, r.output_multiplier, r.output_shift)) + r.output_offset
     return np.clip(out, data.act_min, data.act_max).astype(np.int8)
 
 
@@ -879,7 +884,7 @@ def pow_float32(data: PowData, x: np.ndarray, y: np.ndarray) -> np.ndarray:
         if n is not None:
             return np.broadcast_to(_integer_power(x, n), data.output_shape).astype(np.float32)
     with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
-        return np.power(x, y).astype(np.float32)
+        return np.asarray(np.power(x, y), dtype=np.float32)
 
 
 @register(Op.POW, T.INT32, prepare=prepare_pow)

@@ -11,8 +11,8 @@ multiplier, so ``s1·(q1 - z1)`` is compared with ``s2·(q2 - z2)`` to about 2^-
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import numpy as np
 
@@ -184,7 +184,7 @@ def logical_or(data: LogicalData, x: np.ndarray, y: np.ndarray) -> np.ndarray:
 
 @register(Op.LOGICAL_NOT, T.BOOL, prepare=prepare_logical_not)
 def logical_not(data: LogicalData, x: np.ndarray) -> np.ndarray:
-    return np.logical_not(x)
+    return np.asarray(np.logical_not(x), dtype=np.bool_)
 
 
 # ================================================================================================

@@ -20,8 +20,8 @@ from __future__ import annotations
 import ctypes
 import ctypes.util
 import functools
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import numpy as np
 import numpy.typing as npt
@@ -150,7 +150,7 @@ def _libm_logf() -> Callable[[float], float] | None:
         except (OSError, AttributeError):
             continue
         fn.restype, fn.argtypes = ctypes.c_float, [ctypes.c_float]
-        return fn  # type: ignore[no-any-return]
+        return fn  # type: ignore[no-any-return,unused-ignore]
     return None
 
 
@@ -379,9 +379,10 @@ def prepare_rsqrt(ctx: OpContext) -> UnaryData:
         r = (np.float32(1.0) / np.sqrt(safe)).astype(np.float32)
         return np.where(v <= 0, np.float32(32767) * np.float32(s_out), r).astype(np.float32)
 
-    table = lut_populate_int16(s_in, z_in, s_out, z_out, rsqrt_or_max)
+    table16 = lut_populate_int16(s_in, z_in, s_out, z_out, rsqrt_or_max)
     # RsqrtEvalQuantizedInt16 rejects inputs below the zero point (0 for int16).
-    return UnaryData(shape, loc, "lut16", table, invalid_message=message, input_zero_point=z_in)
+    return UnaryData(shape, loc, "lut16", table16, invalid_message=message,
+                     input_zero_point=z_in)
 
 
 @register(Op.RSQRT, T.FLOAT32, prepare=prepare_rsqrt)
@@ -453,7 +454,7 @@ def _abs_formula(q: I64, z_in: int, z_out: int, needs_rescale: bool, m: int, shi
     if needs_rescale:
         value = multiply_by_quantized_multiplier(value, m, shift)  # type: ignore[assignment]
     lo, hi = type_range(dtype)
-    return np.clip(value + z_out, lo, hi)
+    return np.asarray(np.clip(value + z_out, lo, hi), dtype=np.int64)
 
 
 def prepare_abs(ctx: OpContext) -> UnaryData:
@@ -490,7 +491,7 @@ def abs_float32(data: UnaryData, x: F32) -> F32:
 @register(Op.ABS, T.INT32, prepare=prepare_abs)
 def abs_int32(data: UnaryData, x: np.ndarray) -> np.ndarray:
     """``std::abs(int32)``: INT32_MIN stays INT32_MIN (two's complement), as NumPy's does."""
-    return np.abs(x).astype(np.int32)
+    return np.asarray(np.abs(x), dtype=np.int32)
 
 
 @register(Op.ABS, T.INT8, T.INT16, prepare=prepare_abs)
@@ -514,7 +515,7 @@ def prepare_neg(ctx: OpContext) -> UnaryData:
 def neg(data: UnaryData, x: np.ndarray) -> np.ndarray:
     """reference_ops::Negate: ``-x`` in T, ignoring any quantization (the minimum wraps)."""
     with np.errstate(over="ignore"):
-        return np.negative(x).astype(x.dtype)
+        return np.asarray(np.negative(x), dtype=x.dtype)
 
 
 def prepare_sign(ctx: OpContext) -> UnaryData:
