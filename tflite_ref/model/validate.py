@@ -10,15 +10,15 @@ from __future__ import annotations
 
 import dataclasses
 import math
-import struct
 
 import numpy as np
 
-from tflite_ref.errors import ModelValidationError, ResourceLimitError
+from tflite_ref import budgets as budgets_mod
+from tflite_ref.errors import Locator, ModelValidationError, ResourceLimitError
 from tflite_ref.model.model import Model, Operator, Subgraph, Tensor
 from tflite_ref.model.schema import TensorType
 
-MAX_CONTROL_FLOW_DEPTH = 32
+MAX_CONTROL_FLOW_DEPTH = 32  # default of Budgets.control_flow_depth
 
 # Options fields that name subgraphs (WHILE, IF, CALL, CALL_ONCE, StableHLO region ops).
 SUBGRAPH_OPTION_FIELDS = (
@@ -35,15 +35,20 @@ _INT_RANGES = {
 
 
 def validate_model(model: Model) -> Model:
+    """Raise :class:`ModelValidationError` (with its locator) for the first inconsistency;
+    return the model with the warnings of the checks that are not errors added."""
     warnings = list(model.warnings)
     if model.version != 3:
-        raise ModelValidationError(f"model: schema version {model.version}; only version 3 is defined")
+        raise ModelValidationError(
+            f"model: schema version {model.version}; only version 3 is defined",
+            locator=Locator(path="model.version"), cve_class="B")
     if not model.subgraphs:
-        raise ModelValidationError("model: has no subgraphs")
+        raise ModelValidationError("model: has no subgraphs", locator=Locator(path="model.subgraphs"))
     n_sub = len(model.subgraphs)
+    strings_checked: dict[tuple[int, int], None] = {}
     for sg in model.subgraphs:
         for t in sg.tensors:
-            _check_tensor(sg, t, warnings)
+            _check_tensor(sg, t, warnings, strings_checked)
         _check_io(sg)
         _check_operators(model, sg, n_sub)
         _check_topology(sg)
@@ -61,13 +66,20 @@ def _where(sg: Subgraph, t: Tensor) -> str:
     return f"subgraph {sg.index}, tensor {t.index} {t.name!r}"
 
 
-def _check_tensor(sg: Subgraph, t: Tensor, warnings: list[str]) -> None:
+def _loc(sg: Subgraph, t: Tensor, slot: str | None = None) -> Locator:
+    return Locator(subgraph=sg.index, tensor=t.index, tensor_name=t.name, buffer=t.buffer,
+                   slot=slot)
+
+
+def _check_tensor(sg: Subgraph, t: Tensor, warnings: list[str],
+                  strings_checked: dict[tuple[int, int], None]) -> None:
     q = t.quantization
     if q is not None and (q.scale.size or q.zero_point.size):
         where = _where(sg, t) + " quantization"
         ns, nz = q.scale.size, q.zero_point.size
         if ns != nz:
-            raise ModelValidationError(f"{where}: {ns} scales but {nz} zero points")
+            raise ModelValidationError(f"{where}: {ns} scales but {nz} zero points",
+                                       locator=_loc(sg, t, "quantization"), cve_class="J")
         if ns > 1:
             if (q.quantized_dimension >= len(t.shape) == 1 and ns == t.shape[0]):
                 # person_detect.tflite: rank-1 biases with one scale per element but
@@ -79,12 +91,14 @@ def _check_tensor(sg: Subgraph, t: Tensor, warnings: list[str]) -> None:
             elif not 0 <= q.quantized_dimension < len(t.shape):
                 raise ModelValidationError(
                     f"{where}: quantized_dimension {q.quantized_dimension} is outside the tensor's "
-                    f"rank {len(t.shape)}")
+                    f"rank {len(t.shape)}", locator=_loc(sg, t, "quantized_dimension"),
+                    cve_class="J")
             elif ns != t.shape[q.quantized_dimension]:
                 dim = t.shape[q.quantized_dimension]
                 raise ModelValidationError(
                     f"{where}: {ns} scales, but dimension {q.quantized_dimension} of shape "
-                    f"{list(t.shape)} has {dim} entries")
+                    f"{list(t.shape)} has {dim} entries", locator=_loc(sg, t, "scale"),
+                    cve_class="J")
         elif q.quantized_dimension != 0:
             # Meaningless for a single scale; runtimes ignore it, but it hints at a broken converter.
             warnings.append(
@@ -94,7 +108,8 @@ def _check_tensor(sg: Subgraph, t: Tensor, warnings: list[str]) -> None:
         if bad.any():
             k = int(np.argmax(bad))
             raise ModelValidationError(f"{where}: scale[{k}]={float(q.scale[k])!r} is not a finite "
-                                       "non-negative number")
+                                       "non-negative number", locator=_loc(sg, t, f"scale[{k}]"),
+                                       cve_class="J")
         if (q.scale == 0).any() and t.type not in (TensorType.FLOAT32, TensorType.FLOAT16):
             k = int(np.argmax(q.scale == 0))
             warnings.append(f"{where}: scale[{k}] is 0.0; quantized kernels will reject this tensor")
@@ -105,11 +120,17 @@ def _check_tensor(sg: Subgraph, t: Tensor, warnings: list[str]) -> None:
                 k = int(np.argmax(out))
                 raise ModelValidationError(
                     f"{where}: zero_point[{k}]={int(q.zero_point[k])} is outside the {t.type_name} "
-                    f"range [{rng[0]}, {rng[1]}]")
+                    f"range [{rng[0]}, {rng[1]}]", locator=_loc(sg, t, f"zero_point[{k}]"),
+                    cve_class="J")
     if t.sparsity is not None:
         _check_sparsity(sg, t)
     if t.type == TensorType.STRING and t.data is not None:
-        _check_string_buffer(sg, t)
+        # Once per (buffer, element count): tensors sharing a buffer would otherwise repeat a
+        # walk as long as the buffer, once per 4-byte index that points at it.
+        key = (t.buffer, t.num_elements)
+        if key not in strings_checked:
+            _check_string_buffer(sg, t)
+            strings_checked[key] = None
 
 
 def _check_sparsity(sg: Subgraph, t: Tensor) -> None:
@@ -120,70 +141,76 @@ def _check_sparsity(sg: Subgraph, t: Tensor) -> None:
     rank = len(t.shape)
     order = sp.traversal_order
     n_dims = len(order)
+
+    def fail(message: str, slot: str = "sparsity") -> ModelValidationError:
+        return ModelValidationError(f"{where}: {message}", locator=_loc(sg, t, slot),
+                                    cve_class="K")
+
     if sorted(order) != list(range(n_dims)):
-        raise ModelValidationError(f"{where}: traversal_order {list(order)} is not a permutation")
+        raise fail(f"traversal_order {list(order)} is not a permutation", "traversal_order")
     if n_dims < rank:
-        raise ModelValidationError(f"{where}: traversal_order has {n_dims} entries, the tensor rank is {rank}")
+        raise fail(f"traversal_order has {n_dims} entries, the tensor rank is {rank}",
+                   "traversal_order")
     n_block = n_dims - rank
     if len(sp.block_map) != n_block:
-        raise ModelValidationError(
-            f"{where}: block_map has {len(sp.block_map)} entries, expected {n_block}")
+        raise fail(f"block_map has {len(sp.block_map)} entries, expected {n_block}", "block_map")
     if any(not 0 <= b < rank for b in sp.block_map):
-        raise ModelValidationError(f"{where}: block_map {list(sp.block_map)} names a dimension "
-                                   f"outside rank {rank}")
+        raise fail(f"block_map {list(sp.block_map)} names a dimension outside rank {rank}",
+                   "block_map")
     if len(sp.dim_metadata) != n_dims:
-        raise ModelValidationError(
-            f"{where}: {len(sp.dim_metadata)} dim_metadata entries for {n_dims} traversal dimensions")
+        raise fail(f"{len(sp.dim_metadata)} dim_metadata entries for {n_dims} traversal "
+                   "dimensions", "dim_metadata")
     count = 1
     for k, dm in enumerate(sp.dim_metadata):
+        slot = f"dim_metadata[{k}]"
         if dm.format == "DENSE":
             if dm.dense_size < 0:
-                raise ModelValidationError(f"{where}: dim_metadata[{k}] dense_size {dm.dense_size} < 0")
+                raise fail(f"{slot} dense_size {dm.dense_size} < 0", slot)
             count *= dm.dense_size
         elif dm.format == "SPARSE_CSR":
             seg, idx = dm.array_segments, dm.array_indices
             if seg is None or idx is None:
-                raise ModelValidationError(f"{where}: dim_metadata[{k}] is SPARSE_CSR without "
-                                           "array_segments and array_indices")
+                raise fail(f"{slot} is SPARSE_CSR without array_segments and array_indices", slot)
             if seg.size != count + 1:
-                raise ModelValidationError(
-                    f"{where}: dim_metadata[{k}] has {seg.size} segments, expected {count + 1}")
+                raise fail(f"{slot} has {seg.size} segments, expected {count + 1}", slot)
             if seg.size and (seg[0] != 0 or (np.diff(seg) < 0).any() or seg[-1] != idx.size):
-                raise ModelValidationError(
-                    f"{where}: dim_metadata[{k}] array_segments are not a non-decreasing run from 0 "
-                    f"to {idx.size}")
+                raise fail(f"{slot} array_segments are not a non-decreasing run from 0 to "
+                           f"{idx.size}", slot)
             orig_dim = order[k]
             dense = t.shape[orig_dim] if orig_dim < rank else None
             if dense is not None and idx.size and ((idx < 0).any() or (idx >= dense).any()):
-                raise ModelValidationError(
-                    f"{where}: dim_metadata[{k}] array_indices outside [0, {dense})")
+                raise fail(f"{slot} array_indices outside [0, {dense})", slot)
             count = int(idx.size)
         else:
-            raise ModelValidationError(f"{where}: dim_metadata[{k}] has unknown format {dm.format}")
+            raise fail(f"{slot} has unknown format {dm.format}", slot)
     itemsize = {TensorType.FLOAT32: 4, TensorType.INT8: 1, TensorType.FLOAT16: 2,
                 TensorType.INT32: 4, TensorType.INT16: 2, TensorType.UINT8: 1}.get(t.type)
     if itemsize is not None and t.buffer_bytes and t.buffer_bytes != count * itemsize:
-        raise ModelValidationError(
-            f"{where}: the sparse layout holds {count} values, buffer {t.buffer} has "
-            f"{t.buffer_bytes} bytes ({t.type_name} needs {count * itemsize})")
+        raise fail(f"the sparse layout holds {count} values, buffer {t.buffer} has "
+                   f"{t.buffer_bytes} bytes ({t.type_name} needs {count * itemsize})", "data")
 
 
 def _check_string_buffer(sg: Subgraph, t: Tensor) -> None:
     """Layout ``[count, offset_0 .. offset_count, bytes...]`` (int32), as ``VerifyStringTensorBuffer``."""
-    raw = bytes(t.data)  # type: ignore[arg-type]
+    assert t.data is not None
+    raw = t.data.reshape(-1).view(np.uint8)  # no copy: the buffer can be as large as the file
     where = _where(sg, t) + " string buffer"
+
+    def fail(message: str) -> ModelValidationError:
+        return ModelValidationError(f"{where}: {message}", locator=_loc(sg, t, "data"),
+                                    cve_class="E")
+
     if len(raw) < 4:
-        raise ModelValidationError(f"{where}: {len(raw)} bytes, too short for the string count")
-    count = struct.unpack_from("<i", raw, 0)[0]
+        raise fail(f"{len(raw)} bytes, too short for the string count")
+    count = int(raw[:4].view("<i4")[0])
     if count < 0 or 4 * (count + 2) > len(raw):
-        raise ModelValidationError(f"{where}: string count {count} does not fit in {len(raw)} bytes")
+        raise fail(f"string count {count} does not fit in {len(raw)} bytes")
     if count != t.num_elements:
-        raise ModelValidationError(f"{where}: holds {count} strings, shape {list(t.shape)} needs "
-                                   f"{t.num_elements}")
-    offsets = struct.unpack_from(f"<{count + 1}i", raw, 4)
+        raise fail(f"holds {count} strings, shape {list(t.shape)} needs {t.num_elements}")
+    offsets = np.frombuffer(raw, dtype="<i4", count=count + 1, offset=4).astype(np.int64)
     header = 4 * (count + 2)
-    if offsets[0] != header or any(b < a for a, b in zip(offsets, offsets[1:])) or offsets[-1] != len(raw):
-        raise ModelValidationError(f"{where}: string offsets are not increasing from {header} to {len(raw)}")
+    if offsets[0] != header or (np.diff(offsets) < 0).any() or offsets[-1] != len(raw):
+        raise fail(f"string offsets are not increasing from {header} to {len(raw)}")
 
 
 def _check_io(sg: Subgraph) -> None:
@@ -192,7 +219,18 @@ def _check_io(sg: Subgraph) -> None:
         for k, ti in enumerate(idxs):
             if not 0 <= ti < n:
                 raise ModelValidationError(
-                    f"subgraph {sg.index}: {kind} {k} is tensor {ti}, but the subgraph has {n} tensors")
+                    f"subgraph {sg.index}: {kind} {k} is tensor {ti}, but the subgraph has {n} "
+                    "tensors", locator=Locator(subgraph=sg.index, slot=f"{kind}s[{k}]", tensor=ti),
+                    cve_class="B")
+
+
+def _op_loc(op: Operator, slot: str | None = None, tensor: int | None = None,
+            sg: Subgraph | None = None) -> Locator:
+    name = None
+    if sg is not None and tensor is not None and 0 <= tensor < len(sg.tensors):
+        name = sg.tensors[tensor].name
+    return Locator(subgraph=op.subgraph, operator=op.index, opcode=op.opcode, slot=slot,
+                   tensor=tensor, tensor_name=name)
 
 
 def _check_operators(model: Model, sg: Subgraph, n_sub: int) -> None:
@@ -205,12 +243,15 @@ def _check_operators(model: Model, sg: Subgraph, n_sub: int) -> None:
                     continue
                 if not 0 <= ti < n:
                     raise ModelValidationError(
-                        f"{op.locator}: {kind} {k} is tensor {ti}, but the subgraph has {n} tensors")
+                        f"{op.locator}: {kind} {k} is tensor {ti}, but the subgraph has {n} "
+                        "tensors", locator=_op_loc(op, f"{kind}s[{k}]", ti),
+                        cve_class="I" if ti == -1 else "B")
         for fld in SUBGRAPH_OPTION_FIELDS:
             v = op.options.get(fld)
             if isinstance(v, int) and not isinstance(v, bool) and not 0 <= v < n_sub:
                 raise ModelValidationError(
-                    f"{op.locator}: option {fld} = {v}, but the model has {n_sub} subgraphs")
+                    f"{op.locator}: option {fld} = {v}, but the model has {n_sub} subgraphs",
+                    locator=_op_loc(op, f"option {fld}"), cve_class="B")
 
 
 def _check_topology(sg: Subgraph) -> None:
@@ -225,19 +266,23 @@ def _check_topology(sg: Subgraph) -> None:
         ins = {i for i in op.inputs if i >= 0}
         for k, ti in enumerate(op.outputs):
             t = sg.tensors[ti]
+            loc = _op_loc(op, f"outputs[{k}]", ti, sg)
             if ti in producer:
                 raise ModelValidationError(
                     f"{op.locator}: output {k} is tensor {ti} {t.name!r}, already produced by "
-                    f"operator {producer[ti]}")
+                    f"operator {producer[ti]}", locator=loc, cve_class="C")
             if ti in ins:
                 raise ModelValidationError(
-                    f"{op.locator}: tensor {ti} {t.name!r} is both an input and an output")
+                    f"{op.locator}: tensor {ti} {t.name!r} is both an input and an output",
+                    locator=loc, cve_class="C")
             if t.data is not None and not t.is_variable:
                 raise ModelValidationError(
-                    f"{op.locator}: output {k} is tensor {ti} {t.name!r}, which is a constant")
+                    f"{op.locator}: output {k} is tensor {ti} {t.name!r}, which is a constant",
+                    locator=loc, cve_class="C")
             if ti in graph_inputs:
                 raise ModelValidationError(
-                    f"{op.locator}: output {k} is tensor {ti} {t.name!r}, which is a subgraph input")
+                    f"{op.locator}: output {k} is tensor {ti} {t.name!r}, which is a subgraph "
+                    "input", locator=loc, cve_class="C")
             producer[ti] = op.index
     for op in sg.operators:
         for k, ti in enumerate(op.inputs):
@@ -246,11 +291,14 @@ def _check_topology(sg: Subgraph) -> None:
                 raise ModelValidationError(
                     f"{op.locator}: input {k} is tensor {ti} {sg.tensors[ti].name!r}, produced by "
                     f"operator {p}, which runs {'at the same time' if p == op.index else 'later'} "
-                    "(the operators are not in a valid execution order, or form a cycle)")
+                    "(the operators are not in a valid execution order, or form a cycle)",
+                    locator=_op_loc(op, f"inputs[{k}]", ti, sg), cve_class="C")
 
 
 def _check_call_graph(model: Model) -> None:
-    """Control-flow subgraph references must not recurse (CVE-2021-29591) and nest at most 32 deep."""
+    """Control-flow subgraph references must not recurse (CVE-2021-29591) and nest at most
+    ``Budgets.control_flow_depth`` deep."""
+    limit = budgets_mod.current().control_flow_depth
     edges: dict[int, set[int]] = {sg.index: set() for sg in model.subgraphs}
     for sg in model.subgraphs:
         for op in sg.operators:
@@ -259,7 +307,6 @@ def _check_call_graph(model: Model) -> None:
                 if isinstance(v, int) and not isinstance(v, bool):
                     edges[sg.index].add(v)
     state: dict[int, int] = {}  # 1 = on the stack, 2 = done
-    depth_of: dict[int, int] = {}
 
     def visit(root: int) -> None:
         # Iterative DFS: a recursive one would itself hit RecursionError on a hostile chain.
@@ -268,23 +315,24 @@ def _check_call_graph(model: Model) -> None:
         path = [root]
         while stack:
             node, todo = stack[-1]
-            if len(path) > MAX_CONTROL_FLOW_DEPTH:
+            if limit is not None and len(path) > limit:
                 raise ResourceLimitError(
-                    f"subgraph {root}: control flow nests deeper than {MAX_CONTROL_FLOW_DEPTH} "
-                    f"subgraphs ({' -> '.join(map(str, path[:8]))} ...)")
+                    f"subgraph {root}: control flow nests deeper than {limit} subgraphs "
+                    f"({' -> '.join(map(str, path[:8]))} ...) > the control_flow_depth budget",
+                    locator=Locator(subgraph=root), cve_class="M")
             if todo:
                 nxt = todo.pop()
                 if state.get(nxt) == 1:
                     cyc = path[path.index(nxt):] + [nxt]
                     raise ModelValidationError(
-                        "subgraphs call each other recursively: " + " -> ".join(map(str, cyc)))
+                        "subgraphs call each other recursively: " + " -> ".join(map(str, cyc)),
+                        locator=Locator(subgraph=nxt, slot="call graph"), cve_class="C")
                 if state.get(nxt) is None:
                     state[nxt] = 1
                     path.append(nxt)
                     stack.append((nxt, sorted(edges[nxt])))
             else:
                 state[node] = 2
-                depth_of[node] = 1 + max((depth_of.get(c, 0) for c in edges[node]), default=0)
                 stack.pop()
                 path.pop()
 
@@ -297,21 +345,70 @@ def _check_signatures(model: Model) -> None:
     keys: set[str] = set()
     for i, sd in enumerate(model.signatures):
         where = f"signature_defs[{i}] {sd.key!r}"
+        loc = Locator(table="signature_defs", index=i)
         if sd.key in keys:
-            raise ModelValidationError(f"{where}: duplicate signature key")
+            raise ModelValidationError(f"{where}: duplicate signature key",
+                                       locator=loc.with_(slot="signature_key"))
         keys.add(sd.key)
         if not 0 <= sd.subgraph_index < len(model.subgraphs):
             raise ModelValidationError(
                 f"{where}: subgraph_index {sd.subgraph_index}, but the model has "
-                f"{len(model.subgraphs)} subgraphs")
+                f"{len(model.subgraphs)} subgraphs", locator=loc.with_(slot="subgraph_index"),
+                cve_class="B")
         n = len(model.subgraphs[sd.subgraph_index].tensors)
         for kind, mapping in (("input", sd.inputs), ("output", sd.outputs)):
             for name, ti in mapping.items():
                 if not 0 <= ti < n:
                     raise ModelValidationError(
                         f"{where}: {kind} {name!r} is tensor {ti}, but subgraph "
-                        f"{sd.subgraph_index} has {n} tensors")
+                        f"{sd.subgraph_index} has {n} tensors",
+                        locator=loc.with_(slot=f"{kind}s[{name!r}]", tensor=ti), cve_class="B")
 
 
 def element_count(shape: tuple[int, ...]) -> int:
     return math.prod(shape)
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class NonFiniteFinding:
+    """Class 25 of the shared doc: garbage in, garbage out -- an audit finding, not an error."""
+
+    subgraph: int
+    tensor: int
+    name: str
+    nan: int
+    inf: int
+    subnormal: int
+
+    def __str__(self) -> str:
+        parts = [f"{n} {what}" for n, what in ((self.nan, "NaN"), (self.inf, "Inf"),
+                                                (self.subnormal, "subnormal")) if n]
+        return (f"subgraph {self.subgraph}, tensor {self.tensor} {self.name!r}: constant holds "
+                + ", ".join(parts))
+
+
+def nonfinite_findings(model: Model) -> list[NonFiniteFinding]:
+    """Float constants holding NaN, Inf or subnormal values, counted per tensor.
+
+    The interpreter computes with them as LiteRT does; this is what ``inspect`` can report.
+    """
+    out = []
+    seen: dict[tuple[int, int], tuple[int, int, int]] = {}
+    for sg in model.subgraphs:
+        for t in sg.tensors:
+            d = t.data
+            if d is None or t.sparsity is not None or d.dtype.kind not in "fc":
+                continue
+            key = (t.buffer, d.size)
+            counts = seen.get(key)
+            if counts is None:
+                flat = d.reshape(-1)
+                parts = (flat.real, flat.imag) if d.dtype.kind == "c" else (flat,)
+                tiny = np.finfo(parts[0].dtype).tiny
+                counts = (sum(int(np.isnan(p).sum()) for p in parts),
+                          sum(int(np.isinf(p).sum()) for p in parts),
+                          sum(int(((p != 0) & (np.abs(p) < tiny)).sum()) for p in parts))
+                seen[key] = counts
+            if any(counts):
+                out.append(NonFiniteFinding(sg.index, t.index, t.name, *counts))
+    return out
