@@ -14,8 +14,8 @@ ROUND; int8 RSQRT and ABS; int16 ABS; no SIGN, no quantized EXP/LOG/SQRT).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 import numpy as np
 import pytest
