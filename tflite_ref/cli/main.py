@@ -21,6 +21,8 @@ SUBCOMMANDS = {
     "inspect": "tflite_ref.cli.inspect_cmd",
     "run": "tflite_ref.cli.run_cmd",
     "micro": "tflite_ref.cli.micro_cmd",
+    "check": "tflite_ref.cli.check_cmd",
+    "trace": "tflite_ref.cli.trace_cmd",
 }
 
 error_console = Console(stderr=True, highlight=False, soft_wrap=True)
