@@ -305,6 +305,33 @@ def test_svdf_int16_state_zero_point_is_an_emulation_difference() -> None:
     assert not np.array_equal(a.get_tensor(out), b.get_tensor(out))
 
 
+# Parameter sets where forming eff1 = s_in·s_wf/s_state or eff2 = s_state·s_wt/s_out in float32
+# or in double changes results (found by search): LiteRT uses float32, the TFLM wheel double.
+_WIDE = dict(batch=32, input_size=48, units=16, rank=1, memory=1, output_zero_point=5)
+_OUT = dict(batch=32, input_size=8, units=32, rank=1, memory=2, output_zero_point=0)
+
+
+@pytest.mark.parametrize("case, runtime", [
+    (SvdfCase("INT8", input_zero_point=-32, seed=868489426, **_WIDE), "tflm"),  # eff1
+    (SvdfCase("INT8", input_zero_point=44, seed=730056029, **_WIDE), "litert"),  # eff1
+    (SvdfCase("INT8", input_zero_point=-3, seed=989550186, **_OUT), "litert"),  # eff2
+    (SvdfCase("INT8", batch=1, input_size=12, units=4, rank=1, memory=1, state_dtype="INT8",
+              input_zero_point=-106, output_zero_point=0, seed=12), "tflm"),  # eff2
+], ids=["eff1-tflm-double", "eff1-litert-float32", "eff2-litert-float32", "eff2-tflm-double"])
+def test_svdf_effective_scale_arithmetic(case: SvdfCase, runtime: str) -> None:
+    model = svdf_model(case)
+    invokes = random_invokes(model, np.random.default_rng(case.seed), n=3)
+    (check_litert if runtime == "litert" else check_tflm)(model, invokes)
+    if case.state_dtype == "INT16":  # the other emulation gives another answer
+        a, b = ours(model, "tflite"), ours(model, "tflm")
+        for it in (a, b):
+            _feed(it, it.get_input_details(), invokes[0])
+            it.invoke()
+        op = a.model.subgraphs[0].operators[0]
+        assert any(not np.array_equal(a.get_tensor(i), b.get_tensor(i))
+                   for i in (op.inputs[4], op.outputs[0]))
+
+
 def test_svdf_reset_all_variables_vs_litert() -> None:
     model = svdf_model(SvdfCase("INT8", batch=2))
     check_litert(model, random_invokes(model, np.random.default_rng(5), n=3), reset_before=2)
@@ -548,6 +575,15 @@ def test_lstm_float_drawn(data: st.DataObject) -> None:
     invokes = random_invokes(model, np.random.default_rng(case.seed))
     check_litert(model, invokes)
     check_tflm(model, invokes)
+
+
+# Found by search: the gate multipliers s·s_w / 2^-12 formed from a float32 or a double product
+# give different TFLM results here; the TFLM wheel follows the double one.
+@pytest.mark.parametrize("zp_in, zp_state, seed", [(28, -4, 368966752), (-85, 4, 711976462)])
+def test_lstm_tflm_gate_multiplier_in_double(zp_in: int, zp_state: int, seed: int) -> None:
+    model = lstm_model(LstmCase("INT8", batch=16, time=2, n_input=24, n_cell=16,
+                                input_zero_point=zp_in, state_zero_point=zp_state, seed=seed))
+    check_tflm(model, random_invokes(model, np.random.default_rng(seed)))
 
 
 def test_lstm_reset_all_variables_vs_litert() -> None:

@@ -698,6 +698,17 @@ def _f32_product_ratio(a: float, b: float, c: float) -> float:
     return float((F32(a) * F32(b)) / F32(c))
 
 
+def _tflm_fc_scale(s_in: float, s_w: float, s_out: float) -> float:
+    """The multiplier of TFLM's int8→int16 gate FULLY_CONNECTEDs: ``s_in · s_w / s_out`` in double.
+
+    The kernel_util.cc snapshot we read (2026-08-20, ``GetQuantizedConvolutionMultipler``) forms
+    the product in float32 and widens it; the TFLM wheel we emulate (tflite_micro
+    0.dev20261023) follows the double product on every parameter set where the two differ
+    (measured; as it does for SVDF's effective scales, see svdf.py).
+    """
+    return float(F32(s_in)) * float(F32(s_w)) / float(F32(s_out))
+
+
 def _checked_log2(x: float) -> tuple[bool, int]:
     """quantization_util.cc ``CheckedLog2``: float32 ``log(x) · (1/log 2)`` rounded half away;
     true when within 1e-3 of an integer."""
@@ -789,9 +800,9 @@ def _prepare_integer(ctx: OpContext, shape: LstmShape) -> LstmIntegerData:
         if tflite:
             in_scale = _f32_product_ratio(s_w, s_in, gate_scale[name])
             rec_scale = _f32_product_ratio(s_r, s_h, gate_scale[name])
-        else:  # GetQuantizedConvolutionMultipler: double(float(s_in·s_w)) / double(s_out)
-            in_scale = float(F32(s_in) * F32(s_w)) / gate_scale[name]
-            rec_scale = float(F32(s_h) * F32(s_r)) / gate_scale[name]
+        else:
+            in_scale = _tflm_fc_scale(s_in, s_w, gate_scale[name])
+            rec_scale = _tflm_fc_scale(s_h, s_r, gate_scale[name])
         # With layer norm the bias is added after normalisation, not to the matmul.
         fold_bias = bias if not shape.use_layer_norm else np.zeros_like(bias)
         cell_w = cell_rs = None

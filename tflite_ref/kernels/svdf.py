@@ -18,11 +18,13 @@ The state array is **updated in place** (the interpreter keeps it between invoke
 ``Interpreter.reset_all_variables()`` restores its initial value).
 
 Integer path (int8 input, int16 -- or in TFLM int8 -- state; doc §2.20): step 2 is
-``clamp_T(MBQM(Σ wf·(x − z_in), eff1))`` with ``eff1 = double(float32(s_in·s_wf / s_state))``;
-step 4 is ``clamp8(MBQM(bias + Σ scratch, eff2) + z_out)`` with
-``eff2 = double(float32(s_state·s_wt / s_out))``.  The fused activation is **not** applied (LiteRT
-insists on RELU being declared and then ignores it; TFLM ignores it).  Emulation differences,
-kept in :attr:`SvdfData.state_zero_point` and :attr:`SvdfData.state_dtype`:
+``clamp_T(MBQM(Σ wf·(x − z_in), eff1))`` with ``eff1 = s_in·s_wf / s_state``;
+step 4 is ``clamp8(MBQM(bias + Σ scratch, eff2) + z_out)`` with ``eff2 = s_state·s_wt / s_out``
+(formed in float32 by LiteRT, in double by the TFLM wheel: :func:`_effective_scale`).  The
+fused activation is **not** applied (LiteRT insists on RELU being declared and then ignores it;
+TFLM ignores it).  Emulation differences,
+kept in :attr:`SvdfData.state_zero_point`, :attr:`SvdfData.state_dtype` and the arithmetic of
+the effective scales:
 
 * LiteRT (``tflite/kernels/svdf.cc``, ``internal/reference/svdf.h`` ``EvalIntegerSVDF``) assumes
   the state's zero point is 0 and only knows int16 state and weights_time.  A model whose state
@@ -85,10 +87,18 @@ class SvdfData:
     shift_2: int = 0
 
 
-def _float32_scale(a: float, b: float, c: float) -> float:
-    """``a * b / c`` in float32, widened: ``const double s = p1->scale * p2->scale / p3->scale``
-    (svdf.cc, svdf_common.cc) multiplies and divides floats before the conversion."""
-    return float((F32(a) * F32(b)) / F32(c))
+def _effective_scale(a: float, b: float, c: float, arithmetic: str) -> float:
+    """``a · b / c`` of three float32 scales, the way the emulated runtime forms it.
+
+    ``"float32"``: LiteRT svdf.cc ``const double s = p1->scale * p2->scale / p3->scale``
+    multiplies and divides floats, then widens.  ``"double"``: the TFLM wheel we emulate
+    (tflite_micro 0.dev20261023) -- measured: on parameter sets where the two differ, its state
+    and output follow the double quotient, although the svdf_common.cc snapshot we read
+    (2026-08-20) shows the float32 expression.
+    """
+    if arithmetic == "float32":
+        return float((F32(a) * F32(b)) / F32(c))
+    return float(F32(a)) * float(F32(b)) / float(F32(c))
 
 
 def prepare_svdf(ctx: OpContext) -> SvdfData:
@@ -183,8 +193,9 @@ def _prepare_svdf_integer(ctx: OpContext, rank: int, activation: str, batch: int
         if not abs(s_bias - float(F32(s_state) * F32(s_wt))) < 1e-5:
             ctx.fail(f"bias scale {s_bias:.6g} must equal state scale x weights_time scale "
                      f"{float(F32(s_state) * F32(s_wt)):.6g} within 1e-5")
-    m1, sh1 = quantize_multiplier(_float32_scale(s_in, s_wf, s_state))
-    m2, sh2 = quantize_multiplier(_float32_scale(s_state, s_wt, s_out))
+    scale_arithmetic = "float32" if ctx.emulate == "tflite" else "double"
+    m1, sh1 = quantize_multiplier(_effective_scale(s_in, s_wf, s_state, scale_arithmetic))
+    m2, sh2 = quantize_multiplier(_effective_scale(s_state, s_wt, s_out, scale_arithmetic))
     state_dtype = np.int16 if state.type == T.INT16 else np.int8
     return SvdfData(
         batch, num_filters, num_units, rank, memory,
