@@ -16,10 +16,9 @@ Runtime coverage (what is compared against what, and why not more):
   none of these ops).
 
 Both runtimes start an int8 variable tensor at its zero point (LiteRT ``ResetVariableTensor``,
-tflite/core/api/tensor_utils.cc; TFLM ``MicroInterpreterGraph::ResetTensorData``); our
-Interpreter starts every variable at 0.  Until the interpreter does the same, :func:`ours`
-resets int8 variables to their zero point after ``allocate_tensors()``; the strict xfail
-:func:`test_int8_state_starts_at_zero_point` shows the gap and will fail once it is closed.
+tflite/core/api/tensor_utils.cc; TFLM ``MicroInterpreterGraph::ResetTensorData``), and so does
+our Interpreter (:func:`test_int8_state_starts_at_zero_point`): LSTM output states with a
+non-zero zero point depend on it from the first step.
 """
 
 from __future__ import annotations
@@ -44,19 +43,10 @@ Inputs = Sequence[np.ndarray]
 # =============================================================================================
 # Running a model for several invokes
 # =============================================================================================
-def ours(model: bytes, emulate: str, *, runtime_start: bool = True) -> tflite_ref.Interpreter:
+def ours(model: bytes, emulate: str) -> tflite_ref.Interpreter:
     it = tflite_ref.Interpreter(model_content=model, emulate=emulate)
     it.allocate_tensors()
-    if runtime_start:
-        _start_int8_variables_at_zero_point(it)
     return it
-
-
-def _start_int8_variables_at_zero_point(it: tflite_ref.Interpreter) -> None:
-    for t in it.model.subgraphs[0].tensors:
-        q = t.quantization
-        if t.is_variable and t.type_name == "INT8" and q is not None and q.zero_point.size:
-            it.set_tensor(t.index, np.full(t.shape, q.zero_point[0], dtype=np.int8))
 
 
 def _feed(it: object, details: list[dict], xs: Inputs) -> None:
@@ -89,7 +79,6 @@ def check_litert(model: bytes, invokes: Sequence[Inputs], *, rtol: float = 1e-5,
         if reset_before == k:
             ref.reset_all_variables()
             it.reset_all_variables()
-            _start_int8_variables_at_zero_point(it)
         _feed(ref, ref.get_input_details(), xs)
         _feed(it, it.get_input_details(), xs)
         ref.invoke()
@@ -640,13 +629,20 @@ def test_lstm_hybrid_refused() -> None:
         ours(mb.build(), "tflite")
 
 
-@pytest.mark.xfail(strict=True, reason="tflite_ref.Interpreter starts int8 variables at 0; "
-                   "LiteRT and TFLM start them at their zero point (reported)")
-def test_int8_state_starts_at_zero_point() -> None:
+@pytest.mark.parametrize("emulate", ["tflite", "tflm"])
+def test_int8_state_starts_at_zero_point(emulate: str) -> None:
+    """Before the first invoke and after reset_all_variables(): the int8 output state holds its
+    zero point, the int16 cell state 0."""
     model = lstm_model(LstmCase("INT8", state_zero_point=-4))
-    it = ours(model, "tflite", runtime_start=False)
-    state = it.model.subgraphs[0].operators[0].inputs[18]
-    assert np.all(it.get_tensor(state) == -4)
+    it = ours(model, emulate)
+    op = it.model.subgraphs[0].operators[0]
+    h, c = op.inputs[18], op.inputs[19]
+    for _ in range(2):
+        assert np.all(it.get_tensor(h) == -4) and np.all(it.get_tensor(c) == 0)
+        _feed(it, it.get_input_details(), random_invokes(model, np.random.default_rng(0), 1)[0])
+        it.invoke()
+        assert not np.all(it.get_tensor(h) == -4)
+        it.reset_all_variables()
 
 
 # =============================================================================================

@@ -699,7 +699,7 @@ def _f32_product_ratio(a: float, b: float, c: float) -> float:
 
 
 def _tflm_fc_scale(s_in: float, s_w: float, s_out: float) -> float:
-    """The multiplier of TFLM's int8→int16 gate FULLY_CONNECTEDs: ``s_in · s_w / s_out`` in double.
+    """The multiplier of TFLM's int8→int16 gate FULLY_CONNECTEDs: ``s_in·s_w / s_out`` in double.
 
     The kernel_util.cc snapshot we read (2026-08-20, ``GetQuantizedConvolutionMultipler``) forms
     the product in float32 and widens it; the TFLM wheel we emulate (tflite_micro
