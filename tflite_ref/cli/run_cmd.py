@@ -116,15 +116,21 @@ def render(result: RunResult, console: Console, saved: str | None = None) -> Non
     console.print(f"[bold]{result.model}[/]  emulating [cyan]{result.emulate}[/]"
                   + (f"  (random inputs, seed {result.seed})" if result.seed is not None else ""))
     for title, rows in (("inputs", result.inputs), ("outputs", result.outputs)):
+        columns = ["#", "name", "dtype", "shape", "min", "max", "mean"]
+        if title == "outputs" and any(s.top5 for s in rows):
+            columns.append("top-5 (class: value)")
         table = Table(title=title, title_justify="left", show_edge=False)
-        for col in ("#", "name", "dtype", "shape", "min", "max", "mean", "top-5 (class: value)"):
+        for col in columns:
             table.add_column(col, overflow="fold")
         for s in rows:
-            unit = " (real)" if s.dequantized else ""
-            table.add_row(str(s.index), s.name[-48:], s.dtype + unit, str(list(s.shape)),
-                          _num(s.min), _num(s.max), _num(s.mean),
-                          ", ".join(f"{c}: {v:.4g}" for c, v in s.top5) if title == "outputs" else "")
+            cells = [str(s.index), s.name[-48:], s.dtype, str(list(s.shape)), _num(s.min),
+                     _num(s.max), _num(s.mean)]
+            if len(columns) > 7:
+                cells.append(", ".join(f"{c}: {v:.4g}" for c, v in s.top5))
+            table.add_row(*cells)
         console.print(table)
+    if any(s.dequantized for s in result.inputs + result.outputs):
+        console.print("[dim]quantized tensors are shown in real units: scale × (q − zero_point)[/]")
     if saved:
         console.print(f"saved {len(result.tensors)} tensors to {saved}/")
 
