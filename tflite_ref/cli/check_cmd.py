@@ -213,6 +213,13 @@ def report_json(report: CheckReport) -> dict[str, Any]:
 # ------------------------------------------------------------------------------------------------
 # Rich
 # ------------------------------------------------------------------------------------------------
+def _n(count: int, word: str) -> str:
+    return f"{count} {word}" + ("" if count == 1 else "s")
+
+
+_EMULATING = {"tflite": "LiteRT's reference kernels", "tflm": "TFLite Micro"}
+
+
 def _pct(share: float) -> str:
     if share == 0:
         return "0"
@@ -309,12 +316,13 @@ def _table(r: RuntimeReport, limit: int | None, width: int) -> Table | None:
 def render(report: CheckReport, console: Console, limit: int | None = TOP) -> None:
     """Draw ``report``: a header, then per runtime its findings, first divergence and the worst
     tensors; the verdict last. Computes nothing."""
-    inputs = (f"{report.samples} random sample{'s' if report.samples != 1 else ''} "
-              f"(seed {report.seed})" if report.seed is not None
-              else f"{report.samples} given sample{'s' if report.samples != 1 else ''}")
+    kind = "random" if report.seed is not None else "given"
+    inputs = _n(report.samples, f"{kind} sample") + (
+        f" (seed {report.seed})" if report.seed is not None else "")
     console.print(Text.assemble(("tflite-ref check ", "bold"), report.model))
-    console.print(f"emulating {report.emulate} · {inputs} · {report.operators} operators · "
-                  f"policy {report.policy}: {POLICIES[report.policy]}")
+    console.print(f"tflite_ref emulating {_EMULATING[report.emulate]} ({report.emulate}) · "
+                  f"{inputs} · {_n(report.operators, 'operator')}")
+    console.print(Text(f"policy {report.policy}: {POLICIES[report.policy]}", style="dim"))
     for r in report.runtimes:
         version = f" {r.version}" if r.version else ""
         tag = " (emulated)" if r.emulated else ""
@@ -324,8 +332,8 @@ def render(report: CheckReport, console: Console, limit: int | None = TOP) -> No
             console.print(_finding(f))
         if r.samples:
             counts = " · ".join(f"{n} {c}" for c in CLASSES if (n := r.counts.get(c, 0)))
-            console.print(f"compared {len(r.tensors)} tensors ({r.exposes}) over {r.samples} "
-                          f"sample{'s' if r.samples != 1 else ''}: {counts}")
+            console.print(f"compared {_n(len(r.tensors), 'tensor')} ({r.exposes} exposed) over "
+                          f"{_n(r.samples, 'sample')}: {counts}")
             console.print(_first(r))
             table = _table(r, limit, console.width)
             if table is not None:
