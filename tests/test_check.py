@@ -248,6 +248,14 @@ def test_hung_child_is_killed_and_reported(monkeypatch: pytest.MonkeyPatch) -> N
         run.close()
 
 
+def test_memory_limit_is_a_finding(capsys: pytest.CaptureFixture[str]) -> None:
+    code, doc = _cli(capsys, str(MODELS["tflm/hello_world_int8"]), "--against", "tflm",
+                     "--memory-limit", "32")
+    assert code == 1 and isinstance(doc, dict)
+    (finding,) = doc["runtimes"][0]["findings"]
+    assert finding["kind"] == "out-of-memory" and "32 MiB" in finding["message"]
+
+
 def test_missing_runtime_is_exit_2(monkeypatch: pytest.MonkeyPatch,
                                    capsys: pytest.CaptureFixture[str]) -> None:
     import importlib.util

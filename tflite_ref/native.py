@@ -56,6 +56,8 @@ DEFAULT_MEMORY_LIMIT = 4 << 30  # bytes of address space; LiteRT + XNNPACK need 
 DEFAULT_TFLM_ARENA = 256 << 20  # TFLite Micro's default (10x the model) is too small for many
 
 _POLL = 0.01  # seconds between looks at the child
+# What running out of address space looks like from the outside (Python, the loader, C++).
+_OOM_MARKS = ("failed to map segment", "Cannot allocate memory", "std::bad_alloc")
 
 
 @dataclass(frozen=True, slots=True)
@@ -155,8 +157,9 @@ class NativeRun:
     """
 
     def __init__(self, runtime: str, workdir: Path, proc: subprocess.Popen[bytes],
-                 samples: int, timeout: float) -> None:
+                 samples: int, timeout: float, memory_limit: int | None = None) -> None:
         self.runtime = runtime
+        self.memory_limit = memory_limit
         self._dir = workdir
         self._proc = proc
         self._samples = samples
@@ -252,6 +255,11 @@ class NativeRun:
         kept = [ln for ln in text.splitlines() if ln.strip() and not ln.startswith("INFO: ")]
         return "\n".join(kept[-lines:])
 
+    def _limit_note(self) -> str:
+        if not self.memory_limit:
+            return ""
+        return f" (address-space limit {self.memory_limit >> 20} MiB)"
+
     def _failure_from_exit(self, code: int) -> NativeFailure:
         stage = self._stage()
         sample = _sample_of(stage)
@@ -259,17 +267,21 @@ class NativeRun:
         err_path = self._dir / "error.json"
         if err_path.exists():
             err = json.loads(err_path.read_text())
-            kind = "out-of-memory" if err["type"] == "MemoryError" else (
-                "refused" if err["stage"].split()[0] in ("start", "load", "allocate") else "error")
-            what = ("refused the model" if kind == "refused" else f"raised {err['type']}")
-            message = (f"{self.runtime} {what} during {err['stage']}: "
-                       f"{err['type'] + ': ' if kind == 'refused' else ''}{err['message']}")
+            raised = f"{err['type']}: {err['message']}" if err["message"] else err["type"]
+            if err["type"] == "MemoryError" or any(m in err["message"] for m in _OOM_MARKS):
+                kind, what = "out-of-memory", f"ran out of memory{self._limit_note()}"
+            elif err["stage"].split()[0] in ("start", "load", "allocate"):
+                kind, what = "refused", "refused the model"
+            else:
+                kind, what = "error", "failed"
             return NativeFailure(self.runtime, kind, err["stage"], _sample_of(err["stage"]),
-                                 _one_line(message), exit_code=code, stderr_tail=tail)
+                                 _one_line(f"{self.runtime} {what} during {err['stage']}: "
+                                           f"{raised}"), exit_code=code, stderr_tail=tail)
         if code < 0:
             name = _signal_name(-code)
-            oom = "bad_alloc" in tail or "Cannot allocate memory" in tail
-            what = "ran out of memory and aborted" if oom else f"was killed by {name}"
+            oom = any(m in tail for m in _OOM_MARKS)
+            what = (f"ran out of memory{self._limit_note()} and died of {name}" if oom
+                    else f"was killed by {name}")
             return NativeFailure(self.runtime, "out-of-memory" if oom else "crash", stage, sample,
                                  f"{self.runtime} {what} during {stage}", signal=name,
                                  exit_code=code, stderr_tail=tail)
@@ -341,7 +353,7 @@ def start(runtime: str, model: bytes | str | os.PathLike[str],
     except BaseException:
         shutil.rmtree(workdir, ignore_errors=True)
         raise
-    return NativeRun(runtime, workdir, proc, len(samples), timeout)
+    return NativeRun(runtime, workdir, proc, len(samples), timeout, memory_limit)
 
 
 # Loads this file as a free-standing module in the child: importing the tflite_ref package would
