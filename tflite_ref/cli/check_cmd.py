@@ -83,7 +83,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--outputs-only", action="store_true",
                    help="compare graph outputs only (no preserve-all-tensors runs)")
     p.add_argument("--timeout", type=float, default=native.DEFAULT_TIMEOUT, metavar="SECONDS",
-                   help=f"per runtime, all samples (default {native.DEFAULT_TIMEOUT:g})")
+                   help="how long to wait for each runtime process, summed over the samples "
+                        f"(default {native.DEFAULT_TIMEOUT:g})")
     p.add_argument("--memory-limit", type=int, default=native.DEFAULT_MEMORY_LIMIT >> 20,
                    metavar="MIB", help="address space per runtime process (default "
                                        f"{native.DEFAULT_MEMORY_LIMIT >> 20}; 0: none)")
