@@ -39,6 +39,7 @@ from tflite_ref.check import (
     CLASSES,
     DEFAULT_RTOL,
     EMULATED_RUNTIME,
+    HIST_CLIP,
     POLICIES,
     CheckReport,
     DiffStats,
@@ -166,7 +167,7 @@ def _stats_json(s: DiffStats | None, integer: bool) -> dict[str, Any] | None:
                            "share": s.share, "max_abs": _num(s.max_abs)}
     if integer:
         out["max_lsb"] = s.max_lsb if not math.isinf(s.max_abs) else None
-        out["histogram"] = {str(d): n for d, n in s.histogram}
+        out["histogram"] = {_bin(d).replace("+", ""): n for d, n in s.histogram}
     else:
         out["max_rel"] = _num(s.max_rel)
     return out
@@ -192,7 +193,18 @@ def _finding_json(f: RuntimeFinding) -> dict[str, Any]:
 
 
 def report_json(report: CheckReport) -> dict[str, Any]:
-    """The ``--json`` document (a stable contract for CI; see tests/test_check.py)."""
+    """The ``--json`` document, a contract for CI (kept by tests/test_check.py::test_json_contract).
+
+    ``{model, emulate, policy, rtol, samples, seed, operators, passed, exit_code, runtimes: [
+    {runtime, title, version, emulated, exposes, samples, passed, reasons, findings: [{run, kind,
+    stage, sample, message, signal, stderr_tail}], counts: {class: n}, first_divergence: tensor |
+    null, tensors: [tensor], notes}]}``, where a tensor is ``{index, name, dtype, shape,
+    operator, opcode, role, class, samples, diff, local, explanation, first_sample, inputs:
+    [{slot, index, name, state, max_abs}], note}`` and ``diff``/``local`` (the operator re-run
+    on the runtime's inputs, or null) are ``{elements, differing, share, max_abs, max_lsb,
+    histogram: {"-1": n, "1": n, ">=16": n}}`` for integer tensors, ``{elements, differing,
+    share, max_abs, max_rel}`` for float ones. Infinite values are the string ``"inf"``.
+    """
     return {
         "model": report.model, "emulate": report.emulate, "policy": report.policy,
         "rtol": report.rtol, "samples": report.samples, "seed": report.seed,
@@ -246,7 +258,12 @@ def _hist(s: DiffStats, width: int = 6) -> str:
         return ""
     top = sorted(s.histogram, key=lambda dn: -dn[1])[:width]
     more = " …" if len(s.histogram) > width else ""
-    return " ".join(f"{d:+d}:{n}" for d, n in sorted(top)) + more
+    return " ".join(f"{_bin(d)}:{n}" for d, n in sorted(top)) + more
+
+
+def _bin(d: int) -> str:
+    """A histogram bin's label: the edge bins pool everything beyond them."""
+    return f"<={d:+d}" if d <= -HIST_CLIP else f">={d:+d}" if d >= HIST_CLIP else f"{d:+d}"
 
 
 def _finding(f: RuntimeFinding) -> RenderableType:
@@ -266,7 +283,8 @@ def _first(r: RuntimeReport) -> RenderableType:
         return Text.assemble(("first divergence: ", "bold"), what)
     d = t.diff
     head = Text.assemble(
-        ("first divergence: ", "bold"), f"tensor {t.index} ", (repr(t.name), "bold"),
+        ("first divergence: ", "bold"), f"tensor {t.index} ", (repr(t.name) if t.name else
+                                                               "(unnamed)", "bold"),
         f" ({t.dtype} {list(t.shape)}) ← operator {t.operator} ", (t.opcode or "?", "bold"),
         f", sample {t.first_sample}: ", (t.cls, _STYLE[t.cls]))
     size = Text(f"  {_size(t, d)}, {d.differing:,} of {d.elements:,} elements differ "
@@ -306,7 +324,7 @@ def _table(r: RuntimeReport, limit: int | None, width: int) -> Table | None:
         table.add_column("histogram", overflow="ellipsis", no_wrap=True, ratio=1)
     for t in rows:
         op = f"{t.operator} {t.opcode}" if t.operator is not None else "-"
-        name = escape(t.name) + (" (out)" if t.role == "output" else "")
+        name = escape(t.name or "(unnamed)") + (" (out)" if t.role == "output" else "")
         cells: list[RenderableType] = [
             str(t.index), name, op, Text(t.cls, style=_STYLE[t.cls]), _size(t, t.diff),
             _pct(t.diff.share), _size(t, t.local) if t.local else ""]
