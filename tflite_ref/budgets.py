@@ -218,7 +218,7 @@ def _exceeded(where: str | Locator | None, what: str, budget_name: str, limit: f
 def check_file_size(size: int, budgets: Budgets | None = None) -> None:
     limit = resolve(budgets).file_bytes
     if limit is not None and size > limit:
-        raise _exceeded(Locator(path="file", byte_offset=size),
+        raise _exceeded(Locator(path="file"),
                         f"the file is {_fmt(size)} bytes", "file_bytes", limit)
 
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import math
 import os
+import stat
 import struct
 from collections.abc import Callable
 from pathlib import Path
@@ -132,12 +133,22 @@ def _read_file(path: str, b: Budgets) -> bytes:
             raise ModelFormatError(f"no such file: {path}", locator=file_loc)
         if p.is_dir():
             raise ModelFormatError(f"is a directory, not a .tflite file: {path}", locator=file_loc)
-        budgets_mod.check_file_size(p.stat().st_size, b)
+        st = p.stat()
+        budgets_mod.check_file_size(st.st_size, b)
         with p.open("rb") as f:
-            # Read at most one byte past the budget: st_size is 0 for pipes and devices, which
-            # would otherwise be read to the end (/dev/zero never ends).
-            limit = b.file_bytes
-            content = f.read() if limit is None else f.read(limit + 1)
+            if stat.S_ISREG(st.st_mode) or b.file_bytes is None:
+                content = f.read()
+            else:
+                # A pipe or a device has no size (st_size 0) and may never end (/dev/zero):
+                # read in chunks up to one byte past the budget. (f.read(n) would allocate n.)
+                chunks, total = [], 0
+                while total <= b.file_bytes:
+                    chunk = f.read(min(1 << 20, b.file_bytes + 1 - total))
+                    if not chunk:
+                        break
+                    chunks.append(chunk)
+                    total += len(chunk)
+                content = b"".join(chunks)
     except OSError as exc:
         raise ModelFormatError(f"cannot read {path}: {exc.strerror or exc}",
                                locator=file_loc) from None

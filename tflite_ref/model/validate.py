@@ -15,6 +15,7 @@ import numpy as np
 
 from tflite_ref import budgets as budgets_mod
 from tflite_ref.errors import Locator, ModelValidationError, ResourceLimitError
+from tflite_ref.model import ops_table
 from tflite_ref.model.model import Model, Operator, Subgraph, Tensor
 from tflite_ref.model.schema import TensorType
 
@@ -252,6 +253,39 @@ def _check_operators(model: Model, sg: Subgraph, n_sub: int) -> None:
                 raise ModelValidationError(
                     f"{op.locator}: option {fld} = {v}, but the model has {n_sub} subgraphs",
                     locator=_op_loc(op, f"option {fld}"), cve_class="B")
+        _check_option_enums(op)
+
+
+# Enums whose unknown values no runtime can mean anything by: LiteRT's ConvertPadding and
+# ConvertActivation map them to "unknown"/"none" and compute regardless (a silent wrong result).
+# Other enums in options (TensorType, weights formats) may be newer than the schema; the kernel
+# that reads them decides.
+_CHECKED_ENUMS = ("Padding", "ActivationFunctionType")
+
+
+def _check_option_enums(op: Operator) -> None:
+    member = op.options_type
+    if member is None or ":" in member or not op.options:
+        return
+    for spec in _enum_fields(member):
+        v = op.options.get(spec[0])
+        if isinstance(v, int) and not isinstance(v, bool):  # decoded names are str
+            names = ", ".join(ops_table.enum_values(spec[1]).values())
+            raise ModelValidationError(
+                f"{op.locator}: option {spec[0]} = {v} is not a {spec[1]} ({names})",
+                locator=_op_loc(op, f"option {spec[0]}"), cve_class="D")
+
+
+_ENUM_FIELDS: dict[str, tuple[tuple[str, str], ...]] = {}
+
+
+def _enum_fields(member: str) -> tuple[tuple[str, str], ...]:
+    got = _ENUM_FIELDS.get(member)
+    if got is None:
+        got = _ENUM_FIELDS[member] = tuple(
+            (f.key, str(f.enum)) for f in ops_table.table_fields(member)
+            if f.kind == "scalar" and f.enum in _CHECKED_ENUMS)
+    return got
 
 
 def _check_topology(sg: Subgraph) -> None:
@@ -286,13 +320,24 @@ def _check_topology(sg: Subgraph) -> None:
             producer[ti] = op.index
     for op in sg.operators:
         for k, ti in enumerate(op.inputs):
+            if ti < 0:
+                continue
             p = producer.get(ti)
-            if ti >= 0 and p is not None and p >= op.index:
+            if p is not None and p >= op.index:
                 raise ModelValidationError(
                     f"{op.locator}: input {k} is tensor {ti} {sg.tensors[ti].name!r}, produced by "
                     f"operator {p}, which runs {'at the same time' if p == op.index else 'later'} "
                     "(the operators are not in a valid execution order, or form a cycle)",
                     locator=_op_loc(op, f"inputs[{k}]", ti, sg), cve_class="C")
+            t = sg.tensors[ti]
+            if (p is None and ti not in graph_inputs and not t.is_constant and not t.is_variable
+                    and op.custom_code is None and t.data is None):
+                # LiteRT and TFLite Micro would read uninitialised arena memory here (class I);
+                # custom operators are exempt: Vela's ethos-u takes its scratch areas as inputs.
+                raise ModelValidationError(
+                    f"{op.locator}: input {k} is tensor {ti} {t.name!r}, which nothing writes (not "
+                    "a subgraph input, a constant, a variable or an earlier operator's output)",
+                    locator=_op_loc(op, f"inputs[{k}]", ti, sg), cve_class="I")
 
 
 def _check_call_graph(model: Model) -> None:
