@@ -1,0 +1,135 @@
+"""Builders of hostile ``.tflite`` files, one family per bad-input class of
+``shared/docs/hostile-models.md``, shared by the class tests and the CLI tests.
+
+Structural damage edits the bytes of a valid file at a position found by the verifier's own walk
+(:func:`~tflite_ref.model.verify.flatbuffer_sites`), so a test names the schema path it breaks
+instead of a magic offset; semantic damage is written with our writer, which checks nothing
+semantic on purpose.
+"""
+
+from __future__ import annotations
+
+import importlib
+import struct
+from typing import Any, Callable
+
+import flatbuffers
+import numpy as np
+
+from tflite_ref.model.verify import Site, flatbuffer_sites
+from tflite_ref.model.writer import ModelBuilder, SubgraphBuilder
+
+
+def add_model(hook: Callable[[ModelBuilder, SubgraphBuilder], None] | None = None) -> bytes:
+    """A valid float32 ``y = x + c`` model; ``hook`` damages it before building."""
+    mb = ModelBuilder()
+    sg = mb.subgraph("main")
+    x = sg.tensor("x", [1, 4], "FLOAT32")
+    c = sg.tensor("c", [1, 4], "FLOAT32", data=np.arange(4, dtype=np.float32).reshape(1, 4))
+    y = sg.tensor("y", [1, 4], "FLOAT32")
+    sg.operator("ADD", [x, c], [y])
+    sg.inputs, sg.outputs = [x], [y]
+    if hook is not None:
+        hook(mb, sg)
+    return mb.build()
+
+
+def one_op(op: str, inputs: list[dict[str, Any]], outputs: list[dict[str, Any]],
+           options: dict[str, Any] | None = None, graph_inputs: list[int] | None = None,
+           **op_kwargs: Any) -> bytes:
+    """A model of one operator.  Each tensor is a dict of :meth:`SubgraphBuilder.tensor`
+    arguments; inputs without ``data`` become graph inputs (or those of ``graph_inputs``)."""
+    mb = ModelBuilder()
+    sg = mb.subgraph("main")
+    ins = [sg.tensor(**spec) for spec in inputs]
+    outs = [sg.tensor(**spec) for spec in outputs]
+    sg.operator(op, ins, outs, options, **op_kwargs)
+    if graph_inputs is None:
+        sg.inputs = [t for t, spec in zip(ins, inputs) if spec.get("data") is None]
+    else:
+        sg.inputs = [ins[i] for i in graph_inputs]
+    sg.outputs = outs
+    return mb.build()
+
+
+def site(data: bytes, kind: str, path: str) -> Site:
+    """The structural word of ``kind`` at schema ``path`` (exact match)."""
+    for s in flatbuffer_sites(data):
+        if s.kind == kind and s.path == path:
+            return s
+    raise LookupError(f"no {kind} at {path}")
+
+
+def poke(data: bytes, pos: int, fmt: str, value: int) -> bytes:
+    buf = bytearray(data)
+    struct.pack_into("<" + fmt, buf, pos, value)
+    return bytes(buf)
+
+
+def target(data: bytes, s: Site) -> int:
+    """Where the uoffset at site ``s`` points."""
+    return s.pos + struct.unpack_from("<I", data, s.pos)[0]
+
+
+def aliasing_bomb(n_alias: int, n_tensors: int) -> bytes:
+    """A model whose ``subgraphs`` vector references one subgraph of ``n_tensors`` tensors
+    ``n_alias`` times: a few KB that a naive reader decodes as ``n_alias * n_tensors`` tables."""
+    fb_tensor, fb_subgraph, fb_model, fb_buffer = (
+        importlib.import_module(f"tflite.{n}") for n in ("Tensor", "SubGraph", "Model", "Buffer"))
+    b = flatbuffers.Builder(1 << 16)
+    name = b.CreateString("t")
+    tensors = []
+    for _ in range(n_tensors):
+        fb_tensor.TensorStart(b)
+        fb_tensor.TensorAddName(b, name)
+        tensors.append(fb_tensor.TensorEnd(b))
+    fb_subgraph.SubGraphStartTensorsVector(b, len(tensors))
+    for t in reversed(tensors):
+        b.PrependUOffsetTRelative(t)
+    tvec = b.EndVector()
+    fb_subgraph.SubGraphStart(b)
+    fb_subgraph.SubGraphAddTensors(b, tvec)
+    sg = fb_subgraph.SubGraphEnd(b)
+    fb_model.ModelStartSubgraphsVector(b, n_alias)
+    for _ in range(n_alias):
+        b.PrependUOffsetTRelative(sg)
+    sgs = b.EndVector()
+    fb_buffer.BufferStart(b)
+    buf0 = fb_buffer.BufferEnd(b)
+    fb_model.ModelStartBuffersVector(b, 1)
+    b.PrependUOffsetTRelative(buf0)
+    bufs = b.EndVector()
+    fb_model.ModelStart(b)
+    fb_model.ModelAddVersion(b, 3)
+    fb_model.ModelAddSubgraphs(b, sgs)
+    fb_model.ModelAddBuffers(b, bufs)
+    b.Finish(fb_model.ModelEnd(b), file_identifier=b"TFL3")
+    return bytes(b.Output())
+
+
+def flexbuffer_bomb(levels: int) -> bytes:
+    """A FlexBuffer of ``levels`` nested 2-element vectors whose elements both point at the next
+    level: about 8 bytes per level, 2^levels values for a naive decoder."""
+    # Built by hand, back to front: level 0 is a vector [null, null]; level k is a vector whose
+    # two elements are offsets to level k-1.  Byte width 1 throughout (offsets < 256 would limit
+    # the depth, so use width 2).
+    w = 2
+    out = bytearray()
+    # level 0: size, two inline nulls, two packed types (NULL, width 1)
+    out += (2).to_bytes(w, "little")
+    start = len(out)
+    out += bytes(2 * w) + bytes([0, 0])
+    prev = start
+    vec_type = (10 << 2) | 1  # VECTOR, child byte width 2
+    for _ in range(levels):
+        out += (2).to_bytes(w, "little")
+        start = len(out)
+        for k in range(2):
+            pos = start + k * w
+            out += (pos - prev).to_bytes(w, "little")
+        out += bytes([vec_type, vec_type])
+        prev = start
+    # root: offset to the last vector, its packed type, root byte width
+    pos = len(out)
+    out += (pos - prev).to_bytes(w, "little") + bytes([vec_type, w])
+    return bytes(out)
