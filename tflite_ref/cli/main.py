@@ -23,6 +23,7 @@ SUBCOMMANDS = {
     "micro": "tflite_ref.cli.micro_cmd",
     "check": "tflite_ref.cli.check_cmd",
     "trace": "tflite_ref.cli.trace_cmd",
+    "explain": "tflite_ref.cli.explain_cmd",
 }
 
 error_console = Console(stderr=True, highlight=False, soft_wrap=True)
