@@ -21,6 +21,7 @@ SUBCOMMANDS = {
     "inspect": "tflite_ref.cli.inspect_cmd",
     "run": "tflite_ref.cli.run_cmd",
     "micro": "tflite_ref.cli.micro_cmd",
+    "qdebug": "tflite_ref.cli.qdebug_cmd",
     "check": "tflite_ref.cli.check_cmd",
     "trace": "tflite_ref.cli.trace_cmd",
     "explain": "tflite_ref.cli.explain_cmd",
