@@ -25,6 +25,7 @@ SUBCOMMANDS = {
     "check": "tflite_ref.cli.check_cmd",
     "trace": "tflite_ref.cli.trace_cmd",
     "explain": "tflite_ref.cli.explain_cmd",
+    "graph": "tflite_ref.cli.graph_cmd",
 }
 
 error_console = Console(stderr=True, highlight=False, soft_wrap=True)
