@@ -8,6 +8,13 @@ operator run on this layer's own inputs, dequantized). Culprits are ranked by lo
 error is introduced) and by amplification (where inherited error grows); their tensor names are
 what the TF converter takes in ``denylisted_nodes`` to keep those layers float.
 
+How the figures line up with TensorFlow's QuantizationDebugger (its five ``layer_statistics``
+are our first five metrics): its default, layer-by-layer debug model measures our *local* error
+with ``--float``; built with ``enable_whole_model_verify=True`` it measures our *accumulated*
+error with ``--float``.  Two exceptions in its layer mode: a layer reading the model's float
+input through QUANTIZE is compared with the raw input (our accumulated figure there), and
+same-scale ops such as AVERAGE_POOL_2D get a quantized "float" reference (it reports ~0).
+
 Inputs: ``--inputs`` an .npz (keyed by input name or arr_0, arr_1, ...) or .npy of float
 samples (a leading axis of samples is allowed), ``--inputs-dir`` a folder of .npy/.npz files or
 images (images need Pillow), or ``--samples N`` random samples over each input's range.
@@ -405,6 +412,10 @@ def plot_png(r: QuantReport, path: Path, title: str = "") -> None:
     fig, ax = plt.subplots(figsize=(max(8.0, 0.3 * n + 2), 4.5))
     ax.bar([x - 0.2 for x in xs], loc, 0.4, color=_LOCAL, label="local")
     ax.bar([x + 0.2 for x in xs], acc, 0.4, color=_ACC, label="accumulated")
+    for x, lr in zip(xs, r.layers):  # exact layers are drawn to the top: say so
+        for dx, m in ((-0.2, lr.local), (0.2, lr.accumulated)):
+            if m is not None and math.isinf(m.sqnr_db) and m.sqnr_db > 0:
+                ax.text(x + dx, cap, "∞", ha="center", va="bottom", fontsize=8)
     culprits = {c.tensor_index for c in r.culprits_local}
     ax.set_xticks(xs)
     ax.set_xticklabels([f"{lr.operator} {lr.opcode[:16]}" for lr in r.layers], rotation=60,

@@ -13,9 +13,15 @@ For every sample:
      with a float model, dequantized weights for the shadow) run on this operator's own inputs,
      dequantized -- what this operator adds, with the inherited error present on both sides.
 
-Local error is what TFLite's ``NumericVerify`` measures in QuantizationDebugger's default
-(layer-by-layer) debug mode; accumulated error with a float model is what it measures with
-``enable_whole_model_verify=True``.  The local reference is the float op on the *actual*
+Local error with a float model is what TFLite's ``NumericVerify`` measures in
+QuantizationDebugger's default (layer-by-layer) debug mode -- the converter keeps each float op
+beside its quantized twin, fed the DEQUANTIZE of the quantized inputs, with the float weights --
+and accumulated error with a float model is what it measures with
+``enable_whole_model_verify=True`` (checked to 1e-4 against the debugger on the reference
+kernels; ``tests/models/qdebug``).  Two exceptions in its layer mode: an op reading the model's
+float input through QUANTIZE has no DEQUANTIZE to read, so its float twin reads the raw input
+and the figure includes the input's rounding (our accumulated error there); and same-scale ops
+(AVERAGE_POOL_2D) get a quantized "float" twin, so the debugger reports ~0 for them.  The local reference is the float op on the *actual*
 quantized inputs rather than the quantized op on quantized reference inputs: the latter would
 count a producer's output rounding again as its consumers' input rounding, so a layer with a
 ruined scale would share the blame with every layer reading it.
