@@ -131,6 +131,20 @@ def _scale(lr: LayerReport) -> str:
     return f"{lr.scale:.3g} {lr.zero_point}"
 
 
+def _tensor_label(name: str, width: int) -> str:
+    """A tensor name for a narrow column: the first of the converter's fused names, and of it
+    the trailing scopes that fit (``…/activation_3/Relu``), where layers differ."""
+    first = name.split(";", 1)[0]
+    if len(first) <= width:
+        return first
+    parts = first.split("/")
+    for k in range(1, len(parts)):
+        tail = "…/" + "/".join(parts[k:])
+        if len(tail) <= width:
+            return tail
+    return short_name(first, width)
+
+
 def _header(r: QuantReport) -> RenderableType:
     g = Table.grid(padding=(0, 2))
     g.add_column(style="bold")
@@ -183,7 +197,7 @@ def _layers_table(r: QuantReport, width: int) -> Table:
             _num(acc.rmse_over_scale if acc else None),
             _pct(acc.saturated_fraction if acc else None),
             Text(_num(lr.amplification_db, "+.1f"), style=amp_style),
-            short_name(lr.tensor, name_width))
+            _tensor_label(lr.tensor, name_width))
     return t
 
 
