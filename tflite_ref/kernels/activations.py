@@ -36,6 +36,7 @@ import numpy as np
 import numpy.typing as npt
 
 from tflite_ref.errors import KernelRuntimeError
+from tflite_ref.kernels.common import quant_params, type_range
 from tflite_ref.kernels.registry import BuiltinOperator as Op
 from tflite_ref.kernels.registry import OpContext, register
 from tflite_ref.kernels.registry import TensorType as T
@@ -92,20 +93,6 @@ TFLITE_ONLY = ("tflite",)
 # =============================================================================================
 # Shared helpers
 # =============================================================================================
-def _qparams(t: Tensor | None) -> tuple[float, int]:
-    """``(scale, zero_point)`` as TFLite's ``TfLiteQuantizationParams`` holds them: the first
-    scale (a float32, returned as the exact Python float) and zero point; (0, 0) when absent."""
-    q = None if t is None else t.quantization
-    if q is None or q.scale.size == 0:
-        return 0.0, 0
-    return float(F32(q.scale[0])), int(q.zero_point[0]) if q.zero_point.size else 0
-
-
-def _qrange(dtype: np.dtype) -> tuple[int, int]:
-    info = np.iinfo(dtype)
-    return int(info.min), int(info.max)
-
-
 def _prepare_unary(ctx: OpContext) -> tuple[Tensor, Tensor]:
     """``GenericPrepare`` (activations.cc): one input, one output of the same type and shape."""
     if ctx.num_inputs != 1 or ctx.num_outputs != 1:
@@ -236,9 +223,9 @@ def _prepare_relu(ctx: OpContext) -> ReluData:
     if x.type == T.FLOAT32:
         return ReluData(act_min, act_max)
     dtype = _INT_DTYPES[x.type]
-    qmin, qmax = _qrange(dtype)
-    s_in, z_in = _qparams(x)
-    s_out, z_out = _qparams(y)
+    qmin, qmax = type_range(dtype)
+    s_in, z_in = quant_params(x)
+    s_out, z_out = quant_params(y)
     _require_positive_scales(ctx, input=s_in, output=s_out)
     is_relu6 = ctx.op.builtin_code == Op.RELU6
     if ctx.emulate == "tflm" and is_relu6:
@@ -308,8 +295,8 @@ def prepare_leaky_relu(ctx: OpContext) -> LeakyReluData:
     alpha = F32(ctx.options.get("alpha", 0.0))
     if x.type == T.FLOAT32:
         return LeakyReluData(float(alpha))
-    s_in, z_in = _qparams(x)
-    s_out, z_out = _qparams(y)
+    s_in, z_in = quant_params(x)
+    s_out, z_out = quant_params(y)
     _require_positive_scales(ctx, input=s_in, output=s_out)
     if x.type == T.INT16 and ctx.emulate == "tflite":
         # activations.cc LeakyReluPrepare (TFLM's leaky_relu_common.cc does not check)
@@ -340,7 +327,7 @@ def leaky_relu_integer(data: LeakyReluData, x: np.ndarray) -> np.ndarray:
     if data.negate_alpha:
         scaled_alpha = -scaled_alpha  # type: ignore[operator]
     out = data.output_zero_point + np.where(v >= 0, identity, scaled_alpha)
-    return np.clip(out, *_qrange(data.dtype)).astype(data.dtype)
+    return np.clip(out, *type_range(data.dtype)).astype(data.dtype)
 
 
 # =============================================================================================
@@ -380,9 +367,9 @@ def prepare_prelu(ctx: OpContext) -> PreluData:
     ctx.set_output_shape(0, in_shape)
     if x.type == T.FLOAT32:
         return PreluData()
-    s_in, z_in = _qparams(x)
-    s_a, z_a = _qparams(alpha)
-    s_out, z_out = _qparams(y)
+    s_in, z_in = quant_params(x)
+    s_a, z_a = quant_params(alpha)
+    s_out, z_out = quant_params(y)
     _require_positive_scales(ctx, input=s_in, alpha=s_a, output=s_out)
     # LiteRT PreluPrepare divides the float32 scales in float32; TFLM CalculatePreluParams
     # widens them to double first.
@@ -410,7 +397,7 @@ def prelu_integer(data: PreluData, x: np.ndarray, alpha: np.ndarray) -> np.ndarr
     negative = multiply_by_quantized_multiplier(wrap_int32(v * a), data.multiplier_2,
                                                 data.shift_2)
     out = np.where(v >= 0, positive, negative) + data.output_zero_point
-    return np.clip(out, *_qrange(data.dtype)).astype(data.dtype)
+    return np.clip(out, *type_range(data.dtype)).astype(data.dtype)
 
 
 # =============================================================================================
@@ -433,8 +420,8 @@ def prepare_hard_swish(ctx: OpContext) -> HardSwishData:
     x, y = _prepare_unary(ctx)
     if x.type == T.FLOAT32:
         return HardSwishData()
-    s_in, z_in = _qparams(x)
-    s_out, z_out = _qparams(y)
+    s_in, z_in = quant_params(x)
+    s_out, z_out = quant_params(y)
     _require_positive_scales(ctx, input=s_in, output=s_out)
     # activations.cc HardSwishPrepare / TFLM hard_swish_common.cc: hires = s_in / 128 and
     # reluish = 3 / 32768 are exact in float32; the two quotients follow _scale_arithmetic.
@@ -454,7 +441,7 @@ def prepare_hard_swish(ctx: OpContext) -> HardSwishData:
                            relu_exp, dtype)
     # The kernel is a function of the 8-bit input value alone, so evaluating it once for all 256
     # values gives bit-identical results and a cheap eval.
-    qmin, qmax = _qrange(dtype)
+    qmin, qmax = type_range(dtype)
     table = hard_swish_reference(params, np.arange(qmin, qmax + 1).astype(dtype))
     return dataclasses.replace(params, table=table)
 
@@ -496,7 +483,7 @@ def hard_swish_reference(data: HardSwishData, x: np.ndarray) -> np.ndarray:
     preshift_output = np.where(product < 0, -((-product) >> 15), product >> 15)  # C `/ 2^15`
     out = np.asarray(rounding_divide_by_pot(preshift_output, -data.output_multiplier_exponent))
     out = np.asarray(wrap_int16(out + data.output_zero_point))  # `int16 += zero_point`
-    return np.clip(out, *_qrange(data.dtype)).astype(data.dtype)
+    return np.clip(out, *type_range(data.dtype)).astype(data.dtype)
 
 
 @register(Op.HARD_SWISH, T.UINT8, prepare=prepare_hard_swish, emulations=TFLITE_ONLY)
@@ -561,8 +548,8 @@ def _int16_sigmoid_tanh_scaling(ctx: OpContext, x: Tensor, y: Tensor, is_tanh: b
     """Shared int16 Prepare of LOGISTIC (SigmoidPrepare) and TANH (TanhPrepare), identical in
     LiteRT and TFLM: a power-of-two input scale 2^-12 (tanh also 2^-11) takes the ×3 path,
     any other scale becomes a multiplier that maps it to 1/(3·4096)."""
-    s_in, z_in = _qparams(x)
-    s_out, z_out = _qparams(y)
+    s_in, z_in = quant_params(x)
+    s_out, z_out = quant_params(y)
     _require_zero_points(ctx, "int16 LOGISTIC/TANH", input=z_in, output=z_out)
     _require_positive_scales(ctx, input=s_in, output=s_out)
     pot, log2_in = _checked_log2(s_in)
@@ -626,13 +613,13 @@ def _prepare_sigmoid_tanh(ctx: OpContext, function: str) -> SigmoidTanhData:
         return SigmoidTanhData()
     if x.type == T.INT16:
         if function == "logistic" and ctx.emulate == "tflite":
-            s_out, z_out = _qparams(y)  # activations.cc SigmoidPrepare, kReference branch
+            s_out, z_out = quant_params(y)  # activations.cc SigmoidPrepare, kReference branch
             if s_out != 1.0 / 32768 or z_out != 0:
                 ctx.fail(f"int16 LOGISTIC output must have scale 1/32768 and zero point 0, "
                          f"got {s_out} and {z_out}")
         return _int16_sigmoid_tanh_scaling(ctx, x, y, function == "tanh")
-    s_in, z_in = _qparams(x)
-    s_out, z_out = _qparams(y)
+    s_in, z_in = quant_params(x)
+    s_out, z_out = quant_params(y)
     _require_positive_scales(ctx, input=s_in, output=s_out)
     dtype = _INT_DTYPES[x.type]
     # TFLite builds a float LUT (LUTPopulate); TFLM computes in gemmlowp fixed point, which we
@@ -784,8 +771,8 @@ def prepare_softmax(ctx: OpContext) -> SoftmaxData:
         combos |= {(T.UINT8, T.UINT8), (T.UINT8, T.INT16)}
     if (x.type, y.type) not in combos:
         ctx.unsupported(f"SOFTMAX {ctx.describe_types()} is not supported")
-    s_in, z_in = _qparams(x)
-    s_out, z_out = _qparams(y)
+    s_in, z_in = quant_params(x)
+    s_out, z_out = quant_params(y)
     _check_softmax_output(ctx, x.type, y.type, s_out, z_out)
     out_dtype = _INT_DTYPES[y.type]
     if x.type == T.INT16:
@@ -804,7 +791,7 @@ def prepare_softmax(ctx: OpContext) -> SoftmaxData:
                  "(QuantizeMultiplierGreaterThanOne needs beta · scale · 2^26 > 1)")
     multiplier, left_shift = preprocess_softmax_scaling(beta, s_in, 5)
     diff_min = -calculate_input_radius(5, left_shift)
-    out_min = _qrange(out_dtype)[0]
+    out_min = type_range(out_dtype)[0]
     return SoftmaxData(beta, multiplier, left_shift, diff_min, out_min, out_dtype.itemsize * 8,
                        out_dtype, locator=ctx.op.locator)
 
@@ -857,7 +844,7 @@ def _softmax_8bit(data: SoftmaxData, x: np.ndarray) -> np.ndarray:
                                  "fixed-point sum of exponentials")
     unsat = rounding_divide_by_pot(saturating_rounding_doubling_high_mul(shifted_scale, exp_q0),
                                    exponent)
-    lo, hi = _qrange(data.output_dtype)
+    lo, hi = type_range(data.output_dtype)
     out = np.where(kept, np.clip(np.asarray(unsat) + data.output_min, lo, hi), lo)
     return out.astype(data.output_dtype).reshape(x.shape)
 
@@ -900,9 +887,9 @@ def prepare_log_softmax(ctx: OpContext) -> LogSoftmaxData:
     if x.type == T.FLOAT32:
         return LogSoftmaxData()
     dtype = _INT_DTYPES[x.type]
-    s_in, _ = _qparams(x)
-    s_out, z_out = _qparams(y)
-    qmax = _qrange(dtype)[1]
+    s_in, _ = quant_params(x)
+    s_out, z_out = quant_params(y)
+    qmax = type_range(dtype)[1]
     # LogSoftmaxPrepare / TFLM CalculateOpData: output is Q4.3 (scale 16/256) ending at qmax
     if s_out != 16.0 / 256 or z_out != qmax:
         ctx.fail(f"LOG_SOFTMAX output must have scale 1/16 and zero point {qmax}, got "
@@ -981,7 +968,7 @@ def log_softmax_quantized(data: LogSoftmaxData, x: np.ndarray) -> np.ndarray:
     ``diff_c − ln Σ exp(diff)`` in Q5.26, rounded to Q4.3 and offset to end at qmax; entries
     whose result would fall below the range are set to qmin."""
     rows = _rows(x).astype(np.int64)
-    lo, hi = _qrange(data.dtype)
+    lo, hi = type_range(data.dtype)
     diff = rows - rows.max(axis=1, keepdims=True)
     kept = diff >= data.diff_min
     diff_q5 = np.asarray(multiply_by_quantized_multiplier(np.where(kept, diff, 0),
@@ -1015,8 +1002,8 @@ def prepare_elu(ctx: OpContext) -> LutData:
     x, y = _prepare_unary(ctx)
     if x.type == T.FLOAT32:
         return LutData()
-    s_in, z_in = _qparams(x)
-    s_out, z_out = _qparams(y)
+    s_in, z_in = quant_params(x)
+    s_out, z_out = quant_params(y)
     _require_positive_scales(ctx, input=s_in, output=s_out)
     # The table's negative branch: LiteRT EluPrepare calls std::expm1, TFLM elu.cc
     # std::exp(value) - 1.0f (they differ by rounding near 0).
@@ -1066,8 +1053,8 @@ def prepare_gelu(ctx: OpContext) -> LutData:
     approximate = bool(ctx.options.get("approximate", False))
     if x.type == T.FLOAT32:
         return LutData(None, approximate)
-    s_in, z_in = _qparams(x)
-    s_out, z_out = _qparams(y)
+    s_in, z_in = quant_params(x)
+    s_out, z_out = quant_params(y)
     _require_positive_scales(ctx, input=s_in, output=s_out)
 
     def transform(v: np.ndarray) -> np.ndarray:
@@ -1128,13 +1115,13 @@ def prepare_l2_normalization(ctx: OpContext) -> L2NormData:
     dtype = _INT_DTYPES.get(x.type)
     if dtype is None or dtype == np.int16:
         ctx.unsupported(f"L2_NORMALIZATION {ctx.describe_types()} is not supported")
-    s_out, z_out = _qparams(y)
+    s_out, z_out = quant_params(y)
     want_zero_point = 128 if dtype == np.uint8 else 0
     if ctx.emulate == "tflite" and (s_out != 1.0 / 128 or z_out != want_zero_point):
         # l2norm.cc Prepare (TFLM checks neither; its kernel assumes the same output)
         ctx.fail(f"output must have scale 1/128 and zero point {want_zero_point}, got "
                  f"{s_out} and {z_out}")
-    return L2NormData(_qparams(x)[1], dtype)
+    return L2NormData(quant_params(x)[1], dtype)
 
 
 @register(Op.L2_NORMALIZATION, T.FLOAT32, prepare=prepare_l2_normalization)

@@ -11,8 +11,8 @@ Quantized arithmetic follows the reference kernels of LiteRT (``tflite/kernels/<
 where the two runtimes compute a parameter differently, prepare computes it once, named after what
 it is, from ``ctx.emulate``.  The integer primitives live in :mod:`tflite_ref.quant`.
 
-The helpers at the top (broadcast shape, activation ranges, quantization parameters) are shared
-with :mod:`tflite_ref.kernels.unary` and :mod:`tflite_ref.kernels.logical`.
+The helpers at the top (broadcast shape, activation ranges, operand checks) are shared with
+:mod:`tflite_ref.kernels.unary` and :mod:`tflite_ref.kernels.logical`.
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ import numpy as np
 import numpy.typing as npt
 
 from tflite_ref.errors import KernelRuntimeError
+from tflite_ref.kernels.common import is_quantized, per_tensor_quant_params, type_range
 from tflite_ref.kernels.registry import BuiltinOperator as Op
 from tflite_ref.kernels.registry import OpContext, register
 from tflite_ref.kernels.registry import TensorType as T
@@ -85,26 +86,6 @@ def clamp(x: np.ndarray, lo: float, hi: float) -> np.ndarray:
     return np.asarray(np.minimum(np.maximum(x, lo), hi))
 
 
-def is_quantized(t: Tensor | None) -> bool:
-    return t is not None and t.quantization is not None and t.quantization.is_quantized
-
-
-def quant_params(ctx: OpContext, t: Tensor | None, what: str) -> tuple[float, int]:
-    """``(scale, zero_point)`` of a per-tensor quantized tensor (``TfLiteTensor::params``).
-
-    The scale is returned as a Python float holding the exact float32 value.
-    """
-    if t is None or not is_quantized(t):
-        ctx.fail(f"{what} must be quantized (it has no scale)")
-    q = t.quantization
-    assert q is not None
-    if q.scale.size != 1 or q.zero_point.size > 1:
-        ctx.unsupported(f"{what} has per-axis quantization ({q.scale.size} scales); "
-                        "this operator takes one scale per tensor")
-    zp = int(q.zero_point[0]) if q.zero_point.size else 0
-    return float(np.float32(q.scale[0])), zp
-
-
 def require_same_input_types(ctx: OpContext, n: int | None = None) -> None:
     """``TF_LITE_ENSURE_TYPES_EQ(input1->type, input_k->type)`` for every input."""
     n = ctx.num_inputs if n is None else n
@@ -126,11 +107,6 @@ def require_num_io(ctx: OpContext, inputs: int, outputs: int = 1) -> None:
     if ctx.num_inputs != inputs or ctx.num_outputs != outputs:
         ctx.fail(f"takes {inputs} input(s) and {outputs} output(s), has {ctx.num_inputs} and "
                  f"{ctx.num_outputs}")
-
-
-def type_range(dtype: np.dtype) -> tuple[int, int]:
-    info = np.iinfo(dtype)
-    return int(info.min), int(info.max)
 
 
 def _i64(x: np.ndarray) -> I64:
@@ -233,9 +209,9 @@ def _prepare_add_sub(ctx: OpContext, is_sub: bool) -> AddData:
             ctx.unsupported(f"TFLite Micro's {name} has no unquantized {out.type_name} kernel")
         return AddData("integer", shape, lo, hi)
 
-    s1, z1 = quant_params(ctx, in1, "input 0")
-    s2, z2 = quant_params(ctx, in2, "input 1")
-    so, zo = quant_params(ctx, out, "output 0")
+    s1, z1 = per_tensor_quant_params(ctx, in1, "input 0")
+    s2, z2 = per_tensor_quant_params(ctx, in2, "input 1")
+    so, zo = per_tensor_quant_params(ctx, out, "output 0")
     if ctx.emulate == "tflm" and out.type == T.UINT8:
         ctx.unsupported(f"TFLite Micro's {name} has no UINT8 kernel")
     qmin, qmax = type_range(dtype)
@@ -396,9 +372,9 @@ def prepare_mul(ctx: OpContext) -> MulData:
         return MulData("integer", shape, *activation_range(act, dtype))
     if ctx.emulate == "tflm" and out.type == T.UINT8:
         ctx.unsupported("TFLite Micro's MUL has no UINT8 kernel")
-    s1, z1 = quant_params(ctx, in1, "input 0")
-    s2, z2 = quant_params(ctx, in2, "input 1")
-    so, zo = quant_params(ctx, out, "output 0")
+    s1, z1 = per_tensor_quant_params(ctx, in1, "input 0")
+    s2, z2 = per_tensor_quant_params(ctx, in2, "input 1")
+    so, zo = per_tensor_quant_params(ctx, out, "output 0")
     act_min, act_max = calculate_activation_range_quantized(act, so, zo, dtype)
     if in1.type == T.INT16 and out.type in (T.INT8, T.UINT8):
         if ctx.emulate == "tflm" or out.type == T.UINT8:
@@ -484,9 +460,9 @@ def prepare_div(ctx: OpContext) -> DivData:
         return DivData("integer", shape, *activation_range(act, dtype), loc)
     if ctx.emulate == "tflm" and out.type != T.INT8:
         ctx.unsupported(f"TFLite Micro's DIV has no {out.type_name} kernel")
-    s1, z1 = quant_params(ctx, ctx.input(0), "input 0")
-    s2, z2 = quant_params(ctx, ctx.input(1), "input 1")
-    so, zo = quant_params(ctx, out, "output 0")
+    s1, z1 = per_tensor_quant_params(ctx, ctx.input(0), "input 0")
+    s2, z2 = per_tensor_quant_params(ctx, ctx.input(1), "input 1")
+    so, zo = per_tensor_quant_params(ctx, out, "output 0")
     act_min, act_max = calculate_activation_range_quantized(act, so, zo, dtype)
     # s1 / (s2 · s_out): float32 arithmetic in LiteRT's div.cc.  TFLM's div.cc has the same
     # float32 expression, but the tflite-micro wheel matches the double evaluation (with
@@ -658,9 +634,9 @@ def prepare_squared_difference(ctx: OpContext) -> SquaredDifferenceData:
     out = ctx.output(0)
     if out.type not in (T.INT8, T.INT16):
         return SquaredDifferenceData(shape, None)
-    s1, z1 = quant_params(ctx, ctx.input(0), "input 0")
-    s2, z2 = quant_params(ctx, ctx.input(1), "input 1")
-    so, zo = quant_params(ctx, out, "output 0")
+    s1, z1 = per_tensor_quant_params(ctx, ctx.input(0), "input 0")
+    s2, z2 = per_tensor_quant_params(ctx, ctx.input(1), "input 1")
+    so, zo = per_tensor_quant_params(ctx, out, "output 0")
     if out.type == T.INT16 and (z1, z2, zo) != (0, 0, 0):
         ctx.fail(f"int16 SQUARED_DIFFERENCE needs zero points 0, got {z1}, {z2}, {zo}")
     # Both inputs go to the scale 2·max(s1, s2)/2^left_shift as in ADD; the squared difference
@@ -789,11 +765,11 @@ def prepare_add_n(ctx: OpContext) -> AddNData:
         return AddNData(shape)
     # micro/kernels/add_n.cc: one scale and zero point for every input; ADD's rescaling with a
     # single input multiplier (1/2) and left shift 20, no fused activation.
-    s, z = quant_params(ctx, ctx.input(0), "input 0")
+    s, z = per_tensor_quant_params(ctx, ctx.input(0), "input 0")
     for i in range(1, ctx.num_inputs):
-        if quant_params(ctx, ctx.input(i), f"input {i}") != (s, z):
+        if per_tensor_quant_params(ctx, ctx.input(i), f"input {i}") != (s, z):
             ctx.fail(f"input {i} must have input 0's scale and zero point")
-    so, zo = quant_params(ctx, out, "output 0")
+    so, zo = per_tensor_quant_params(ctx, out, "output 0")
     twice = 2.0 * s
     m_in, sh_in = quantize_multiplier_smaller_than_one_exp(s / twice)
     m_out, sh_out = quantize_multiplier_smaller_than_one_exp(twice / ((1 << 20) * so))

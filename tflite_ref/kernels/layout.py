@@ -32,6 +32,7 @@ from typing import NoReturn
 import numpy as np
 
 from tflite_ref.errors import KernelRuntimeError
+from tflite_ref.kernels.common import legacy_quant_params
 from tflite_ref.kernels.registry import BuiltinOperator as Op
 from tflite_ref.kernels.registry import OpContext, register
 from tflite_ref.kernels.registry import TensorType as T
@@ -58,29 +59,12 @@ def runtime_fail(locator: str) -> Fail:
     return fail
 
 
-def legacy_qparams(t: Tensor | None) -> tuple[float, int]:
-    """``TfLiteTensor.params``: (scale, zero_point) of per-tensor quantization, else (0.0, 0).
-
-    TFLite's ``TF_LITE_ENSURE_EQ(input->params.scale, output->params.scale)`` checks compare these
-    legacy fields, which are zero for unquantized and per-axis tensors.
-    """
-    q = t.quantization if t is not None else None
-    if q is None or q.scale.size != 1 or q.zero_point.size != 1:
-        return 0.0, 0
-    return float(q.scale[0]), int(q.zero_point[0])
-
-
-def is_quantized(t: Tensor | None) -> bool:
-    """``tensor->quantization.type != kTfLiteNoQuantization``: the tensor carries scales."""
-    return t is not None and t.quantization is not None and t.quantization.scale.size > 0
-
-
 def require_same_quant(ctx: OpContext, a: Tensor | None, b: Tensor | None, what: str, *,
                        tflm_checks_too: bool = False) -> None:
     """LiteRT's equal-quantization ENSURE; TFLM makes it only where ``tflm_checks_too``."""
     if ctx.emulate == "tflm" and not tflm_checks_too:
         return
-    qa, qb = legacy_qparams(a), legacy_qparams(b)
+    qa, qb = legacy_quant_params(a), legacy_quant_params(b)
     if qa != qb:
         ctx.fail(f"{what} must share scale and zero point (TFLite requires it): "
                  f"{qa[0]:.9g}/{qa[1]} vs {qb[0]:.9g}/{qb[1]}")
@@ -250,7 +234,7 @@ def prepare_expand_dims(ctx: OpContext) -> ExpandDimsData:
     if ctx.emulate == "tflite":  # expand_dims.cc Prepare
         require_same_quant(ctx, ctx.input(0), ctx.output(0), "input and output")
         if ctx.output(0).type == T.INT16:
-            ctx.require(legacy_qparams(ctx.input(0))[1] == 0, "int16 zero point must be 0")
+            ctx.require(legacy_quant_params(ctx.input(0))[1] == 0, "int16 zero point must be 0")
     value = param_input(ctx, 1)
     if value is None:
         return ExpandDimsData(None, ctx.op.locator)
@@ -352,7 +336,7 @@ def prepare_concatenation(ctx: OpContext) -> ConcatenationData:
                     f"input {i} has shape {list(s)}, incompatible with {list(shapes[0])} "
                     f"along axis {axis}")
         total += s[axis]
-    oq = legacy_qparams(out)
+    oq = legacy_quant_params(out)
     rescale: list[tuple[np.float32, np.float32, int] | None] = [None] * ctx.num_inputs
     for i in range(ctx.num_inputs):
         t_in = ctx.input(i)
@@ -360,10 +344,10 @@ def prepare_concatenation(ctx: OpContext) -> ConcatenationData:
             require_same_quant(ctx, t_in, out, f"int8 input {i} and the output",
                                tflm_checks_too=True)
         elif out.type == T.INT16:
-            ctx.require(legacy_qparams(t_in)[1] == 0 and oq[1] == 0,
+            ctx.require(legacy_quant_params(t_in)[1] == 0 and oq[1] == 0,
                         "int16 zero points must be 0")
         elif out.type == T.UINT8:
-            s_in, z_in = legacy_qparams(t_in)
+            s_in, z_in = legacy_quant_params(t_in)
             if (s_in, z_in) != oq:
                 # reference/concatenation.h: scale = s_in * (1.f / s_out); bias = -z_in * scale.
                 scale = np.float32(s_in) * (np.float32(1.0) / np.float32(oq[0]))
@@ -1000,7 +984,7 @@ def prepare_space_batch(ctx: OpContext, to_batch: bool) -> SpaceBatchData:
     if out.type in (T.UINT8, T.INT8, T.INT16):
         require_same_quant(ctx, x, out, "input and output")
     if out.type == T.INT16 and ctx.emulate == "tflite":
-        ctx.require(legacy_qparams(out)[1] == 0, "int16 zero point must be 0")
+        ctx.require(legacy_quant_params(out)[1] == 0, "int16 zero point must be 0")
     for i in (1, 2):
         t = ctx.require_input(i)
         if t.type != T.INT32:  # both kernels read block_shape/paddings as int32
@@ -1014,7 +998,7 @@ def prepare_space_batch(ctx: OpContext, to_batch: bool) -> SpaceBatchData:
     # micro/kernels/space_to_batch_nd.cc), so int8 padding is 0 there whatever the zero point.
     tflite_pads_with_zero_point = ctx.emulate == "tflite" and out.type in (T.UINT8, T.INT8,
                                                                            T.INT16)
-    pad_value = legacy_qparams(out)[1] if tflite_pads_with_zero_point else 0
+    pad_value = legacy_quant_params(out)[1] if tflite_pads_with_zero_point else 0
     block, pads = ctx.const(1), ctx.const(2)
     if block is None or pads is None:
         ctx.set_dynamic_output(0)
@@ -1115,7 +1099,7 @@ def prepare_fill(ctx: OpContext) -> FillData:
     ctx.require(value_t.type == out.type, f"value is {value_t.type_name}, output {out.type_name}")
     require_same_quant(ctx, value_t, out, "value and output")
     if out.type == T.INT16 and ctx.emulate == "tflite":
-        ctx.require(legacy_qparams(out)[1] == 0, "int16 zero point must be 0")
+        ctx.require(legacy_quant_params(out)[1] == 0, "int16 zero point must be 0")
     dims = param_input(ctx, 0)
     if dims is None:
         return FillData(None, ctx.op.locator)
@@ -1255,5 +1239,5 @@ def one_hot(data: OneHotData, indices: np.ndarray, depth: np.ndarray, on: np.nda
     return np.where(hot, on.reshape(()), off.reshape(())).astype(on.dtype).reshape(shape_)
 
 
-__all__ = ["ALL_TYPES", "SIZED_TYPES", "runtime_fail", "legacy_qparams", "is_quantized",
-           "require_same_quant", "check_tflm", "as_ints", "resolve_reshape"]
+__all__ = ["ALL_TYPES", "SIZED_TYPES", "runtime_fail", "require_same_quant", "check_tflm",
+           "as_ints", "resolve_reshape"]

@@ -16,10 +16,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from tflite_ref.kernels.common import is_quantized, per_tensor_quant_params
 from tflite_ref.kernels.elementwise import (
     broadcast_shape,
-    is_quantized,
-    quant_params,
     require_num_io,
     require_same_input_types,
 )
@@ -118,8 +117,8 @@ def prepare_comparison(ctx: OpContext) -> ComparisonData:
         t.type == T.INT16 and op in (Op.EQUAL, Op.NOT_EQUAL) and is_quantized(t))
     if not rescaled:
         return ComparisonData(shape, compare, None)
-    s1, z1 = quant_params(ctx, ctx.input(0), "input 0")
-    s2, z2 = quant_params(ctx, ctx.input(1), "input 1")
+    s1, z1 = per_tensor_quant_params(ctx, ctx.input(0), "input 0")
+    s2, z2 = per_tensor_quant_params(ctx, ctx.input(1), "input 1")
     m1, sh1 = _scale_multiplier(ctx, s1)
     m2, sh2 = _scale_multiplier(ctx, s2)
     return ComparisonData(shape, compare, ComparisonScaling(8, -z1, m1, sh1, -z2, m2, sh2))

@@ -21,12 +21,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from tflite_ref.kernels.common import is_quantized, legacy_quant_params
 from tflite_ref.kernels.layout import (
     Fail,
     as_ints,
     check_tflm,
-    is_quantized,
-    legacy_qparams,
     require_same_quant,
     runtime_fail,
 )
@@ -84,7 +83,7 @@ def prepare_pad(ctx: OpContext) -> PadData:
     ctx.require(ctx.input_shape(1) == (rank, 2),
                 f"paddings must have shape [{rank}, 2], not {list(ctx.input_shape(1))}")
     constant = ctx.input(2)
-    _, z_out = legacy_qparams(out)
+    _, z_out = legacy_quant_params(out)
     if ctx.emulate == "tflm":
         default_pad = z_out if out.type == T.INT8 else 0
         quantized_path = out.type == T.INT8
@@ -146,7 +145,7 @@ def prepare_mirror_pad(ctx: OpContext) -> MirrorPadData:
     if ctx.emulate == "tflite" and out.type in (T.UINT8, T.INT8, T.INT16):
         require_same_quant(ctx, x, out, "input and output")
         if out.type == T.INT16:
-            ctx.require(legacy_qparams(out)[1] == 0, "int16 zero point must be 0")
+            ctx.require(legacy_quant_params(out)[1] == 0, "int16 zero point must be 0")
     offset = 1 if mode == "REFLECT" else 0
     np_mode = "reflect" if mode == "REFLECT" else "symmetric"
     value = ctx.const(1)

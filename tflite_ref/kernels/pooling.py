@@ -26,6 +26,7 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
+from tflite_ref.kernels.common import quant_params
 from tflite_ref.kernels.registry import BuiltinOperator as Op
 from tflite_ref.kernels.registry import OpContext, register
 from tflite_ref.kernels.registry import TensorType as T
@@ -125,8 +126,8 @@ def _prepare_pool(ctx: OpContext, kind: str) -> PoolData:
         dtype = np.dtype(np.float32)
     else:
         dtype = np.dtype(_INT_DTYPES[x.type])
-        s_in, z_in = _qparams(x)
-        s_out, z_out = _qparams(y)
+        s_in, z_in = quant_params(x)
+        s_out, z_out = quant_params(y)
         if ctx.emulate == "tflm" and (abs(s_in - s_out) > 1e-6 or z_in != z_out):
             # pooling_common.cc PoolingPrepare: TF_LITE_ENSURE (LiteRT only DCHECKs it)
             ctx.fail(f"input and output quantization must match (scale {s_in} vs {s_out}, "
@@ -135,13 +136,6 @@ def _prepare_pool(ctx: OpContext, kind: str) -> PoolData:
     ctx.set_output_shape(0, (n, out_h, out_w, c))
     return PoolData(stride_h, stride_w, filter_h, filter_w, pad_top, pad_left, pad_bottom,
                     pad_right, out_h, out_w, counts, act_min, act_max, dtype)
-
-
-def _qparams(t: object) -> tuple[float, int]:
-    q = getattr(t, "quantization", None)
-    if q is None or q.scale.size == 0:
-        return 0.0, 0  # TfLiteQuantizationParams default
-    return float(np.float32(q.scale[0])), int(q.zero_point[0]) if q.zero_point.size else 0
 
 
 def _taps(data: PoolData, x: np.ndarray, pad_value: float | int) -> list[np.ndarray]:

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from tflite_ref.errors import ModelValidationError
+from tflite_ref.kernels.common import per_tensor_quant_params, type_range
 from tflite_ref.kernels.registry import BuiltinOperator as Op
 from tflite_ref.kernels.registry import OpContext, register
 from tflite_ref.kernels.registry import TensorType as T
@@ -53,18 +54,6 @@ def _one_to_one(ctx: OpContext) -> tuple[Tensor, Tensor]:
     return x, y
 
 
-def _per_tensor(ctx: OpContext, t: Tensor, what: str) -> tuple[float, int]:
-    """``TfLiteTensor::params``: the tensor's single scale and zero point."""
-    q = t.quantization
-    if q is None or not q.is_quantized:
-        ctx.fail(f"{what} tensor {t.index} {t.name!r} ({t.type_name}) has no quantization "
-                 "parameters")
-    if q.per_axis:
-        ctx.unsupported(f"{what} tensor {t.index} has per-axis quantization here; "
-                        f"{ctx.op.name} takes one scale for it")
-    return float(q.scale[0]), int(q.zero_point[0]) if q.zero_point.size else 0
-
-
 def _per_axis(ctx: OpContext, t: Tensor, rank: int) -> tuple[np.ndarray, np.ndarray]:
     """Per-channel scales/zero points shaped to broadcast along ``quantized_dimension``.
 
@@ -83,11 +72,6 @@ def _per_axis(ctx: OpContext, t: Tensor, rank: int) -> tuple[np.ndarray, np.ndar
     bshape[dim] = q.scale.size
     return (q.scale.astype(np.float32).reshape(bshape),
             zps.astype(np.int64).reshape(bshape))
-
-
-def _int_range(dtype: np.dtype) -> tuple[int, int]:
-    info = np.iinfo(dtype)
-    return int(info.min), int(info.max)
 
 
 def _static_cast_int32(v: np.ndarray) -> np.ndarray:
@@ -138,23 +122,23 @@ def prepare_quantize(ctx: OpContext) -> QuantizeData:
             _require_tflm(ctx, False, "per-channel output quantization")
             scale, zp = _per_axis(ctx, y, len(ctx.input_shape(0)))
         else:
-            s, z = _per_tensor(ctx, y, "output")
+            s, z = per_tensor_quant_params(ctx, y, "output")
             scale, zp = np.array(s, np.float32), np.array(z, np.int64)
-        return QuantizeData(out_dtype, *_int_range(out_dtype), scale, zp, 0, 0, 0)
+        return QuantizeData(out_dtype, *type_range(out_dtype), scale, zp, 0, 0, 0)
 
     allowed = (_TFLM_REQUANT if ctx.emulate == "tflm" else _TFLITE_REQUANT).get(x.type, ())
     if y.type not in allowed:
         runtime = "TFLite Micro" if ctx.emulate == "tflm" else "TFLite"
         ctx.unsupported(f"{runtime}'s QUANTIZE has no {x.type_name} -> {y.type_name} "
                         "requantization")
-    s_in, z_in = _per_tensor(ctx, x, "input")
-    s_out, z_out = _per_tensor(ctx, y, "output")
+    s_in, z_in = per_tensor_quant_params(ctx, x, "input")
+    s_out, z_out = per_tensor_quant_params(ctx, y, "output")
     if x.type == T.INT16 and y.type == T.INT16 and ctx.emulate == "tflite" and (z_in or z_out):
         ctx.fail(f"int16 -> int16 QUANTIZE needs zero points 0 (input {z_in}, output {z_out})")
     m, shift = _multiplier(ctx, requantize_effective_scale(s_in, s_out))
     if shift > 31:
         ctx.fail(f"requantization scale {s_in}/{s_out} is too large (shift {shift} > 31)")
-    return QuantizeData(out_dtype, *_int_range(out_dtype), None, np.array(z_out, np.int64), m,
+    return QuantizeData(out_dtype, *type_range(out_dtype), None, np.array(z_out, np.int64), m,
                         shift, z_in)
 
 
@@ -201,7 +185,7 @@ def prepare_dequantize(ctx: OpContext) -> DequantizeData:
             ctx.unsupported("per-channel int16 DEQUANTIZE (dequantize.h takes uint8/int8/int4)")
         scale, zp = _per_axis(ctx, x, len(ctx.input_shape(0)))
     else:
-        s, z = _per_tensor(ctx, x, "input")
+        s, z = per_tensor_quant_params(ctx, x, "input")
         scale, zp = np.array(s, np.float32), np.array(z, np.int64)
     if x.type == T.INT16 and ctx.emulate == "tflite" and np.any(zp != 0):
         ctx.fail("int16 DEQUANTIZE needs zero point 0")

@@ -26,10 +26,10 @@ import numpy as np
 import numpy.typing as npt
 
 from tflite_ref.errors import KernelRuntimeError, ModelValidationError
+from tflite_ref.kernels.common import is_quantized, per_tensor_quant_params, type_range
 from tflite_ref.kernels.registry import BuiltinOperator as Op
 from tflite_ref.kernels.registry import OpContext, register
 from tflite_ref.kernels.registry import TensorType as T
-from tflite_ref.model.model import Tensor
 from tflite_ref.quant.fixedpoint import (
     multiply_by_quantized_multiplier,
     multiply_by_quantized_multiplier_int64,
@@ -98,28 +98,6 @@ def _axis_tensor_check(ctx: OpContext, slot: int = 1) -> np.ndarray | None:
     if t.type != T.INT32:
         ctx.unsupported(f"the axis tensor is {ctx.dtype_name(t)}; reductions take INT32 axes")
     return ctx.const(slot)
-
-
-def _qparams(ctx: OpContext, t: Tensor, what: str) -> tuple[float, int]:
-    """Per-tensor ``(scale, zero_point)`` — what ``TfLiteTensor::params`` holds."""
-    q = t.quantization
-    if q is None or not q.is_quantized:
-        ctx.fail(f"{what} tensor {t.index} {t.name!r} ({t.type_name}) needs quantization "
-                 "parameters (a scale and a zero point)")
-    if q.per_axis:
-        ctx.unsupported(f"{what} tensor {t.index} has per-axis quantization; this operator takes "
-                        "one scale")
-    zp = int(q.zero_point[0]) if q.zero_point.size else 0
-    return float(q.scale[0]), zp
-
-
-def _is_quantized(t: Tensor) -> bool:
-    return t.quantization is not None and t.quantization.is_quantized
-
-
-def _int_range(dtype: np.dtype) -> tuple[int, int]:
-    info = np.iinfo(dtype)
-    return int(info.min), int(info.max)
 
 
 def _multiplier(ctx: OpContext, real: float, smaller_than_one: bool = False) -> tuple[int, int]:
@@ -244,8 +222,8 @@ def prepare_reduce(ctx: OpContext) -> ReduceData:
 
     if x.type == T.INT16 and ctx.emulate == "tflite":
         # reduce.cc PrepareSimple (every reduction): int16 tensors must have zero points 0.
-        z_in = _qparams(ctx, x, "input")[1] if _is_quantized(x) else 0
-        z_out = _qparams(ctx, y, "output")[1] if _is_quantized(y) else 0
+        z_in = per_tensor_quant_params(ctx, x, "input")[1] if is_quantized(x) else 0
+        z_out = per_tensor_quant_params(ctx, y, "output")[1] if is_quantized(y) else 0
         if z_in or z_out:
             ctx.fail(f"int16 {ctx.op.name} needs zero points 0 (input {z_in}, output {z_out})")
 
@@ -254,27 +232,27 @@ def prepare_reduce(ctx: OpContext) -> ReduceData:
     if kind in ("sum", "mean") and x.type in _QUANTIZED_8_16:
         # reduce.cc PrepareMeanOrSum / reduce_common.cc PrepareMeanOrSumHelper: by type, not by
         # the presence of quantization — an int8 SUM always rescales.
-        s_in, z_in = _qparams(ctx, x, "input")
-        s_out, z_out = _qparams(ctx, y, "output")
+        s_in, z_in = per_tensor_quant_params(ctx, x, "input")
+        s_out, z_out = per_tensor_quant_params(ctx, y, "output")
         m, s = _multiplier(ctx, requantize_effective_scale(s_in, s_out))
-        quant_sum = QuantMeanSum(m, s, z_in, z_out, *_int_range(dtype))
+        quant_sum = QuantMeanSum(m, s, z_in, z_out, *type_range(dtype))
         if layout is not None and layout.n:
             requant = (m, s) if kind == "sum" else _mean_multiplier(quant_sum, layout.n)
-    elif kind == "prod" and _is_quantized(x):
+    elif kind == "prod" and is_quantized(x):
         # reduce.cc EvalImpl: quantized int8/int16 take QuantizedReduceProd, others fail.
         if x.type not in (T.INT8, T.INT16):
             ctx.unsupported(f"quantized {x.type_name} REDUCE_PROD (only int8 and int16)")
-        s_in, z_in = _qparams(ctx, x, "input")
-        s_out, z_out = _qparams(ctx, y, "output")
-        quant_prod = QuantProd(s_in, s_out, z_in, z_out, *_int_range(dtype))
+        s_in, z_in = per_tensor_quant_params(ctx, x, "input")
+        s_out, z_out = per_tensor_quant_params(ctx, y, "output")
+        quant_prod = QuantProd(s_in, s_out, z_in, z_out, *type_range(dtype))
         if layout is not None and layout.n and layout.rows:  # PrepareProd skips empty tensors
             requant = _prod_multiplier(ctx.fail, quant_prod, layout.n)
     elif kind in ("max", "min") and x.type in _QUANTIZED_8_16:
         # EvalType (LiteRT) / EvalMinMaxHelper (TFLM): max/min keep the integer values, so input
         # and output quantization must be identical.
-        if _is_quantized(x) or _is_quantized(y):
-            s_in, z_in = _qparams(ctx, x, "input")
-            s_out, z_out = _qparams(ctx, y, "output")
+        if is_quantized(x) or is_quantized(y):
+            s_in, z_in = per_tensor_quant_params(ctx, x, "input")
+            s_out, z_out = per_tensor_quant_params(ctx, y, "output")
             if np.float32(s_in) != np.float32(s_out) or z_in != z_out:
                 ctx.fail(f"input (scale {s_in}, zero point {z_in}) and output (scale {s_out}, "
                          f"zero point {z_out}) quantization must be equal")
@@ -662,8 +640,8 @@ def prepare_cumsum(ctx: OpContext) -> CumsumData:
 
     quant = None
     if x.type == T.INT8:
-        s_in, z_in = _qparams(ctx, x, "input")
-        s_out, z_out = _qparams(ctx, y, "output")
+        s_in, z_in = per_tensor_quant_params(ctx, x, "input")
+        s_out, z_out = per_tensor_quant_params(ctx, y, "output")
         # cumsum.cc CalculateOpData, all in double: twice = 2·s_in; the input multiplier is
         # s_in / twice = 1/2; the output one twice / (2^20 · s_out).
         twice = 2.0 * float(np.float32(s_in))

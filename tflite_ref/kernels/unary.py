@@ -27,7 +27,8 @@ import numpy as np
 import numpy.typing as npt
 
 from tflite_ref.errors import KernelRuntimeError
-from tflite_ref.kernels.elementwise import is_quantized, quant_params, require_num_io, type_range
+from tflite_ref.kernels.common import is_quantized, per_tensor_quant_params, type_range
+from tflite_ref.kernels.elementwise import require_num_io
 from tflite_ref.kernels.registry import BuiltinOperator as Op
 from tflite_ref.kernels.registry import OpContext, register
 from tflite_ref.kernels.registry import TensorType as T
@@ -92,8 +93,8 @@ def _tflite_only(ctx: OpContext, what: str) -> None:
 def _quantized_io(ctx: OpContext) -> tuple[float, int, float, int]:
     """Scales and zero points, with elementwise.cc GenericPrepare's rule that int16 is
     symmetric (zero points 0)."""
-    s_in, z_in = quant_params(ctx, ctx.input(0), "input 0")
-    s_out, z_out = quant_params(ctx, ctx.output(0), "output 0")
+    s_in, z_in = per_tensor_quant_params(ctx, ctx.input(0), "input 0")
+    s_out, z_out = per_tensor_quant_params(ctx, ctx.output(0), "output 0")
     if ctx.output(0).type == T.INT16 and (z_in, z_out) != (0, 0):
         ctx.fail(f"int16 {ctx.op.name} needs zero points 0, got {z_in} and {z_out}")
     return s_in, z_in, s_out, z_out

@@ -1,0 +1,90 @@
+"""Helpers shared by the kernel families.
+
+* How a kernel reads a tensor's quantization.  TFLite kernels read ``TfLiteTensor::params``, a
+  single (scale, zero point); what it holds for a per-axis tensor depends on the runtime, so
+  there are two lenient accessors and one checked one:
+
+  - :func:`quant_params` -- the first scale and zero point, (0.0, 0) without quantization
+    (what TFLM's allocator writes into ``params``);
+  - :func:`legacy_quant_params` -- LiteRT's ``GetLegacyQuantization``: (0.0, 0) unless the
+    tensor has exactly one scale and one zero point;
+  - :func:`per_tensor_quant_params` -- for kernels that need a quantized per-tensor operand:
+    fails (model error) without quantization, refuses (unsupported) a per-axis one.
+
+* :func:`is_quantized`, :func:`type_range`.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import numpy.typing as npt
+
+from tflite_ref.kernels.registry import OpContext
+from tflite_ref.model.model import Tensor
+
+__all__ = [
+    "is_quantized",
+    "legacy_quant_params",
+    "per_tensor_quant_params",
+    "quant_params",
+    "type_range",
+]
+
+
+# -- quantization parameters --------------------------------------------------------------------
+def is_quantized(t: Tensor | None) -> bool:
+    """``tensor->quantization.type != kTfLiteNoQuantization``: the tensor carries scales."""
+    return t is not None and t.quantization is not None and t.quantization.is_quantized
+
+
+def quant_params(t: Tensor | None) -> tuple[float, int]:
+    """``(scale, zero_point)``: the first scale (a float32, returned as the exact Python float)
+    and zero point, as TFLM's allocator fills ``TfLiteTensor::params``; (0.0, 0) when the tensor
+    has no quantization (``TfLiteQuantizationParams``' default).
+
+    For a per-axis tensor this is the first channel's pair, where LiteRT's ``params`` hold
+    zeros (:func:`legacy_quant_params`).
+    """
+    q = None if t is None else t.quantization
+    if q is None or q.scale.size == 0:
+        return 0.0, 0
+    return float(np.float32(q.scale[0])), int(q.zero_point[0]) if q.zero_point.size else 0
+
+
+def legacy_quant_params(t: Tensor | None) -> tuple[float, int]:
+    """LiteRT's ``TfLiteTensor::params`` (``GetLegacyQuantization``): the scale and zero point of
+    per-tensor quantization, else (0.0, 0).
+
+    LiteRT's ``TF_LITE_ENSURE_EQ(input->params.scale, output->params.scale)`` checks compare these
+    legacy fields, which are zero for unquantized and per-axis tensors.
+    """
+    q = t.quantization if t is not None else None
+    if q is None or q.scale.size != 1 or q.zero_point.size != 1:
+        return 0.0, 0
+    return float(q.scale[0]), int(q.zero_point[0])
+
+
+def per_tensor_quant_params(ctx: OpContext, t: Tensor | None, what: str) -> tuple[float, int]:
+    """``(scale, zero_point)`` of an operand that must be quantized per tensor.
+
+    The scale is returned as a Python float holding the exact float32 value.  Fails (a model
+    error) when the tensor has no quantization; refuses (unsupported) per-axis quantization, which
+    the kernels that call this read as one scale.
+    """
+    if t is None or not is_quantized(t):
+        tensor = "is absent" if t is None else (f"tensor {t.index} {t.name!r} ({t.type_name}) has "
+                                                "no quantization parameters")
+        ctx.fail(f"{what} {tensor}; this kernel needs a scale and a zero point")
+    q = t.quantization
+    assert q is not None
+    if q.scale.size != 1 or q.zero_point.size > 1:
+        ctx.unsupported(f"{what} tensor {t.index} has per-axis quantization ({q.scale.size} "
+                        f"scales); {ctx.op.name} takes one scale per tensor")
+    zp = int(q.zero_point[0]) if q.zero_point.size else 0
+    return float(np.float32(q.scale[0])), zp
+
+
+def type_range(dtype: npt.DTypeLike) -> tuple[int, int]:
+    """``(numeric_limits<T>::min(), numeric_limits<T>::max())`` of an integer type, as ints."""
+    info = np.iinfo(dtype)
+    return int(info.min), int(info.max)
