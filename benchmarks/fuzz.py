@@ -189,7 +189,7 @@ def mutate_structure(rnd: random.Random, base: Base) -> tuple[str, bytes]:
     buf = bytearray(base.data)
     n = len(buf)
     site = rnd.choice(base.sites)
-    old = _get(buf, site.pos, 4 if site.kind == "int_vector" else site.size)
+    old = _get(buf, site.pos, 4 if site.kind == "vector_data" else site.size)
     k = site.kind
     if k == "uoffset":
         others = [s.pos for s in base.sites if s.kind == "soffset"]
@@ -210,7 +210,7 @@ def mutate_structure(rnd: random.Random, base: Base) -> tuple[str, bytes]:
         value = rnd.choice({1: _EXTREME8, 2: _EXTREME16, 4: _EXTREME32,
                             8: (0, 2**64 - 1, 2**63, n, n - 1, 2**32)}[site.size]
                            + (old + 1, old - 1))
-    elif k == "int_vector":
+    elif k == "vector_data":
         pos = site.pos + 4 * rnd.randrange(site.size)
         old = _get(buf, pos, 4)
         value = rnd.choice((-1, -2, 0, 1, old + 1, old * 2 + 1, 2**31 - 1, -(2**31), 1 << 20,
@@ -529,47 +529,89 @@ def _run_cli(command: str, path: str, out_path: str, err_path: str) -> dict[str,
     return {"outcome": "cli-output", "exit": rc, "message": f"exit {rc}: {err[:300]!r}"}
 
 
-def _child(command: str, path: str, workdir: str, write_fd: int, memory: int | None) -> None:
-    """Runs in the forked child; reports one JSON record on ``write_fd``; never returns."""
+def _allocate_too_much() -> dict[str, Any]:
+    try:
+        bytearray(4 * GiB)
+    except BaseException as exc:  # noqa: BLE001
+        return _classify(exc)
+    return {"outcome": "accepted"}
+
+
+# Commands that misbehave on purpose, to test the harness's own classification.
+_SELF_TEST: dict[str, Callable[[], dict[str, Any]]] = {
+    "_crash": lambda: os.kill(os.getpid(), signal.SIGSEGV) or {},  # type: ignore[func-returns-value]
+    "_hang": lambda: time.sleep(3600) or {},  # type: ignore[func-returns-value]
+    "_memory": _allocate_too_much,
+    "_exit": lambda: os._exit(0),
+}
+
+
+def _send(fd: int, obj: dict[str, Any]) -> None:
+    view = memoryview(json.dumps(obj).encode() + b"\n")
+    while view:
+        view = view[os.write(fd, view):]
+
+
+def _child(commands: Sequence[str], path: str, workdir: str, write_fd: int,
+           memory: int | None) -> None:
+    """Runs in the forked child: for each command, a ``{"start": command}`` line, then its
+    record, on ``write_fd``.  Never returns."""
     status = 0
     try:
         if memory is not None:
             resource.setrlimit(resource.RLIMIT_AS, (memory, memory))
         out_path, err_path = os.path.join(workdir, "stdout"), os.path.join(workdir, "stderr")
-        for fd, p in ((1, out_path), (2, err_path)):
-            f = os.open(p, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-            os.dup2(f, fd)
-            os.close(f)
-        start = time.perf_counter()
-        if command == "load":
-            rec = _run_load(path)
-        else:
-            rec = _run_cli(command, path, out_path, err_path)
-        rec["seconds"] = time.perf_counter() - start
-        payload = json.dumps(rec).encode()
-        view = memoryview(payload)
-        while view:
-            view = view[os.write(write_fd, view):]
-    except BaseException:
+        for command in commands:
+            for fd, p in ((1, out_path), (2, err_path)):
+                f = os.open(p, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+                os.dup2(f, fd)
+                os.close(f)
+            _send(write_fd, {"start": command})
+            start = time.perf_counter()
+            if command == "load":
+                rec = _run_load(path)
+            elif command in _SELF_TEST:
+                rec = _SELF_TEST[command]()
+            else:
+                rec = _run_cli(command, path, out_path, err_path)
+            rec["seconds"] = time.perf_counter() - start
+            rec["rss"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+            _send(write_fd, rec)
+    except BaseException:  # noqa: BLE001 - report by dying: the parent records a crash
         status = 3
     finally:
         os._exit(status)
 
 
-def run_command(command: str, path: str, workdir: str, timeout: float,
-                memory: int | None) -> dict[str, Any]:
-    """Fork, run ``command`` on ``path`` in the child, classify how it ended."""
+def run_commands(commands: Sequence[str], path: str, workdir: str, timeout: float,
+                 memory: int | None) -> list[dict[str, Any]]:
+    """Run ``commands`` on ``path`` in forked children (one child for all of them, a new one
+    after a command that crashed or timed out) and classify how each ended.  Each command has
+    ``timeout`` seconds; the child's address space is limited to ``memory`` bytes."""
+    results: list[dict[str, Any]] = []
+    todo = list(commands)
+    while todo:
+        got = _run_in_child(todo, path, workdir, timeout, memory)  # at least one record
+        results.extend(got)
+        todo = todo[len(got):]
+    return results
+
+
+def _run_in_child(commands: list[str], path: str, workdir: str, timeout: float,
+                  memory: int | None) -> list[dict[str, Any]]:
     r, w = os.pipe()
-    start = time.perf_counter()
     pid = os.fork()
     if pid == 0:  # the child
         os.close(r)
-        _child(command, path, workdir, w, memory)
+        _child(commands, path, workdir, w, memory)
     os.close(w)
-    chunks: list[bytes] = []
+    out: list[dict[str, Any]] = []
+    pending = b""
+    current: str | None = None
+    started = time.perf_counter()
     deadline = time.monotonic() + timeout
-    timed_out = False
-    while True:
+    timed_out = eof = False
+    while not eof:
         remaining = deadline - time.monotonic()
         if remaining <= 0:
             timed_out = True
@@ -578,29 +620,45 @@ def run_command(command: str, path: str, workdir: str, timeout: float,
         if not ready:
             continue
         chunk = os.read(r, 1 << 16)
-        if not chunk:
-            break
-        chunks.append(chunk)
+        eof = not chunk
+        pending += chunk
+        while b"\n" in pending:
+            line, pending = pending.split(b"\n", 1)
+            msg = json.loads(line)
+            if "start" in msg:
+                current, started = msg["start"], time.perf_counter()
+                deadline = time.monotonic() + timeout
+            else:
+                msg.update(command=current, wall=time.perf_counter() - started)
+                out.append(msg)
+                current = None
     if timed_out:
         with contextlib.suppress(ProcessLookupError):
             os.kill(pid, signal.SIGKILL)
     os.close(r)
     _, status, usage = os.wait4(pid, 0)
-    wall = time.perf_counter() - start
-    rss = usage.ru_maxrss * 1024  # KiB on Linux
-    if timed_out:
-        rec: dict[str, Any] = {"outcome": "timeout", "message": f"no result after {timeout:g} s"}
-    elif os.WIFSIGNALED(status):
-        sig = signal.Signals(os.WTERMSIG(status)).name
-        rec = {"outcome": "crash", "message": f"killed by {sig}"}
-    else:
-        try:
-            rec = json.loads(b"".join(chunks))
-        except ValueError:
+    if len(out) < len(commands):
+        # The command that was running (or, if none had started, the next one) did not finish.
+        command = current or commands[len(out)]
+        if timed_out:
+            rec: dict[str, Any] = {"outcome": "timeout",
+                                   "message": f"no result after {timeout:g} s"}
+        elif os.WIFSIGNALED(status):
+            rec = {"outcome": "crash",
+                   "message": f"killed by {signal.Signals(os.WTERMSIG(status)).name}"}
+        else:
             rec = {"outcome": "crash",
                    "message": f"exited with status {os.WEXITSTATUS(status)} without a result"}
-    rec.update(command=command, wall=wall, rss=rss)
-    return rec
+        rec.update(command=command, wall=time.perf_counter() - started,
+                   rss=usage.ru_maxrss * 1024)
+        out.append(rec)
+    return out
+
+
+def run_command(command: str, path: str, workdir: str, timeout: float,
+                memory: int | None) -> dict[str, Any]:
+    """One command in a child of its own (minimization, regression tests)."""
+    return _run_in_child([command], path, workdir, timeout, memory)[0]
 
 
 def failure_key(rec: dict[str, Any]) -> tuple[str, str, str]:
@@ -631,11 +689,27 @@ def _init_worker(cfg: Config) -> None:
     _STATE["cfg"] = cfg
     _STATE["bases"] = corpus(Path(cfg.corpus), cfg.max_bytes, cfg.names)
     _STATE["tmp"] = tempfile.mkdtemp(prefix="tflite_ref-fuzz-")
-    # Warm up every import a command needs, once, so that each fork starts ready.
+    warm_up(min(_STATE["bases"], key=lambda b: len(b.data)).path, cfg.commands)
+
+
+def warm_up(path: Path, commands: Sequence[str]) -> None:
+    """Run every command once in this process, so that each fork starts with every lazy import
+    done, then move all objects out of the collector's reach: a collection in a child would
+    touch (and so copy) every page of the parent's heap."""
+    import gc
+
     from tflite_ref.cli import main as cli
 
-    cli.build_parser()
-    import tflite_ref.inspect  # noqa: F401
+    sink = io.StringIO()
+    with contextlib.redirect_stdout(sink), contextlib.redirect_stderr(sink):
+        for command in commands:
+            with contextlib.suppress(BaseException):
+                if command == "load":
+                    tflite_ref.load(path)
+                else:
+                    cli.main([command, str(path), "--json"])
+    gc.collect()
+    gc.freeze()
 
 
 def available_commands(commands: Sequence[str]) -> tuple[str, ...]:
@@ -654,7 +728,7 @@ def run_case(index: int) -> dict[str, Any]:
     path = os.path.join(workdir, "case.tflite")
     with open(path, "wb") as f:
         f.write(m.data)
-    results = [run_command(c, path, workdir, cfg.timeout, cfg.memory) for c in cfg.commands]
+    results = run_commands(cfg.commands, path, workdir, cfg.timeout, cfg.memory)
     case: dict[str, Any] = {"index": index, "base": m.base, "strategy": m.strategy,
                             "detail": m.detail, "bytes": len(m.data), "results": results}
     failed = [r for r in results if r["outcome"] in FAILURES]

@@ -133,3 +133,60 @@ def flexbuffer_bomb(levels: int) -> bytes:
     pos = len(out)
     out += (pos - prev).to_bytes(w, "little") + bytes([vec_type, w])
     return bytes(out)
+
+
+def invoke_isolated(data: bytes, inputs: dict[int, Any], memory: int = 2 << 30,
+                    timeout: float = 60.0) -> dict[str, Any]:
+    """Load, allocate, set ``inputs`` (by position among the graph inputs) and invoke in a
+    forked child limited to ``memory`` bytes of address space; returns how it ended:
+    ``{"outcome": "ok"}``, ``{"outcome": "error", "type", "message", "locator"}`` for an
+    exception (``locator`` is the :class:`Locator` as a dict, or None) or ``{"outcome": "crash"}``.
+
+    Kernels that would allocate what a hostile model asks for must not do it in the test process.
+    """
+    import json
+    import os
+    import resource
+    import select
+    import signal
+
+    import tflite_ref
+
+    r, w = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        os.close(r)
+        try:
+            resource.setrlimit(resource.RLIMIT_AS, (memory, memory))
+            rec: dict[str, Any] = {"outcome": "ok"}
+            try:
+                it = tflite_ref.Interpreter(model_content=data)
+                it.allocate_tensors()
+                details = it.get_input_details()
+                for k, value in inputs.items():
+                    it.set_tensor(details[k]["index"], value)
+                it.invoke()
+            except BaseException as exc:  # noqa: BLE001 - the outcome is what is tested
+                loc = getattr(exc, "locator", None)
+                rec = {"outcome": "error", "type": type(exc).__name__, "message": str(exc)[:500],
+                       "locator": loc.as_dict() if loc is not None else None}
+            os.write(w, json.dumps(rec).encode())
+        finally:
+            os._exit(0)
+    os.close(w)
+    chunks = []
+    while True:
+        ready, _, _ = select.select([r], [], [], timeout)
+        if not ready:
+            os.kill(pid, signal.SIGKILL)
+            break
+        chunk = os.read(r, 1 << 16)
+        if not chunk:
+            break
+        chunks.append(chunk)
+    os.close(r)
+    os.waitpid(pid, 0)
+    if not chunks:
+        return {"outcome": "crash"}
+    result: dict[str, Any] = json.loads(b"".join(chunks))
+    return result

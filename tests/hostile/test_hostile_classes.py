@@ -22,6 +22,7 @@ from hostile_models import (
     add_model,
     aliasing_bomb,
     flexbuffer_bomb,
+    invoke_isolated,
     one_op,
     poke,
     site,
@@ -665,42 +666,93 @@ def test_class19_fill_constant_dims_over_budget() -> None:
     check(info.value, ResourceLimitError, tensor=2)
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "kernels/layout.py fill(): runtime dims go straight to np.full, so 2^40 elements end in "
-    "numpy's MemoryError -> InternalError. Fix: call budgets.check_allocation(data.locator, "
-    "out, value.dtype.itemsize) before np.full (and in prepare_fill for constant dims)."))
-def test_class19_fill_runtime_dims_over_budget() -> None:
-    data = _fill(HUGE_DIMS, constant=False)
-    invoke_error(data, ResourceLimitError, {0: np.array(HUGE_DIMS, np.int32)},
-                 subgraph=0, operator=0, opcode="FILL")
+def _runtime_shape_cases() -> list[Any]:
+    """Operators whose output (or scratch) size comes from data or options: each asks for about
+    2^40 elements, or a padded intermediate of 2^32, from a few bytes of model."""
+    big = 1 << 20
+    x4 = dict(name="x", shape=[1, 5, 5, 1], dtype=F32)
+    w = dict(name="w", shape=[1, 3, 3, 1], dtype=F32, data=np.ones((1, 3, 3, 1), np.float32))
+    b = dict(name="b", shape=[1], dtype=F32, data=np.zeros(1, np.float32))
+    y4 = dict(name="y", shape=[1, 5, 5, 1], dtype=F32)
+    ones = np.ones((1, 5, 5, 1), np.float32)
+    same = {"padding": "SAME", "stride_w": 1, "stride_h": 1}
+    i32 = "INT32"
+
+    def case(name: str, data: bytes, inputs: dict[int, Any], fix: str | None) -> Any:
+        marks = [pytest.mark.xfail(strict=True, reason=fix)] if fix else []
+        return pytest.param(data, inputs, id=name, marks=marks)
+
+    alloc = ("lets numpy's MemoryError out as InternalError under a 2 GiB limit. Fix: call "
+             "budgets.check_allocation(locator, shape, itemsize) ")
+    return [
+        case("FILL", _fill(HUGE_DIMS, constant=False), {0: np.array(HUGE_DIMS, np.int32)},
+             "kernels/layout.py fill() " + alloc + "before np.full (prepare_fill too)"),
+        case("RANGE", one_op("RANGE", [dict(name=n, shape=[], dtype="INT64")
+                                       for n in ("s", "l", "d")],
+                             [dict(name="y", shape=[1], dtype="INT64")]),
+             {0: np.array(0, np.int64), 1: np.array(2**62, np.int64), 2: np.array(1, np.int64)},
+             "kernels/layout.py range_values() lets numpy's 'array is too big' ValueError out "
+             "as InternalError (smaller counts fill gigabytes). Fix: "
+             "budgets.check_allocation(locator, (n,), dt.itemsize) before np.full"),
+        case("TILE", one_op("TILE", [dict(name="x", shape=[2, 2], dtype=F32),
+                                     dict(name="m", shape=[2], dtype=i32)],
+                            [dict(name="y", shape=[2, 2], dtype=F32)]),
+             {0: np.ones((2, 2), np.float32), 1: np.array([big, big], np.int32)},
+             "kernels/layout.py tile() " + alloc + "with the tiled shape before np.tile"),
+        case("BROADCAST_TO", one_op("BROADCAST_TO", [dict(name="x", shape=[1, 1], dtype=F32),
+                                                     dict(name="s", shape=[2], dtype=i32)],
+                                    [dict(name="y", shape=[1, 1], dtype=F32)]),
+             {0: np.ones((1, 1), np.float32), 1: np.array([big, big], np.int32)},
+             "kernels/layout.py broadcast_to() " + alloc + "before np.ascontiguousarray"),
+        case("RESIZE_BILINEAR", one_op("RESIZE_BILINEAR",
+                                       [dict(name="x", shape=[1, 2, 2, 1], dtype=F32),
+                                        dict(name="s", shape=[2], dtype=i32)],
+                                       [dict(name="y", shape=[1, 2, 2, 1], dtype=F32)]),
+             {0: np.ones((1, 2, 2, 1), np.float32), 1: np.array([big, big], np.int32)},
+             "kernels/resize.py (runtime size) " + alloc + "with [n, h, w, c] before computing"),
+        case("PAD", one_op("PAD", [dict(name="x", shape=[1, 2, 2, 1], dtype=F32),
+                                   dict(name="p", shape=[4, 2], dtype=i32)],
+                           [dict(name="y", shape=[1, 2, 2, 1], dtype=F32)]),
+             {0: np.ones((1, 2, 2, 1), np.float32),
+              1: np.array([[0, 0], [big, big], [big, 0], [0, 0]], np.int32)},
+             "kernels/pad.py (runtime paddings) " + alloc + "with the padded shape"),
+        case("ONE_HOT", one_op("ONE_HOT", [dict(name="i", shape=[2], dtype=i32),
+                                           dict(name="d", shape=[], dtype=i32),
+                                           dict(name="on", shape=[], dtype=F32,
+                                                data=np.array(1, np.float32)),
+                                           dict(name="off", shape=[], dtype=F32,
+                                                data=np.array(0, np.float32))],
+                               [dict(name="y", shape=[2, 1], dtype=F32)], {"axis": -1}),
+             {0: np.array([0, 1], np.int32), 1: np.array(1 << 30, np.int32)},
+             "kernels/layout.py one_hot (runtime depth) " + alloc + "with indices.shape + "
+             "[depth]"),
+        case("CONV_2D-dilation", one_op("CONV_2D", [x4, w, b], [y4],
+                                        same | {"dilation_w_factor": 2**31 - 1}), {0: ones},
+             "kernels/conv.py: SAME padding with dilation 2^31-1 pads the input to width 2^32 "
+             "(MemoryError -> InternalError). Fix: in prepare, budgets.check_allocation(locator, "
+             "padded_shape, 8) (or refuse dilated taps that all fall in the padding)"),
+        case("DEPTHWISE_CONV_2D-dilation", one_op(
+                "DEPTHWISE_CONV_2D", [x4, w, b], [y4],
+                same | {"depth_multiplier": 1, "dilation_w_factor": 2**31 - 1}), {0: ones},
+             "kernels/conv.py depthwise: same padded-input allocation as CONV_2D; same fix"),
+        case("MAX_POOL_2D-filter", one_op("MAX_POOL_2D", [x4], [y4],
+                                          same | {"filter_width": 2**31 - 1, "filter_height": 1}),
+             {0: ones}, "kernels/pooling.py: a 2^31-wide SAME filter pads the input to 2^31 "
+                        "(MemoryError -> InternalError). Fix: budgets.check_allocation in "
+                        "prepare with the padded shape, or clip the window to the input"),
+        case("AVERAGE_POOL_2D-filter", one_op("AVERAGE_POOL_2D", [x4], [y4],
+                                              same | {"filter_width": 2**30, "filter_height": 1}),
+             {0: ones}, "kernels/pooling.py: same padded-input allocation as MAX_POOL_2D"),
+    ]
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "kernels/layout.py range_values(): the element count goes straight to np.full, so "
-    "RANGE(0, 2^62, 1) ends in numpy's 'array is too big' ValueError -> InternalError (a "
-    "smaller count fills gigabytes). Fix: "
-    "budgets.check_allocation(locator, (n,), dt.itemsize) before np.full."))
-def test_class19_range_over_budget() -> None:
-    # Sizes far past any machine's memory, so that the unfixed kernel fails in malloc at once
-    # instead of filling gigabytes.
-    data = one_op("RANGE", [dict(name=n, shape=[], dtype="INT64") for n in ("s", "l", "d")],
-                  [dict(name="y", shape=[1], dtype="INT64")])
-    invoke_error(data, ResourceLimitError,
-                 {0: np.array(0, np.int64), 1: np.array(2**62, np.int64),
-                  2: np.array(1, np.int64)}, subgraph=0, operator=0, opcode="RANGE")
-
-
-@pytest.mark.xfail(strict=True, reason=(
-    "kernels/layout.py tile(): runtime multiples go straight to np.tile (2^40 elements -> "
-    "MemoryError -> InternalError). Fix: budgets.check_allocation(data.locator, "
-    "[d*m for d, m in zip(x.shape, mult)], x.dtype.itemsize) before np.tile."))
-def test_class19_tile_over_budget() -> None:
-    data = one_op("TILE", [dict(name="x", shape=[2, 2], dtype=F32),
-                           dict(name="m", shape=[2], dtype="INT32")],
-                  [dict(name="y", shape=[2, 2], dtype=F32)])
-    invoke_error(data, ResourceLimitError, {0: np.ones((2, 2), np.float32),
-                                            1: np.array([1 << 20, 1 << 20], np.int32)},
-                 subgraph=0, operator=0, opcode="TILE")
+@pytest.mark.parametrize("data,inputs", _runtime_shape_cases())
+def test_class19_huge_outputs_are_refused_before_allocating(data: bytes,
+                                                            inputs: dict[int, Any]) -> None:
+    """Runs in a child limited to 2 GiB: the unfixed kernels would otherwise allocate here."""
+    got = invoke_isolated(data, inputs)
+    assert got["outcome"] == "error" and got["type"] == "ResourceLimitError", got
+    assert got["locator"] and got["locator"].get("operator") == 0, got
 
 
 # -- class 20: sparsity ----------------------------------------------------------------------------

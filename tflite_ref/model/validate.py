@@ -338,6 +338,15 @@ def _check_topology(sg: Subgraph) -> None:
                     f"{op.locator}: input {k} is tensor {ti} {t.name!r}, which nothing writes (not "
                     "a subgraph input, a constant, a variable or an earlier operator's output)",
                     locator=_op_loc(op, f"inputs[{k}]", ti, sg), cve_class="I")
+    for k, ti in enumerate(sg.outputs):
+        t = sg.tensors[ti]
+        if ti not in producer and ti not in graph_inputs and not t.is_constant \
+                and not t.is_variable and t.data is None:
+            raise ModelValidationError(
+                f"subgraph {sg.index}: output {k} is tensor {ti} {t.name!r}, which nothing writes "
+                "(no operator produces it and it is not a subgraph input or a constant)",
+                locator=Locator(subgraph=sg.index, slot=f"outputs[{k}]", tensor=ti,
+                                tensor_name=t.name), cve_class="I")
 
 
 def _check_call_graph(model: Model) -> None:

@@ -57,7 +57,8 @@ class Site:
     Kinds: ``uoffset`` (a uoffset field or vector element), ``soffset`` (a table's vtable
     offset), ``vtable_size``, ``table_size``, ``vtable_entry`` (a field's offset in the vtable),
     ``vector_length``, ``string_length``, ``union_type``, ``scalar`` (a scalar field of
-    ``size`` bytes), ``int_vector`` (the data of an int32 vector: ``size`` = element count).
+    ``size`` bytes), ``vector_data`` (the elements of a vector of 4-byte scalars -- int32,
+    uint32 or float32; ``size`` is the element count).
     """
 
     kind: str
@@ -123,7 +124,7 @@ class _Verifier:
             raise self.fail(path, pos, f"vector length {length} exceeds the remaining "
                                        f"{self.n - pos - 4} bytes")
         if self.sites is not None and elem == ("scalar", 4) and length:
-            self.site("int_vector", pos + 4, length, path)
+            self.site("vector_data", pos + 4, length, path)
         count = 0
         if elem[0] in ("table", "string"):
             for k in range(length):
