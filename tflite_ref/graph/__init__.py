@@ -47,6 +47,21 @@ def render_graph(model: Model, fmt: str, engine: str = "auto") -> tuple[str, Lay
     return render_html(graph, layout, title=title), layout
 
 
+def notebook_html(model: Model, engine: str = "auto") -> str:
+    """What Jupyter shows for a Model (``Model._repr_html_``): a one-line summary and the graph
+    as static inline SVG (notebooks need not run the page's script), scrollable."""
+    from html import escape
+
+    graph = build_graph(model)
+    layout = layout_graph(graph, engine)
+    n_ops = sum(len(sg.operators) for sg in model.subgraphs)
+    name = Path(model.path).name if model.path else "model"
+    svg = render_svg(graph, layout, title=name)
+    return (f"<div><b>{escape(name)}</b>: {n_ops} operators, {len(model.subgraphs)} "
+            f"subgraph(s), {model.size_bytes:,} bytes"
+            f'<div style="max-height:640px;overflow:auto;border:1px solid #ddd">{svg}</div></div>')
+
+
 def write_graph(model: Model | str | os.PathLike[str] | bytes, path: str | os.PathLike[str],
                 fmt: str | None = None, engine: str = "auto") -> Layout | None:
     """Write the picture of ``model`` to ``path``; returns the layout used (None for DOT)."""

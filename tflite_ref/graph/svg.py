@@ -18,18 +18,17 @@ from tflite_ref.graph.model import Graph, Node
 MARGIN = 10
 
 _STYLE = """
-.cluster rect { fill: #fbfbfc; stroke: #b8bec6; stroke-width: 1; }
-.cluster text { font-size: 12px; fill: #555; font-weight: bold; }
-.edge path { fill: none; stroke: #6b7280; stroke-width: 1.2; }
-.edge.call path { stroke-dasharray: 5 4; stroke: #9ca3af; }
-.edge text { font-size: 10px; fill: #374151; paint-order: stroke; stroke: #ffffff;
-             stroke-width: 3px; stroke-linejoin: round; }
-.node rect { stroke: #4b5563; stroke-width: 1; }
-.node text { font-size: 12px; fill: #111827; }
-.node text.title { font-weight: bold; }
-.node.io rect { stroke-dasharray: 0; }
-.node:hover rect { stroke: #2563eb; stroke-width: 2; }
-.node.selected rect { stroke: #dc2626; stroke-width: 2.5; }
+svg.tflite-ref-graph .cluster rect { fill: #fbfbfc; stroke: #b8bec6; stroke-width: 1; }
+svg.tflite-ref-graph .cluster text { font-size: 12px; fill: #555; font-weight: bold; }
+svg.tflite-ref-graph .edge path { fill: none; stroke: #6b7280; stroke-width: 1.2; }
+svg.tflite-ref-graph .edge.call path { stroke-dasharray: 5 4; stroke: #9ca3af; }
+svg.tflite-ref-graph .edge text { font-size: 10px; fill: #374151; paint-order: stroke;
+    stroke: #ffffff; stroke-width: 3px; stroke-linejoin: round; }
+svg.tflite-ref-graph .node rect { stroke: #4b5563; stroke-width: 1; }
+svg.tflite-ref-graph .node text { font-size: 12px; fill: #111827; }
+svg.tflite-ref-graph .node text.title { font-weight: bold; }
+svg.tflite-ref-graph .node:hover rect { stroke: #2563eb; stroke-width: 2; }
+svg.tflite-ref-graph .node.selected rect { stroke: #dc2626; stroke-width: 2.5; }
 """
 
 
