@@ -23,6 +23,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--tensors", action="store_true", help="add the table of tensors")
     parser.add_argument("--subgraph", type=int, metavar="N", default=None,
                         help="show only subgraph N (summaries stay model-wide)")
+    parser.add_argument("--lint", action="store_true",
+                        help="add lint findings (runtime disagreements, hazards, dead weight)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -40,11 +42,21 @@ def run(args: argparse.Namespace) -> int:
     report = inspect_file(args.model)
     if args.subgraph is not None:
         report = report.select_subgraph(args.subgraph)
+    findings = None
+    if args.lint:
+        from tflite_ref.lint import lint
+
+        findings = lint(args.model)
     if args.json:
+        out = report.to_dict()
+        if findings is not None:
+            out["lint"] = findings.to_dict()
         # allow_nan=False: to_dict() already maps non-finite floats to null; fail loudly if not.
-        sys.stdout.write(json.dumps(report.to_dict(), indent=2, allow_nan=False) + "\n")
+        sys.stdout.write(json.dumps(out, indent=2, allow_nan=False) + "\n")
         return 0
     from tflite_ref.cli.render import render_inspect
 
     render_inspect(report, Console(highlight=False), tensors=args.tensors)
+    if findings is not None:
+        Console(highlight=False).print(findings)
     return 0
