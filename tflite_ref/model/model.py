@@ -198,3 +198,9 @@ class Model:
     @property
     def main(self) -> Subgraph:
         return self.subgraphs[0]
+
+    def _repr_html_(self) -> str:
+        """Jupyter: the model's graph (drawn by :mod:`tflite_ref.graph`, imported only here)."""
+        from tflite_ref.graph import notebook_html
+
+        return notebook_html(self)
