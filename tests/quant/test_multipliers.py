@@ -134,6 +134,27 @@ def test_calculate_activation_range_quantized(act: str, scale: float, zp: int, d
     assert q.calculate_activation_range_quantized(code, scale, zp, np.dtype(dtype).name) == want
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.int32, np.int64, np.int16])
+def test_calculate_activation_range(dtype: type) -> None:
+    """CalculateActivationRange<T>: lowest()/max() of T unless a ReLU clamps (kernel_util.h)."""
+    is_float = np.dtype(dtype).kind == "f"
+    info = np.finfo(dtype) if is_float else np.iinfo(dtype)
+    lowest, highest = (float(info.min), float(info.max)) if is_float else (int(info.min),
+                                                                           int(info.max))
+    want = {"NONE": (lowest, highest), "RELU": (0, highest), "RELU_N1_TO_1": (-1, 1),
+            "RELU6": (0, 6), "TANH": (lowest, highest), "SIGN_BIT": (lowest, highest)}
+    for code, (act, bounds) in enumerate(want.items()):
+        got = q.calculate_activation_range(act, dtype)
+        assert got == bounds and got == q.calculate_activation_range(code, np.dtype(dtype).name)
+        # Python ints for integer types: an int64 clamp must not go through float64.
+        assert is_float or all(type(v) is int for v in got)
+    if is_float:  # finite bounds: the clamp turns +-inf into the largest finite values
+        inf = np.array([-np.inf, np.inf], np.float32)
+        assert np.minimum(np.maximum(inf, lowest), highest).tolist() == [lowest, highest]
+    with pytest.raises(TFLiteRefError):
+        q.calculate_activation_range("SWISH", dtype)
+
+
 def test_calculate_activation_range_errors() -> None:
     with pytest.raises(TFLiteRefError):
         q.calculate_activation_range_quantized("RELU6", 0.0, 0, np.int8)  # 6 / 0 = inf

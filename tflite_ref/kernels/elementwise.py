@@ -11,7 +11,7 @@ Quantized arithmetic follows the reference kernels of LiteRT (``tflite/kernels/<
 where the two runtimes compute a parameter differently, prepare computes it once, named after what
 it is, from ``ctx.emulate``.  The integer primitives live in :mod:`tflite_ref.quant`.
 
-The helpers at the top (broadcast shape, activation ranges, operand checks) are shared with
+The helpers at the top (broadcast shape, clamp, operand checks) are shared with
 :mod:`tflite_ref.kernels.unary` and :mod:`tflite_ref.kernels.logical`.
 """
 
@@ -42,6 +42,7 @@ from tflite_ref.quant.fixedpoint import (
 )
 from tflite_ref.quant.multipliers import (
     add_effective_scales,
+    calculate_activation_range,
     calculate_activation_range_quantized,
     mul_effective_scale,
     quantize_multiplier,
@@ -62,23 +63,6 @@ def broadcast_shape(ctx: OpContext, *shapes: Sequence[int]) -> tuple[int, ...]:
     except ValueError:
         ctx.fail("input shapes " + ", ".join(str(list(s)) for s in shapes)
                  + " cannot be broadcast together")
-
-
-def activation_range(act: str, dtype: np.dtype) -> tuple[float, float]:
-    """``CalculateActivationRange<T>`` (kernel_util.h) for float and unquantized integer outputs.
-
-    RELU -> [0, max], RELU6 -> [0, 6], RELU_N1_TO_1 -> [-1, 1], anything else (NONE, TANH,
-    SIGN_BIT) -> the type's full range: TFLite applies no activation then.
-    """
-    info: np.finfo | np.iinfo = np.finfo(dtype) if dtype.kind == "f" else np.iinfo(dtype)
-    lo, hi = info.min, info.max
-    if act == "RELU":
-        return 0, hi  # type: ignore[return-value]
-    if act == "RELU6":
-        return 0, 6
-    if act == "RELU_N1_TO_1":
-        return -1, 1
-    return lo, hi  # type: ignore[return-value]
 
 
 def clamp(x: np.ndarray, lo: float, hi: float) -> np.ndarray:
@@ -195,12 +179,12 @@ def _prepare_add_sub(ctx: OpContext, is_sub: bool) -> AddData:
     act = str(ctx.options.get("fused_activation_function", "NONE"))
     name = "SUB" if is_sub else "ADD"
     if dtype.kind == "f":
-        lo, hi = activation_range(act, dtype)
+        lo, hi = calculate_activation_range(act, dtype)
         return AddData("float", shape, lo, hi)
     in1, in2 = ctx.input(0), ctx.input(1)
     quantized = is_quantized(out) if out.type == T.INT16 else out.type in (T.INT8, T.UINT8)
     if not quantized:
-        lo, hi = activation_range(act, dtype)
+        lo, hi = calculate_activation_range(act, dtype)
         # TFLM's int32 ADD ignores the fused activation (micro/kernels/add.cc EvalAdd sets the
         # activation params to the full int32 range); its SUB applies it, as TFLite does.
         if ctx.emulate == "tflm" and not is_sub:
@@ -363,13 +347,13 @@ def prepare_mul(ctx: OpContext) -> MulData:
     act = str(ctx.options.get("fused_activation_function", "NONE"))
     if dtype.kind == "f":
         require_output_type(ctx)
-        return MulData("float", shape, *activation_range(act, dtype))
+        return MulData("float", shape, *calculate_activation_range(act, dtype))
     quantized = out.type in (T.INT8, T.UINT8) or out.type == T.INT16 and is_quantized(out)
     if not quantized:
         require_output_type(ctx)
         if ctx.emulate == "tflm" and out.type != T.INT32:
             ctx.unsupported(f"TFLite Micro's MUL has no unquantized {out.type_name} kernel")
-        return MulData("integer", shape, *activation_range(act, dtype))
+        return MulData("integer", shape, *calculate_activation_range(act, dtype))
     if ctx.emulate == "tflm" and out.type == T.UINT8:
         ctx.unsupported("TFLite Micro's MUL has no UINT8 kernel")
     s1, z1 = per_tensor_quant_params(ctx, in1, "input 0")
@@ -455,9 +439,9 @@ def prepare_div(ctx: OpContext) -> DivData:
     act = str(ctx.options.get("fused_activation_function", "NONE"))
     loc = ctx.op.locator
     if dtype.kind == "f":
-        return DivData("float", shape, *activation_range(act, dtype), loc)
+        return DivData("float", shape, *calculate_activation_range(act, dtype), loc)
     if out.type == T.INT32:
-        return DivData("integer", shape, *activation_range(act, dtype), loc)
+        return DivData("integer", shape, *calculate_activation_range(act, dtype), loc)
     if ctx.emulate == "tflm" and out.type != T.INT8:
         ctx.unsupported(f"TFLite Micro's DIV has no {out.type_name} kernel")
     s1, z1 = per_tensor_quant_params(ctx, ctx.input(0), "input 0")

@@ -31,7 +31,10 @@ from tflite_ref.kernels.registry import BuiltinOperator as Op
 from tflite_ref.kernels.registry import OpContext, register
 from tflite_ref.kernels.registry import TensorType as T
 from tflite_ref.quant.fixedpoint import c_div
-from tflite_ref.quant.multipliers import calculate_activation_range_quantized
+from tflite_ref.quant.multipliers import (
+    calculate_activation_range,
+    calculate_activation_range_quantized,
+)
 
 _INT_DTYPES = {int(T.INT8): np.int8, int(T.UINT8): np.uint8, int(T.INT16): np.int16}
 
@@ -82,13 +85,6 @@ def _valid_taps(out: int, stride: int, pad: int, filter_size: int, in_size: int
     return np.maximum(end - start, 0)
 
 
-def _float_activation_range(activation: str) -> tuple[float, float]:
-    """``CalculateActivationRange<float>`` (kernel_util.h)."""
-    lowest, highest = float(np.finfo(np.float32).min), float(np.finfo(np.float32).max)
-    return {"RELU": (0.0, highest), "RELU6": (0.0, 6.0),
-            "RELU_N1_TO_1": (-1.0, 1.0)}.get(activation, (lowest, highest))
-
-
 def _prepare_pool(ctx: OpContext, kind: str) -> PoolData:
     x, y = ctx.require_input(0), ctx.output(0)
     if ctx.num_inputs != 1 or ctx.num_outputs != 1:
@@ -122,7 +118,7 @@ def _prepare_pool(ctx: OpContext, kind: str) -> PoolData:
 
     activation = str(opts.get("fused_activation_function", "NONE"))
     if x.type == T.FLOAT32:
-        act_min, act_max = _float_activation_range(activation)
+        act_min, act_max = calculate_activation_range(activation, np.float32)
         dtype = np.dtype(np.float32)
     else:
         dtype = np.dtype(_INT_DTYPES[x.type])

@@ -71,6 +71,7 @@ from tflite_ref.quant.multipliers import (
     Emulate,
     QuantizedMultiplier,
     add_effective_scales,
+    calculate_activation_range,
     calculate_activation_range_quantized,
     calculate_input_radius,
     conv_effective_scales,
@@ -108,7 +109,7 @@ __all__ = [
     "logistic_f32", "logistic_lut_int8", "lut_lookup_int8", "lut_lookup_int16",
     "lut_populate_int8", "lut_populate_int16", "softmax_int16_luts", "tanh_f32", "tanh_lut_int8",
     # multipliers
-    "Emulate", "QuantizedMultiplier", "add_effective_scales",
+    "Emulate", "QuantizedMultiplier", "add_effective_scales", "calculate_activation_range",
     "calculate_activation_range_quantized", "calculate_input_radius", "conv_effective_scales",
     "fc_per_channel_effective_scales", "fc_per_tensor_effective_scale",
     "logistic_tanh_int8_input_scaling", "mul_effective_scale",

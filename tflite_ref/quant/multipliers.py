@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 import numpy.typing as npt
@@ -36,6 +36,7 @@ __all__ = [
     "preprocess_softmax_scaling",
     "preprocess_log_softmax_scaling_exp",
     "calculate_input_radius",
+    "calculate_activation_range",
     "calculate_activation_range_quantized",
     "logistic_tanh_int8_input_scaling",
     "conv_effective_scales",
@@ -239,6 +240,43 @@ def _quantize_for_range(scale: np.float32, zero_point: int, f: float) -> int:
     return ((v + (1 << 31)) & 0xFFFFFFFF) - (1 << 31)  # int32 addition
 
 
+def _activation_code(activation: str | int) -> int:
+    if isinstance(activation, str):
+        key = activation.upper()
+        if key not in _ACTIVATIONS:
+            raise UsageError(f"unknown fused activation {activation!r}")
+        return _ACTIVATIONS[key]
+    return int(activation)
+
+
+def calculate_activation_range(
+    activation: str | int, dtype: npt.DTypeLike | str
+) -> tuple[int | float, int | float]:
+    """``CalculateActivationRange<T>`` (kernel_util.h) -> ``(act_min, act_max)`` for float and
+    unquantized integer outputs.
+
+    RELU: ``[0, max]``; RELU6: ``[0, 6]``; RELU_N1_TO_1: ``[-1, 1]``; anything else (NONE, TANH,
+    SIGN_BIT): ``[lowest, max]`` of the type -- finite for floats, so the clamp turns +-inf into
+    the largest finite values, as ``ActivationFunctionWithMinMax`` does.  Floats come back as
+    Python floats, integers as Python ints.
+    """
+    code = _activation_code(activation)
+    dt: np.dtype[Any] = np.dtype(dtype)
+    lo: int | float
+    hi: int | float
+    if dt.kind == "f":
+        lo, hi = float(np.finfo(dt).min), float(np.finfo(dt).max)
+    else:
+        lo, hi = int(np.iinfo(dt).min), int(np.iinfo(dt).max)
+    if code == 1:
+        return 0, hi
+    if code == 3:
+        return 0, 6
+    if code == 2:
+        return -1, 1
+    return lo, hi
+
+
 def calculate_activation_range_quantized(
     activation: str | int,
     scale: float,
@@ -253,13 +291,7 @@ def calculate_activation_range_quantized(
     RELU_N1_TO_1: ``[max(qmin, Q(-1)), min(qmax, Q(1))]``; anything else (NONE, TANH, SIGN_BIT):
     ``[qmin, qmax]``.  ``dtype`` is int8, uint8 or int16.
     """
-    if isinstance(activation, str):
-        key = activation.upper()
-        if key not in _ACTIVATIONS:
-            raise UsageError(f"unknown fused activation {activation!r}")
-        code = _ACTIVATIONS[key]
-    else:
-        code = int(activation)
+    code = _activation_code(activation)
     try:
         dname = np.dtype(dtype).name
     except TypeError as exc:
