@@ -282,18 +282,6 @@ def test_fully_connected_int16_int32_bias_needs_the_option_in_litert() -> None:
     assert_matches_tflm(model, inputs)  # TFLM goes by the bias type
 
 
-def test_fully_connected_hybrid_is_unsupported() -> None:
-    mb = ModelBuilder()
-    sg = mb.subgraph()
-    x = sg.tensor("x", (1, 8), "FLOAT32")
-    w = sg.tensor("w", (3, 8), "INT8", data=np.ones((3, 8), np.int8), scale=0.1)
-    y = sg.tensor("y", (1, 3), "FLOAT32")
-    sg.operator("FULLY_CONNECTED", [x, w, None], [y])
-    sg.inputs, sg.outputs = [x], [y]
-    with pytest.raises(UnsupportedOpError, match="hybrid"):
-        ours(mb.build())
-
-
 def test_fully_connected_bias_scale_is_checked_for_per_tensor_weights() -> None:
     """GetQuantizedConvolutionMultipler: the bias scale must match s_in·s_w (both runtimes)."""
     mb = ModelBuilder()
@@ -475,18 +463,6 @@ def test_batch_matmul_incompatible_batch_dims_fail() -> None:
         ours(model)
 
 
-def test_batch_matmul_hybrid_is_unsupported() -> None:
-    mb = ModelBuilder()
-    sg = mb.subgraph()
-    x = sg.tensor("x", (2, 4), "FLOAT32")
-    w = sg.tensor("w", (4, 3), "INT8", data=np.ones((4, 3), np.int8), scale=0.1)
-    y = sg.tensor("y", (2, 3), "FLOAT32")
-    sg.operator("BATCH_MATMUL", [x, w], [y])
-    sg.inputs, sg.outputs = [x], [y]
-    with pytest.raises(UnsupportedOpError, match="hybrid"):
-        ours(mb.build())
-
-
 # -- where the runtimes' per-tensor multipliers differ -------------------------------------------
 def _multiplier_sensitive_cases(count: int) -> list[tuple[float, float, float, int]]:
     """(s_lhs, s_rhs, s_out, acc): scales whose float32-product and double-product multipliers
@@ -549,5 +525,5 @@ FC_OPS = {"FULLY_CONNECTED", "BATCH_MATMUL"}
 @pytest.mark.parametrize("path", corpus_models(FC_OPS), ids=lambda p: f"{p.parent.name}/{p.stem}")
 def test_corpus_fully_connected_layers(path: Path) -> None:
     """Every FULLY_CONNECTED layer of the corpus, fed LiteRT's own inputs, gives LiteRT's output
-    (hybrid float x int8 layers are refused as unsupported)."""
+    (hybrid float x int8 layers included)."""
     check_corpus_layers(path, FC_OPS)

@@ -40,9 +40,11 @@ from tflite_ref.kernels.registry import BuiltinOperator as Op
 from tflite_ref.kernels.registry import OpContext, register
 from tflite_ref.kernels.registry import TensorType as T
 from tflite_ref.model.model import Tensor
+from tflite_ref.model.schema import tensor_type_name
 from tflite_ref.quant.fixedpoint import (
     multiply_by_quantized_multiplier,
     multiply_by_quantized_multiplier_int64,
+    round_away,
     wrap_int32,
 )
 from tflite_ref.quant.multipliers import (
@@ -55,15 +57,23 @@ from tflite_ref.quant.multipliers import (
 
 __all__ = [
     "FLOAT_REQUANT_LIMIT",
+    "ConvHybrid",
     "ExactFloatMBQM",
     "Requantization",
+    "asymmetric_quantize_floats",
     "check_bias_scale",
     "float_activation_range",
     "gemm_dtype_for",
+    "hybrid_refused_by_tflm",
+    "hybrid_weights",
     "prepare_conv_2d",
     "prepare_depthwise_conv_2d",
     "prepare_transpose_conv",
     "quant_params",
+    "sse_row_sums",
+    "sse_sign_wrap_correction",
+    "sse_sign_wrap_mask",
+    "symmetric_quantize_floats",
 ]
 
 # Largest integer every partial sum must stay below for a float GEMM to be exact.
@@ -396,8 +406,11 @@ def _channel_requantization(ctx: OpContext, input_t: Tensor, filter_t: Tensor,
                                 np.dtype(output_t.dtype), max_abs_acc, tile)
 
 
-def _check_types(ctx: OpContext, *, bias_int: tuple[int, ...]) -> None:
-    """Input/filter/output/bias dtype combinations of the conv family (conv.cc Prepare)."""
+def _check_types(ctx: OpContext, *, bias_int: tuple[int, ...],
+                 hybrid_filters: tuple[int, ...] = ()) -> None:
+    """Input/filter/output/bias dtype combinations of the conv family (conv.cc Prepare).
+
+    ``hybrid_filters``: the filter types the op's hybrid path takes with float input."""
     x, w, out = ctx.input(0 if ctx.op.name != "TRANSPOSE_CONV" else 2), ctx.input(1), ctx.output(0)
     b = ctx.input(2 if ctx.op.name != "TRANSPOSE_CONV" else 3)
     if x is None or w is None:
@@ -405,9 +418,10 @@ def _check_types(ctx: OpContext, *, bias_int: tuple[int, ...]) -> None:
     if out.type != x.type:
         ctx.fail(f"output is {ctx.dtype_name(out)} but input is {ctx.dtype_name(x)}")
     if x.type == T.FLOAT32:
-        if w.type != T.FLOAT32:
-            ctx.unsupported(f"hybrid {ctx.op.name} (float input, {ctx.dtype_name(w)} filter) "
-                            "is not implemented yet")
+        if w.type != T.FLOAT32 and w.type not in hybrid_filters:
+            takes = ", ".join(tensor_type_name(t) for t in hybrid_filters) or "none"
+            ctx.unsupported(f"{ctx.op.name} with float input and a {ctx.dtype_name(w)} filter "
+                            f"(hybrid filters it takes: {takes})")
         if b is not None and b.type != T.FLOAT32:
             ctx.fail(f"float kernel with a {ctx.dtype_name(b)} bias")
         return
@@ -428,6 +442,207 @@ def _check_types(ctx: OpContext, *, bias_int: tuple[int, ...]) -> None:
         zo = out.quantization.zero_point if out.quantization is not None else np.zeros(1)
         if np.any(zx != 0) or np.any(zo != 0):
             ctx.fail("16x8 kernels need input and output zero points 0")
+
+
+# =============================================================================================
+# Hybrid ("dynamic-range") pieces, shared with fully_connected.py
+# =============================================================================================
+# A hybrid operator has float activations and int8 weights: LiteRT quantizes each input row on
+# the fly to int8 with a scaling factor (and, asymmetrically, an offset), multiplies in int32 and
+# scales the sums back to float.  The row quantizers and the int8 products live in tensor_utils,
+# which BUILTIN_REF shares with the optimized kernels.  On the x86 pip wheels that is
+# ``optimized/sse_tensor_utils.h``: it sends the quantizers to ``neon_tensor_utils.cc`` (NEON
+# intrinsics translated to SSE by NEON_2_SSE, see ``neon_check.h``) and the products to SSSE3/AVX2
+# code.  What follows was read there and confirmed on ai-edge-litert 2.3.0, whose interpreter
+# shows the quantized input, scaling factors, offsets and row sums as temporaries (every one
+# matched, over random rows and hand-made ties):
+#
+# * ``NeonSymmetricQuantizeFloats`` / ``NeonAsymmetricQuantizeFloats``, not the ``Portable*``
+#   versions of ``reference/portable_tensor_utils.cc``.  Their vector body (the first
+#   ``n - n % 8`` values of a row) rounds with the pre-ARMv8 ``RoundToNearest``,
+#   ``vcvtq_s32_f32(p + (p < 0 ? -0.5f : 0.5f))``: half away from zero, but through a float32
+#   addition, so 0.49999997f becomes 1.  The tail rounds with ``TfLiteRound``.
+# * The asymmetric quantizer subtracts ``rmax - rmin`` in float32 (``NeonMinMax`` returns
+#   floats; the portable code widens first), inverts the scale in double,
+#   ``(float)(1.0 / (double)scale)``, and adds the offset after rounding.
+# * ``SseReductionSumVector`` (row sums for the asymmetric offset) adds in eight int16 lanes,
+#   which wrap for long rows.
+# * ``SseMatrixBatchVectorMultiplyAccumulateImpl`` multiplies whole 16-column blocks with
+#   ``_mm_sign_epi8`` + ``_mm_maddubs_epi16``: moving a negative input's sign onto a weight of
+#   -128 wraps (-(-128) is -128 in int8), so that product comes out negated.  Symmetrically
+#   quantized weights never hold -128; hand-made ones may.
+_F32 = np.float32
+
+
+def _round_to_nearest(p: NDArray[np.float32], body: int) -> NDArray[np.float32]:
+    """The quantizers' rounding, per row: ``RoundToNearest`` (x86 NEON_2_SSE build) on the first
+    ``body`` columns, ``TfLiteRound`` on the rest; float32 results."""
+    out = np.empty_like(p)
+    if body:
+        head = p[:, :body]
+        np.trunc(head + np.where(head < 0, _F32(-0.5), _F32(0.5)), out=out[:, :body])
+    if body < p.shape[1]:
+        out[:, body:] = round_away(p[:, body:])
+    return out
+
+
+def symmetric_quantize_floats(rows: NDArray[np.float32]
+                              ) -> tuple[NDArray[np.int8], NDArray[np.float32]]:
+    """``NeonSymmetricQuantizeFloats`` on each row of ``rows`` (R, n): int8 values in
+    [-127, 127] and the scaling factor ``range / 127`` (float32, ``range = max |x|``).
+
+    ``q = round(x · fl32(127 / range))``; an all-zero row gives zeros and scaling factor 1.
+    """
+    rows = np.asarray(rows, dtype=np.float32)
+    n_rows, n = rows.shape
+    if n == 0:
+        return np.zeros(rows.shape, np.int8), np.ones(n_rows, np.float32)
+    span = np.maximum(np.abs(rows.min(axis=1)), np.abs(rows.max(axis=1)))
+    zero = span == 0
+    span = np.where(zero, _F32(1), span)
+    scaling = np.where(zero, _F32(1), span / _F32(127)).astype(np.float32)
+    inverse = (_F32(127) / span).astype(np.float32)
+    q = _round_to_nearest(rows * inverse[:, None], n - n % 8)
+    np.clip(q, -127, 127, out=q)
+    q[zero] = 0
+    return q.astype(np.int8), scaling
+
+
+def asymmetric_quantize_floats(rows: NDArray[np.float32]) -> tuple[
+        NDArray[np.int8], NDArray[np.float32], NDArray[np.int32]]:
+    """``NeonAsymmetricQuantizeFloats`` on each row: int8 values, scaling factor and offset.
+
+    The range is widened to include 0 (``rmin = min(0, min x)``, ``rmax = max(0, max x)``);
+    ``scale = double(fl32(rmax - rmin)) / 255``; the zero point is taken from whichever end has
+    the smaller error and rounded half away (``round``), clamped to [-128, 127];
+    ``q = clamp(round(x · fl32(1.0 / double(fl32(scale)))) + offset)``.  A row with
+    ``rmin == rmax`` (all zeros) gives zeros, scaling factor 1 and offset 0.
+    """
+    rows = np.asarray(rows, dtype=np.float32)
+    n_rows, n = rows.shape
+    if n == 0:
+        return (np.zeros(rows.shape, np.int8), np.ones(n_rows, np.float32),
+                np.zeros(n_rows, np.int32))
+    rmin = np.minimum(rows.min(axis=1), _F32(0))
+    rmax = np.maximum(rows.max(axis=1), _F32(0))
+    flat = rmin == rmax
+    scale = np.where(flat, 1.0, (rmax - rmin).astype(np.float64) / 255.0)
+    lo, hi = rmin.astype(np.float64) / scale, rmax.astype(np.float64) / scale
+    zero_point = np.where(128.0 + np.abs(lo) < 127.0 + np.abs(hi), -128.0 - lo, 127.0 - hi)
+    offset = np.where(zero_point <= -128.0, -128.0,
+                      np.where(zero_point >= 127.0, 127.0, round_away(zero_point)))
+    offset[flat] = 0.0
+    scaling = scale.astype(np.float32)
+    scaling[flat] = 1
+    with np.errstate(divide="ignore"):
+        inverse = np.where(scaling == 0, 0.0, 1.0 / scaling.astype(np.float64)).astype(np.float32)
+    q = _round_to_nearest(rows * inverse[:, None], n - n % 8)
+    q += offset.astype(np.float32)[:, None]
+    np.clip(q, -128, 127, out=q)
+    q[flat] = 0
+    return q.astype(np.int8), scaling, offset.astype(np.int32)
+
+
+def sse_row_sums(weights: np.ndarray) -> NDArray[np.int64]:
+    """``SseReductionSumVector`` of each row of ``weights`` (N, K) int8: Σ_k w[n, k].
+
+    16-column blocks go through ``_mm_maddubs_epi16`` into eight int16 lanes (lane j collects
+    columns 2j and 2j+1 of every block) and one 8-column postamble adds column j to lane j; the
+    lanes wrap at 16 bits before they are summed in int32 with the scalar tail.
+    """
+    w = np.asarray(weights).astype(np.int64)
+    n, k = w.shape
+    blocks = k & ~15
+    lanes = w[:, :blocks].reshape(n, -1, 8, 2).sum(axis=(1, 3))
+    col = blocks
+    if col < (k & ~7):
+        lanes = lanes + w[:, col:col + 8]
+        col += 8
+    lanes = ((lanes + (1 << 15)) & 0xFFFF) - (1 << 15)
+    total: NDArray[np.int64] = lanes.sum(axis=1) + w[:, col:].sum(axis=1)
+    return total
+
+
+def sse_sign_wrap_mask(weights: np.ndarray) -> NDArray[np.float64] | None:
+    """Where ``SseMatrixBatchVectorMultiplyAccumulateImpl`` gets weights (N, K) wrong: a -128
+    in the 16-column blocks.  Returns the (K & ~15, N) indicator, or None when there is none;
+    the kernel's dot product is then ``Σ_k q_k·w_k - 256 · Σ_{masked k} max(-q_k, 0)``."""
+    w = np.asarray(weights)
+    mask = w[:, :w.shape[1] & ~15] == -128
+    return np.ascontiguousarray(mask.T, dtype=np.float64) if mask.any() else None
+
+
+def sse_sign_wrap_correction(q: np.ndarray, mask: NDArray[np.float64]) -> NDArray[np.float64]:
+    """The term :func:`sse_sign_wrap_mask` describes, for input rows ``q`` (R, >= K & ~15)."""
+    neg = np.maximum(-q[:, :mask.shape[0]].astype(np.float64), 0.0)
+    return 256.0 * (neg @ mask)
+
+
+def hybrid_weights(ctx: OpContext, slot: int, what: str) -> NDArray[np.int8]:
+    """The constant int8 values LiteRT's hybrid kernels multiply by: they read an int8, int4 or
+    uint8 weight tensor with ``GetTensorData<int8_t>``, so uint8 bytes are reinterpreted as int8
+    (its zero point is ignored) and int4 arrives unpacked to [-8, 7].
+
+    Non-constant weights are refused: LiteRT computes the asymmetric row sums once and keeps
+    them (``compute_row_sums``), so later invokes would silently use stale sums.
+    """
+    t, data = ctx.input(slot), ctx.const(slot)
+    if t is None or data is None:
+        ctx.unsupported(f"hybrid {ctx.op.name} with a non-constant {what}: LiteRT caches sums "
+                        "of its first value (compute_row_sums)")
+    return data.view(np.int8) if data.dtype == np.uint8 else data.astype(np.int8)
+
+
+@dataclass(frozen=True, slots=True)
+class ConvHybrid:
+    """The hybrid part of CONV_2D / DEPTHWISE_CONV_2D data (float input, int8 filter).
+
+    ``per_channel`` (asymmetric input) is conv.cc ``EvalHybridPerChannel`` ->
+    ``reference_ops::HybridConvPerChannel`` and every hybrid depthwise conv
+    (``reference_integer_ops::DepthwiseConvHybridPerChannel``): the GEMM runs on ``q - offset``
+    with padding 0.  Otherwise conv.cc ``EvalHybrid`` -> ``optimized_ops::HybridConv`` (BUILTIN_REF
+    takes it too): symmetric input, one scale ``fl32(s_row · s_w)`` per image.
+    """
+
+    per_channel: bool
+    scales: NDArray[np.float32]  # (1,) filter scale, or per channel tiled out_w times
+    sign_wrap: tuple[np.ndarray, ...] | None  # (K, OC) 0/1 GEMM operand: sse_sign_wrap_mask
+    bias: NDArray[np.float32] | None  # tiled out_w times; None: computed at run time
+
+
+def _hybrid_conv_input(hybrid: ConvHybrid, x: NDArray[np.float32], dtype: type[np.floating]
+                       ) -> tuple[np.ndarray, np.ndarray, NDArray[np.float32]]:
+    """Quantize each image: (GEMM input, raw int8 values, per-image scaling factor)."""
+    rows = x.reshape(x.shape[0], -1)
+    if hybrid.per_channel:
+        q, scaling, offset = asymmetric_quantize_floats(rows)
+        gemm_in = q.astype(dtype) - offset.astype(dtype)[:, None]
+        return gemm_in.reshape(x.shape), q, scaling
+    q, scaling = symmetric_quantize_floats(rows)
+    return q.reshape(x.shape), q, scaling
+
+
+def _hybrid_bias(ctx: OpContext, slot: int, tile: int) -> NDArray[np.float32] | None:
+    bias = ctx.const(slot)
+    return None if bias is None else np.tile(bias.astype(np.float32).reshape(-1), tile)
+
+
+def _hybrid_finish(data_act: tuple[float, float], hybrid: ConvHybrid, out: NDArray[np.float32],
+                   bias: np.ndarray | None, tile: int) -> NDArray[np.float32]:
+    """``+ bias`` (float32) and the activation clamp (``CalculateActivationRange``)."""
+    b = hybrid.bias if hybrid.bias is not None else (
+        None if bias is None else np.tile(bias.astype(np.float32).reshape(-1), tile))
+    if b is not None:
+        out += b
+    return np.clip(out, _F32(data_act[0]), _F32(data_act[1]), out=out)
+
+
+def hybrid_refused_by_tflm(ctx: OpContext) -> None:
+    """TFLM's conv/depthwise/fully_connected/batch_matmul Prepare refuse float input with
+    quantized weights ("Hybrid models are not supported on TFLite Micro.")."""
+    if ctx.emulate == "tflm":
+        ctx.unsupported(f"hybrid {ctx.op.name} ({ctx.describe_types()}): TFLite Micro refuses "
+                        "hybrid models (float activations, quantized weights) at Prepare")
 
 
 # -- geometry (tflite/kernels/padding.h) --------------------------------------------------------
@@ -555,6 +770,7 @@ class Conv2DData:
     requant: Requantization | None  # None on the float path
     act_min: float
     act_max: float
+    hybrid: ConvHybrid | None = None  # float input, int8 filter
 
 
 def _conv_gemm_weights(filt: np.ndarray, groups: int, filter_offset: int,
@@ -585,7 +801,7 @@ def prepare_conv_2d(ctx: OpContext) -> Conv2DData:
         ctx.fail(f"input {list(in_shape)} and filter {list(f_shape)} must be 4-D")
     x_t, w_t, out_t = ctx.input(0), ctx.input(1), ctx.output(0)
     b_t = ctx.input(2)
-    _check_types(ctx, bias_int=(T.INT32, T.INT64))
+    _check_types(ctx, bias_int=(T.INT32, T.INT64), hybrid_filters=(T.INT8, T.INT4, T.UINT8))
     assert x_t is not None and w_t is not None
     if x_t.type == T.UINT8 and ctx.emulate == "tflm":
         ctx.unsupported("TFLM has no uint8 CONV_2D")
@@ -607,6 +823,8 @@ def prepare_conv_2d(ctx: OpContext) -> Conv2DData:
     filt, bias = ctx.const(1), ctx.const(2)
     known_bias = bias is not None or b_t is None
 
+    if x_t.type == T.FLOAT32 and w_t.type != T.FLOAT32:
+        return _prepare_conv_2d_hybrid(ctx, win, groups, oc)
     if x_t.type == T.FLOAT32:
         lo, hi = float_activation_range(act)
         weights = _conv_gemm_weights(filt, groups, 0, np.float64) if filt is not None else None
@@ -634,6 +852,85 @@ def prepare_conv_2d(ctx: OpContext) -> Conv2DData:
                                  accumulator, max_acc, tile=win.out_w)
     return Conv2DData(ctx.op.locator, win, groups, oc, dtype, float(z_in), weights, offset,
                       filter_offset, z_in, rq, 0.0, 0.0)
+
+
+def _hybrid_scales(ctx: OpContext, w_t: Tensor, channels: int, *, per_channel_ok: bool,
+                   grouped: bool = False) -> tuple[NDArray[np.float32], bool]:
+    """(filter scales, per-channel kernel?) of a hybrid conv/depthwise filter.  The per-channel
+    kernels index the scales by output channel after checking only ``count ==
+    dims[quantized_dimension]``, so any other layout would read out of bounds: refused."""
+    q = w_t.quantization
+    if q is None or not q.is_quantized:
+        ctx.fail("the hybrid filter has no quantization scale")
+    scales = q.scale.astype(np.float32)
+    if grouped and scales.size != channels:
+        ctx.fail(f"grouped hybrid CONV_2D needs one filter scale per output channel "
+                 f"({channels}), has {scales.size} (LiteRT conv.cc Prepare)")
+    # conv.cc: is_hybrid_per_channel only when the int8/int4 filter's scales differ.
+    per_channel = grouped or (per_channel_ok and scales.size > 1
+                              and bool(np.any(scales != scales[0])))
+    if per_channel and (scales.size != channels
+                        or w_t.shape[q.quantized_dimension] != channels):
+        ctx.fail(f"per-channel hybrid filter needs {channels} scales along its output-channel "
+                 f"dimension (has {scales.size} along dimension {q.quantized_dimension})")
+    return scales, per_channel
+
+
+def _prepare_conv_2d_hybrid(ctx: OpContext, win: Window, groups: int, oc: int) -> Conv2DData:
+    """conv.cc Prepare/Eval for float input and an int8/int4/uint8 filter (LiteRT only)."""
+    hybrid_refused_by_tflm(ctx)
+    w_t = ctx.input(1)
+    assert w_t is not None
+    # EvalImpl also sends grouped convs to EvalHybridPerChannel (only the reference kernel
+    # has groups), whose Prepare wants one scale per filter (conv.cc: "scale->size !=
+    # filter->dims->data[0]" in LiteRT 2.3.0).
+    scales, per_channel = _hybrid_scales(ctx, w_t, oc, per_channel_ok=w_t.type in (
+        T.INT8, T.INT4), grouped=groups != 1)
+    if groups != 1 and w_t.type == T.UINT8:
+        ctx.fail("grouped hybrid CONV_2D needs an INT8 or INT4 filter (LiteRT conv.cc Prepare)")
+    w = hybrid_weights(ctx, 1, "filter").astype(np.int64)
+    rows = w.reshape(oc, -1)
+    dtype = gemm_dtype_for(255.0 if per_channel else 127.0,
+                           float(np.abs(rows).sum(axis=1).max(initial=0)))
+    sign_wrap = None
+    if not per_channel and oc % 4:
+        # HybridConv's MatrixBatchVectorMultiplyAccumulate goes through ruy (exact) when the
+        # filter count is a multiple of 4, and through the SSE kernel otherwise.
+        mask = sse_sign_wrap_mask(rows)
+        if mask is not None:
+            full = np.zeros((rows.shape[1], oc), dtype)
+            full[:mask.shape[0]] = mask
+            sign_wrap = (full,)
+    hybrid = ConvHybrid(per_channel, np.tile(scales, win.out_w) if per_channel else scales[:1],
+                        sign_wrap, _hybrid_bias(ctx, 2, win.out_w))
+    lo, hi = float_activation_range(ctx.options.get("fused_activation_function") or "NONE")
+    return Conv2DData(ctx.op.locator, win, groups, oc, dtype, 0.0,
+                      _conv_gemm_weights(w, groups, 0, dtype), None, 0, 0, None, lo, hi, hybrid)
+
+
+def _conv_2d_hybrid(data: Conv2DData, x: NDArray[np.float32], bias: np.ndarray | None
+                    ) -> NDArray[np.float32]:
+    """conv.cc ``EvalHybrid`` (symmetric): ``fl32(acc) · fl32(s_img · s_w)``;
+    ``EvalHybridPerChannel`` (asymmetric, reference/conv.h ``HybridConvPerChannel``):
+    ``fl32(fl32(acc) · s_w[c]) · s_img`` with ``acc = Σ w·(q - offset)`` over the taps inside
+    the image; then ``+ bias`` and the activation clamp, all in float32."""
+    hy = data.hybrid
+    assert hy is not None and data.weights is not None
+    n = x.shape[0]
+    win = data.window
+    gemm_in, q, scaling = _hybrid_conv_input(hy, x, data.gemm_dtype)
+    acc = _conv_gemm(data, gemm_in, data.weights)  # exact integers
+    if hy.sign_wrap is not None:  # see sse_sign_wrap_mask
+        negative = np.maximum(-q.astype(np.int16), 0).reshape(x.shape)
+        acc = acc - 256.0 * _conv_gemm(data, negative, hy.sign_wrap)
+    out = acc.astype(np.float32).reshape(n, win.out_h, -1)
+    if hy.per_channel:
+        out *= hy.scales
+        out *= scaling[:, None, None]
+    else:
+        out *= (scaling * hy.scales[0])[:, None, None]
+    out = _hybrid_finish((data.act_min, data.act_max), hy, out, bias, win.out_w)
+    return out.reshape(_conv_output_shape(data, n))
 
 
 def _conv_gemm(data: Conv2DData, x: np.ndarray, weights: tuple[np.ndarray, ...]) -> np.ndarray:
@@ -681,11 +978,13 @@ def conv_2d_float32(data: Conv2DData, x: NDArray[np.float32], filt: NDArray[np.f
     """``reference_ops::Conv`` (float, reference/conv.h): Σ x·w over valid taps + bias, clamped.
 
     Accumulated in float64 (TFLite sums in float32, in tap order), so results agree to float32
-    rounding, not bit for bit.
+    rounding, not bit for bit.  Hybrid filters (int8/int4/uint8): :func:`_conv_2d_hybrid`.
     """
     shape = _conv_output_shape(data, x.shape[0])
     if math.prod(shape) == 0:  # conv.cc Eval: nothing to compute
         return np.zeros(shape, np.float32)
+    if data.hybrid is not None:
+        return _conv_2d_hybrid(data, x, bias)
     weights, offset = _conv_weights_offset(data, filt, bias)
     acc = _conv_gemm(data, x, weights)
     acc += offset
@@ -743,6 +1042,7 @@ class DepthwiseConv2DData:
     requant: Requantization | None
     act_min: float
     act_max: float
+    hybrid: ConvHybrid | None = None  # float input, int8 filter
 
 
 def _depthwise_method(win: Window, in_channels: int, batch: int) -> str:
@@ -771,7 +1071,7 @@ def prepare_depthwise_conv_2d(ctx: OpContext) -> DepthwiseConv2DData:
     if len(in_shape) != 4 or len(f_shape) != 4:
         ctx.fail(f"input {list(in_shape)} and filter {list(f_shape)} must be 4-D")
     x_t, w_t, out_t, b_t = ctx.input(0), ctx.input(1), ctx.output(0), ctx.input(2)
-    _check_types(ctx, bias_int=(T.INT64,))
+    _check_types(ctx, bias_int=(T.INT64,), hybrid_filters=(T.INT8,))
     assert x_t is not None and w_t is not None
     if x_t.type == T.UINT8 and ctx.emulate == "tflm":
         ctx.unsupported("TFLM has no uint8 DEPTHWISE_CONV_2D")
@@ -782,7 +1082,8 @@ def prepare_depthwise_conv_2d(ctx: OpContext) -> DepthwiseConv2DData:
     multiplier = oc // c
     # TFLM (all types) and LiteRT's int16 kernel loop over the *option*; the others compute it.
     option_dm = int(ctx.options.get("depth_multiplier") or 0)
-    if option_dm != multiplier and (ctx.emulate == "tflm" or x_t.type == T.INT16):
+    hybrid = x_t.type == T.FLOAT32 and w_t.type != T.FLOAT32
+    if option_dm != multiplier and (ctx.emulate == "tflm" or x_t.type == T.INT16 or hybrid):
         ctx.fail(f"depth_multiplier option {option_dm} disagrees with the filter "
                  f"({oc} output / {c} input channels = {multiplier})")
     if b_t is not None and math.prod(ctx.input_shape(2)) != oc:
@@ -796,6 +1097,8 @@ def prepare_depthwise_conv_2d(ctx: OpContext) -> DepthwiseConv2DData:
     act = ctx.options.get("fused_activation_function") or "NONE"
     filt, bias = ctx.const(1), ctx.const(2)
     known_bias = bias is not None or b_t is None
+    if hybrid:
+        return _prepare_depthwise_conv_2d_hybrid(ctx, win, multiplier, oc, method)
     if x_t.type == T.FLOAT32:
         lo, hi = float_activation_range(act)
         taps = (_depthwise_taps(filt, 0, method, win.out_w, np.float64) if filt is not None
@@ -822,6 +1125,44 @@ def prepare_depthwise_conv_2d(ctx: OpContext) -> DepthwiseConv2DData:
                                  accumulator, max_acc, tile=win.out_w)
     return DepthwiseConv2DData(ctx.op.locator, win, multiplier, oc, dtype, float(z_in), method,
                                taps, offset, filter_offset, z_in, rq, 0.0, 0.0)
+
+
+def _prepare_depthwise_conv_2d_hybrid(ctx: OpContext, win: Window, multiplier: int, oc: int,
+                                      method: str) -> DepthwiseConv2DData:
+    """depthwise_conv.cc for float input and an int8 filter (LiteRT only): always the
+    per-channel kernel with asymmetric input quantization, whatever the filter's scales."""
+    hybrid_refused_by_tflm(ctx)
+    w_t = ctx.input(1)
+    assert w_t is not None
+    scales, _ = _hybrid_scales(ctx, w_t, oc, per_channel_ok=True)
+    if scales.size != oc:
+        # Prepare checks count == dims[quantized_dimension] (a single scale passes with
+        # dimension 0), then the kernel reads per_channel_scale[output_channel].
+        ctx.fail(f"hybrid DEPTHWISE_CONV_2D reads one filter scale per output channel ({oc}); "
+                 f"this filter has {scales.size}")
+    w = hybrid_weights(ctx, 1, "filter").astype(np.int64)
+    dtype = gemm_dtype_for(255.0, float(np.abs(w.reshape(-1, oc)).sum(axis=0).max(initial=0)))
+    taps = _depthwise_taps(w, 0, method, win.out_w, dtype)
+    hybrid = ConvHybrid(True, np.tile(scales, win.out_w), None, _hybrid_bias(ctx, 2, win.out_w))
+    lo, hi = float_activation_range(ctx.options.get("fused_activation_function") or "NONE")
+    return DepthwiseConv2DData(ctx.op.locator, win, multiplier, oc, dtype, 0.0, method, taps,
+                               None, 0, 0, None, lo, hi, hybrid)
+
+
+def _depthwise_conv_2d_hybrid(data: DepthwiseConv2DData, x: NDArray[np.float32],
+                              bias: np.ndarray | None) -> NDArray[np.float32]:
+    """``reference_integer_ops::DepthwiseConvHybridPerChannel``: ``acc = Σ w·(q - offset)``
+    over the taps inside the image, ``fl32(acc) · fl32(s_w[c] · s_img)``, ``+ bias``, clamp."""
+    hy = data.hybrid
+    assert hy is not None and data.taps is not None
+    n = x.shape[0]
+    win = data.window
+    gemm_in, _, scaling = _hybrid_conv_input(hy, x, data.gemm_dtype)
+    acc = _depthwise_sum(data, gemm_in, data.taps)  # exact integers
+    scale = (hy.scales[None, :] * scaling[:, None]).astype(np.float32)
+    out = acc.astype(np.float32).reshape(n, win.out_h, -1) * scale[:, None, :]
+    out = _hybrid_finish((data.act_min, data.act_max), hy, out, bias, win.out_w)
+    return out.reshape(n, win.out_h, win.out_w, data.out_channels)
 
 
 def _depthwise_sum(data: DepthwiseConv2DData, x: np.ndarray, taps: np.ndarray) -> np.ndarray:
@@ -877,11 +1218,14 @@ def _depthwise_taps_offset(data: DepthwiseConv2DData, filt: np.ndarray, bias: np
 def depthwise_conv_2d_float32(data: DepthwiseConv2DData, x: NDArray[np.float32],
                               filt: NDArray[np.float32], bias: NDArray[np.float32] | None = None
                               ) -> NDArray[np.float32]:
-    """``reference_ops::DepthwiseConv`` (reference/depthwiseconv_float.h), summed in float64."""
+    """``reference_ops::DepthwiseConv`` (reference/depthwiseconv_float.h), summed in float64.
+    Hybrid (int8 filter): :func:`_depthwise_conv_2d_hybrid`."""
     win = data.window
     shape = (x.shape[0], win.out_h, win.out_w, data.out_channels)
     if math.prod(shape) == 0:
         return np.zeros(shape, np.float32)
+    if data.hybrid is not None:
+        return _depthwise_conv_2d_hybrid(data, x, bias)
     taps, offset = _depthwise_taps_offset(data, filt, bias)
     acc = _depthwise_sum(data, x, taps)
     acc += offset

@@ -31,10 +31,17 @@ from numpy.typing import NDArray
 from tflite_ref.kernels.conv import (
     FLOAT_REQUANT_LIMIT,
     Requantization,
+    asymmetric_quantize_floats,
     check_bias_scale,
     float_activation_range,
     gemm_dtype_for,
+    hybrid_refused_by_tflm,
+    hybrid_weights,
     quant_params,
+    sse_row_sums,
+    sse_sign_wrap_correction,
+    sse_sign_wrap_mask,
+    symmetric_quantize_floats,
 )
 from tflite_ref.kernels.registry import BuiltinOperator as Op
 from tflite_ref.kernels.registry import OpContext, register
@@ -49,11 +56,16 @@ from tflite_ref.quant.multipliers import (
 )
 
 __all__ = [
+    "BatchMatMulHybridData",
+    "FullyConnectedHybridData",
     "FullyConnectedRequant",
+    "apply_float_activation",
     "prepare_batch_matmul",
     "prepare_fully_connected",
     "product_multiplier_scale",
 ]
+
+_F32 = np.float32
 
 
 def product_multiplier_scale(ctx: OpContext, scale_a: float, scale_b: float,
@@ -149,7 +161,7 @@ def _fc_accumulator(ctx: OpContext, bias_type: int | None) -> str:
     return "int32" if option == "INT32" else "int64"
 
 
-def prepare_fully_connected(ctx: OpContext) -> FullyConnectedData:
+def prepare_fully_connected(ctx: OpContext) -> FullyConnectedData | FullyConnectedHybridData:
     """fully_connected.cc ``PrepareImpl``/``CheckTypes`` (LiteRT) and TFLM
     ``FullyConnectedPrepare`` / ``CalculateOpDataFullyConnected``."""
     x_t, w_t, out_t, b_t = ctx.input(0), ctx.input(1), ctx.output(0), ctx.input(2)
@@ -181,10 +193,12 @@ def prepare_fully_connected(ctx: OpContext) -> FullyConnectedData:
     act = ctx.options.get("fused_activation_function") or "NONE"
     filt, bias = ctx.const(1), ctx.const(2)
 
+    if x_t.type == T.FLOAT32 and w_t.type in (T.INT8, T.INT4, T.UINT8):
+        return _prepare_fully_connected_hybrid(ctx, batches, depth, units, out_shape)
     if x_t.type == T.FLOAT32 or w_t.type == T.FLOAT32:
         if w_t.type != T.FLOAT32:
-            ctx.unsupported(f"hybrid FULLY_CONNECTED (float input, {ctx.dtype_name(w_t)} "
-                            "weights) is not implemented yet")
+            ctx.unsupported(f"FULLY_CONNECTED with float input and {ctx.dtype_name(w_t)} "
+                            "weights (hybrid takes INT8, INT4 or UINT8)")
         if x_t.type != T.FLOAT32 or out_t.type != T.FLOAT32:
             ctx.fail(f"float weights with {ctx.dtype_name(x_t)} input and "
                      f"{ctx.dtype_name(out_t)} output")
@@ -296,12 +310,128 @@ def _fc_product(data: FullyConnectedData, x: np.ndarray, filt: np.ndarray,
     return (rows @ weights) + offset
 
 
+# -- hybrid: float input, int8 weights (LiteRT only) --------------------------------------------
+@dataclass(frozen=True, slots=True)
+class FullyConnectedHybridData:
+    """LiteRT ``EvalHybridDense`` (fully_connected.cc), the path BUILTIN_REF takes too.
+
+    Per batch row: quantize the input (``asymmetric_quantize_inputs`` picks the quantizer, see
+    conv.py's hybrid section), ``dot = Σ_k w·q - offset·row_sum`` in int32, then in float32
+    ``out = bias + fl32(dot) · scale`` with ``scale = fl32(s_row · s_w)`` (per tensor, folded
+    into the row's scaling factor) or ``fl32(s_row · s_w[n])`` (per channel), and the fused
+    activation applied to floats (``ApplyActivationToVector``: every activation, TANH and
+    SIGN_BIT included).
+    """
+
+    locator: str
+    batches: int
+    depth: int
+    units: int
+    output_shape: tuple[int, ...]
+    asymmetric: bool
+    gemm_dtype: type[np.floating]
+    weights: np.ndarray  # (K, N) int8 values in the GEMM dtype
+    sign_wrap: NDArray[np.float64] | None  # see conv.sse_sign_wrap_mask
+    row_sums: NDArray[np.float64] | None  # (N,) SseReductionSumVector; asymmetric only
+    scales: NDArray[np.float32]  # (1,) per tensor or (N,) per channel
+    bias: NDArray[np.float32] | None  # constant bias, if any
+    activation: str
+    may_wrap: bool  # |dot| can reach 2^31: wrap like the int32 accumulator
+
+
+def _prepare_fully_connected_hybrid(ctx: OpContext, batches: int, depth: int, units: int,
+                                    out_shape: tuple[int, ...]) -> FullyConnectedHybridData:
+    """fully_connected.cc ``PrepareImpl`` (is_hybrid) and ``EvalHybridDense``'s checks."""
+    hybrid_refused_by_tflm(ctx)
+    w_t, out_t, b_t = ctx.input(1), ctx.output(0), ctx.input(2)
+    assert w_t is not None
+    if out_t.type != T.FLOAT32 or (b_t is not None and b_t.type != T.FLOAT32):
+        ctx.fail(f"hybrid FULLY_CONNECTED needs float32 output and bias ({ctx.describe_types()})")
+    q = w_t.quantization
+    if q is None or not q.is_quantized:
+        ctx.fail("hybrid weights have no quantization scale")
+    scales = q.scale.astype(np.float32)
+    if scales.size > 1 and (q.quantized_dimension != 0 or scales.size != units):
+        # EvalHybridDense indexes the scales by output unit after checking only
+        # scale count == dims[quantized_dimension].
+        ctx.fail(f"per-channel hybrid weights need {units} scales along dimension 0 (have "
+                 f"{scales.size} along {q.quantized_dimension})")
+    w = hybrid_weights(ctx, 1, "weights").reshape(units, depth).astype(np.int64)
+    abs_sums = np.abs(w).sum(axis=1).astype(np.float64)
+    dtype = gemm_dtype_for(128.0, float(abs_sums.max(initial=0.0)))
+    asymmetric = bool(ctx.options.get("asymmetric_quantize_inputs"))
+    row_sums = sse_row_sums(w).astype(np.float64) if asymmetric else None
+    sign_wrap = sse_sign_wrap_mask(w)
+    bound = 128.0 * abs_sums
+    if row_sums is not None:
+        bound = bound + 128.0 * np.abs(row_sums)
+    if sign_wrap is not None:
+        bound = bound + 256.0 * 128.0 * sign_wrap.sum(axis=0)
+    bias = ctx.const(2)
+    return FullyConnectedHybridData(
+        ctx.op.locator, batches, depth, units, out_shape, asymmetric, dtype,
+        np.ascontiguousarray(w.T, dtype=dtype), sign_wrap, row_sums, scales,
+        None if bias is None else bias.astype(np.float32).reshape(units),
+        str(ctx.options.get("fused_activation_function") or "NONE"),
+        not float(bound.max(initial=0.0)) < 2.0**31)
+
+
+def apply_float_activation(x: NDArray[np.float32], activation: str) -> NDArray[np.float32]:
+    """``tensor_utils::ApplyActivationToVector`` (tensor_utils.h): the float activation of
+    hybrid and recurrent kernels.  TANH and SIGMOID use Eigen's float approximations in LiteRT,
+    NumPy's here (agreement to float32 rounding, not bit for bit)."""
+    if activation == "NONE":
+        return x
+    if activation == "RELU":
+        return np.maximum(x, _F32(0))
+    if activation == "RELU6":
+        return np.clip(x, _F32(0), _F32(6))
+    if activation == "RELU_N1_TO_1":
+        return np.clip(x, _F32(-1), _F32(1))
+    if activation == "TANH":
+        return np.tanh(x).astype(np.float32)
+    if activation == "SIGN_BIT":
+        return np.signbit(x).astype(np.float32)
+    raise AssertionError(f"activation {activation} has no float form")
+
+
+def _fully_connected_hybrid(data: FullyConnectedHybridData, x: NDArray[np.float32],
+                            bias: NDArray[np.float32] | None) -> NDArray[np.float32]:
+    if data.depth == 0 or data.batches == 0:  # fully_connected.cc Eval writes zeros
+        return np.zeros(data.output_shape, np.float32)
+    rows = x.reshape(data.batches, data.depth)
+    if data.asymmetric:
+        q, scaling, offset = asymmetric_quantize_floats(rows)
+    else:
+        q, scaling = symmetric_quantize_floats(rows)
+    acc = np.asarray(q.astype(data.gemm_dtype) @ data.weights, dtype=np.float64)  # exact
+    if data.sign_wrap is not None:
+        acc -= sse_sign_wrap_correction(q, data.sign_wrap)
+    if data.asymmetric:
+        assert data.row_sums is not None
+        acc -= offset.astype(np.float64)[:, None] * data.row_sums
+    if data.may_wrap:
+        acc = np.asarray(wrap_int32(acc.astype(np.int64)), dtype=np.float64)
+    if data.scales.size == 1:
+        scale = (scaling * data.scales[0])[:, None]  # scaling_factors_ptr[b] *= s_w
+    else:
+        scale = scaling[:, None] * data.scales  # batch_scaling_factor * per_channel_scale[row]
+    out = acc.astype(np.float32) * scale  # float32: fl32(dot) * scale
+    b = data.bias if data.bias is not None else bias
+    if b is not None:
+        out += b.astype(np.float32).reshape(-1)  # the output starts as the bias
+    return apply_float_activation(out, data.activation).reshape(data.output_shape)
+
+
 @register(Op.FULLY_CONNECTED, T.FLOAT32, prepare=prepare_fully_connected)
-def fully_connected_float32(data: FullyConnectedData, x: NDArray[np.float32],
+def fully_connected_float32(data: FullyConnectedData | FullyConnectedHybridData, x: NDArray[np.float32],
                             filt: NDArray[np.float32], bias: NDArray[np.float32] | None = None
                             ) -> NDArray[np.float32]:
     """``reference_ops::FullyConnected`` (float, reference/fully_connected.h): ``x·Wᵀ + b``,
-    clamped; accumulated in float64 instead of TFLite's sequential float32."""
+    clamped; accumulated in float64 instead of TFLite's sequential float32.  Hybrid data
+    (int8 weights): :func:`_fully_connected_hybrid`."""
+    if isinstance(data, FullyConnectedHybridData):
+        return _fully_connected_hybrid(data, x, bias)
     if data.depth == 0:
         return np.zeros(data.output_shape, np.float32)
     acc = _fc_product(data, x, filt, bias)
@@ -338,7 +468,7 @@ class BatchMatMulData:
     requant: Requantization | None  # None: float32 output or raw int32 accumulators
 
 
-def prepare_batch_matmul(ctx: OpContext) -> BatchMatMulData:
+def prepare_batch_matmul(ctx: OpContext) -> BatchMatMulData | BatchMatMulHybridData:
     """batch_matmul.cc Prepare (LiteRT) / TFLM batch_matmul.cc: ranks 2..5, broadcast batch
     dimensions, one multiplier from ``GetQuantizedConvolutionMultipler``
     (:func:`product_multiplier_scale`), no fused activation."""
@@ -365,10 +495,12 @@ def prepare_batch_matmul(ctx: OpContext) -> BatchMatMulData:
     ctx.set_output_shape(0, out_shape)
     rhs_const = ctx.const(1)
 
+    if lhs_t.type == T.FLOAT32 and rhs_t.type == T.INT8:
+        return _prepare_batch_matmul_hybrid(ctx, tuple(ls), tuple(rs), adj_x, adj_y, out_shape)
     if lhs_t.type == T.FLOAT32 or rhs_t.type == T.FLOAT32:
         if rhs_t.type != T.FLOAT32:
-            ctx.unsupported(f"hybrid BATCH_MATMUL (float lhs, {ctx.dtype_name(rhs_t)} rhs) is "
-                            "not implemented yet")
+            ctx.unsupported(f"BATCH_MATMUL with a float lhs and a {ctx.dtype_name(rhs_t)} rhs "
+                            "(hybrid takes INT8)")
         if lhs_t.type != T.FLOAT32 or out_t.type != T.FLOAT32:
             ctx.fail("float BATCH_MATMUL needs float32 operands and output")
         rhs = _bmm_rhs(rhs_const, 0, adj_y, np.float64) if rhs_const is not None else None
@@ -411,6 +543,126 @@ def prepare_batch_matmul(ctx: OpContext) -> BatchMatMulData:
     return BatchMatMulData(ctx.op.locator, adj_x, adj_y, out_shape, dtype, zl, zr, rhs, requant)
 
 
+# -- hybrid: float lhs, int8 rhs (LiteRT only) -------------------------------------------------
+@dataclass(frozen=True, slots=True)
+class BatchMatMulHybridData:
+    """batch_matmul.cc ``EvalHybrid`` -> the hybrid ``reference_ops::BatchMatMul``
+    (reference/batch_matmul.h), in LiteRT's own geometry.
+
+    Eval first squeezes ``lhs [..., Q, R, S] x rhs [..., 1, X, Y]`` to ``[..., Q·R, S] x
+    [..., X, Y]`` (not with ``adj_x``), then works on transposed operands: the weights as
+    ``[..., N, K]`` rows, the input as ``[..., M, K]`` rows, each input row quantized on its own.
+    Per output element, in float32: ``t = fl32(fl32(Σ_k q·w) - fl32(row_sum · offset))``
+    (``total -= row_sum * batch_offset`` with a float offset) and ``out = fl32(scale · t)``.
+
+    The kernel advances its scaling-factor/offset pointer by ``M`` rows per step of *any*
+    non-broadcast batch dimension and its row-sum pointer by ``N`` likewise, instead of by the
+    dimension's stride: with two or more batch dimensions the rows borrow another row's scale.
+    ``scale_index`` and ``row_sum_index`` reproduce that (it is what LiteRT computes).
+    """
+
+    locator: str
+    output_shape: tuple[int, ...]
+    adj_x: bool
+    rows_shape: tuple[int, int, int, int, int]  # input as (I0, I1, I2, M, K)
+    asymmetric: bool
+    gemm_dtype: type[np.floating]
+    weights: np.ndarray  # (F0, F1, F2, K, N): transposed int8 values in the GEMM dtype
+    scale_index: NDArray[np.intp]  # (B0, B1, B2, M) -> quantized row whose scale/offset is used
+    row_sums: NDArray[np.float32] | None  # (B0, B1, B2, 1, N) as read; asymmetric only
+    scales: NDArray[np.float32]  # (1,) per tensor, (N,) per channel
+
+
+def _ext5(shape: tuple[int, ...]) -> tuple[int, int, int, int, int]:
+    e = (1,) * (5 - len(shape)) + tuple(shape)
+    return e[0], e[1], e[2], e[3], e[4]
+
+
+def _extent(shape: tuple[int, ...], i: int) -> int:
+    """reference/batch_matmul.h ``extent``: 0 for a broadcast (size-1) dimension."""
+    return 0 if shape[i] == 1 else math.prod(shape[i + 1:])
+
+
+def _prepare_batch_matmul_hybrid(ctx: OpContext, ls: tuple[int, ...], rs: tuple[int, ...],
+                                 adj_x: bool, adj_y: bool, out_shape: tuple[int, ...]
+                                 ) -> BatchMatMulHybridData:
+    hybrid_refused_by_tflm(ctx)
+    rhs_t, out_t = ctx.input(1), ctx.output(0)
+    assert rhs_t is not None
+    if out_t.type != T.FLOAT32:
+        ctx.fail(f"hybrid BATCH_MATMUL needs a float32 output ({ctx.describe_types()})")
+    w = hybrid_weights(ctx, 1, "rhs").reshape(rs).astype(np.int64)
+    if not adj_x and len(rs) > 2 and len(ls) > 2 and rs[-3] == 1:  # batch_matmul.cc Eval
+        ls = ls[:-3] + (ls[-3] * ls[-2], ls[-1])
+        rs = rs[:-3] + rs[-2:]
+        w = w.reshape(rs)
+    filt = w if adj_y else np.swapaxes(w, -1, -2)  # [..., N, K] rows
+    fshape = _ext5(tuple(filt.shape))
+    n_units, depth = fshape[3], fshape[4]
+    rows = ls[:-2] + ((ls[-1], ls[-2]) if adj_x else ls[-2:])  # input as [..., M, K]
+    ishape = _ext5(rows)
+    m_rows = ishape[3]
+    # Extents of LiteRT's (filter, input) shapes: [..., N, K] and [..., K, M].
+    kshape_f = fshape
+    kshape_i = ishape[:3] + (depth, m_rows)
+    batch = tuple(max(a, b) for a, b in zip(fshape[:3], ishape[:3]))
+    b0, b1, b2 = np.indices(batch, dtype=np.intp)
+    io = sum(b * (m_rows if _extent(kshape_i, i) else 0) for i, b in enumerate((b0, b1, b2)))
+    scale_index = io[..., None] + np.arange(m_rows)
+    q = rhs_t.quantization
+    if q is None or not q.is_quantized:
+        ctx.fail("the hybrid rhs has no quantization scale")
+    scales = q.scale.astype(np.float32)
+    if scales.size > 1 and (scales.size != n_units or rhs_t.shape[q.quantized_dimension]
+                            != n_units):
+        # EvalHybrid checks count == dims[quantized_dimension]; the kernel indexes by column.
+        ctx.fail(f"per-channel hybrid rhs needs {n_units} scales along its column dimension "
+                 f"(has {scales.size} along dimension {q.quantized_dimension})")
+    asymmetric = bool(ctx.options.get("asymmetric_quantize_inputs"))
+    flat = filt.reshape(-1, depth)
+    row_sums = None
+    if asymmetric:
+        # ReductionSumVector covers the matrices of extended dimensions 1 and 2 only.
+        computed = fshape[1] * fshape[2] * n_units
+        wo = sum(b * (n_units if _extent(kshape_f, i) else 0)
+                 for i, b in enumerate((b0, b1, b2)))
+        index = wo[..., None, None] + np.arange(n_units)
+        if int(index.max(initial=0)) >= computed:
+            ctx.unsupported("asymmetric hybrid BATCH_MATMUL with a 5-D rhs: LiteRT reads row "
+                            "sums it never computed")
+        row_sums = sse_row_sums(flat)[:computed][index].astype(np.float32)
+    colsum = float(np.abs(flat).sum(axis=1).max(initial=0))
+    if not 128.0 * colsum * (2.0 if asymmetric else 1.0) < 2.0**31:
+        ctx.unsupported("hybrid BATCH_MATMUL whose int32 sums could overflow")
+    dtype = gemm_dtype_for(128.0, colsum)
+    weights = np.ascontiguousarray(np.swapaxes(filt.reshape(fshape), -1, -2), dtype=dtype)
+    return BatchMatMulHybridData(ctx.op.locator, tuple(out_shape), adj_x, ishape, asymmetric,
+                                 dtype, weights, scale_index, row_sums, scales)
+
+
+def _batch_matmul_hybrid(data: BatchMatMulHybridData, lhs: NDArray[np.float32]
+                         ) -> NDArray[np.float32]:
+    x = np.swapaxes(lhs, -1, -2) if data.adj_x else lhs
+    rows = np.ascontiguousarray(x, dtype=np.float32).reshape(-1, data.rows_shape[4])
+    if data.asymmetric:
+        q, scaling, offset = asymmetric_quantize_floats(rows)
+    else:
+        q, scaling = symmetric_quantize_floats(rows)
+    total = np.matmul(q.astype(data.gemm_dtype).reshape(data.rows_shape), data.weights)
+    t = np.asarray(total, dtype=np.float32)  # exact integers below 2^31 -> float32
+    idx = data.scale_index
+    if data.asymmetric:
+        assert data.row_sums is not None
+        t = t - data.row_sums * offset.astype(np.float32)[idx][..., None]
+    sf = scaling[idx][..., None]
+    if data.scales.size == 1:
+        scale = sf * data.scales[0]  # scaling_factors_ptr[b] *= filter->params.scale
+    else:
+        scale = sf * data.scales  # scale = batch_scaling_factor * per_channel_scales[i]
+    out: NDArray[np.float32] = (scale * t).reshape(data.output_shape)
+    return out
+
+
 def _bmm_rhs(rhs: np.ndarray, zero_point: int, adj_y: bool, dtype: type[np.floating]
              ) -> np.ndarray:
     r = rhs.astype(dtype)
@@ -431,9 +683,12 @@ def _bmm_product(data: BatchMatMulData, lhs: np.ndarray, rhs: np.ndarray) -> np.
 
 
 @register(Op.BATCH_MATMUL, T.FLOAT32, prepare=prepare_batch_matmul)
-def batch_matmul_float32(data: BatchMatMulData, lhs: NDArray[np.float32],
-                         rhs: NDArray[np.float32]) -> NDArray[np.float32]:
-    """``reference_ops::BatchMatMul`` (float, reference/batch_matmul.h), accumulated in float64."""
+def batch_matmul_float32(data: BatchMatMulData | BatchMatMulHybridData,
+                         lhs: NDArray[np.float32], rhs: np.ndarray) -> NDArray[np.float32]:
+    """``reference_ops::BatchMatMul`` (float, reference/batch_matmul.h), accumulated in float64;
+    hybrid (int8 rhs): :func:`_batch_matmul_hybrid`."""
+    if isinstance(data, BatchMatMulHybridData):
+        return _batch_matmul_hybrid(data, lhs)
     return _bmm_product(data, lhs, rhs).astype(np.float32).reshape(data.output_shape)
 
 
