@@ -24,6 +24,7 @@ from hypothesis import strategies as st
 
 import tflite_ref
 from tflite_ref.errors import ModelValidationError, UnsupportedOpError
+from tflite_ref.kernels.common import compute_out_size, compute_padding_with_offset
 from tflite_ref.model.writer import ModelBuilder
 
 QParams = tuple[float, int]
@@ -189,3 +190,23 @@ def test_resize_input_replans_output_shape() -> None:
     out = it.get_tensor(it.get_output_details()[0]["index"])
     assert out.shape == (2, 6, 3, 3)
     np.testing.assert_array_equal(out, 1.0)  # padding taps are not counted
+
+
+def test_padding_helpers_match_padding_h() -> None:
+    """kernels.common's ComputeOutSize / ComputePaddingWithOffset against a line-by-line
+    transcription of tflite/kernels/padding.h (C's truncating division), dilation included."""
+    def c_div(a: int, b: int) -> int:
+        return abs(a) // abs(b) * (1 if (a >= 0) == (b > 0) else -1)
+
+    for padding in ("SAME", "VALID", "OTHER"):
+        for image in range(0, 13):
+            for filt in range(1, 7):
+                for stride in range(0, 5):
+                    for dilation in (1, 2, 3):
+                        eff = (filt - 1) * dilation + 1
+                        want = 0 if stride == 0 or padding == "OTHER" else c_div(
+                            image + stride - (1 if padding == "SAME" else eff), stride)
+                        assert compute_out_size(padding, image, filt, stride, dilation) == want
+                        total = max((want - 1) * stride + eff - image, 0)
+                        assert compute_padding_with_offset(stride, dilation, image, filt, want) \
+                            == (total // 2, total % 2)

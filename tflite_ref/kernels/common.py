@@ -12,6 +12,8 @@
     fails (model error) without quantization, refuses (unsupported) a per-axis one.
 
 * :func:`is_quantized`, :func:`type_range`.
+* Window geometry of ``tflite/kernels/padding.h`` (pooling; the convolutions compute the same):
+  :func:`compute_out_size`, :func:`compute_padding_with_offset`.
 """
 
 from __future__ import annotations
@@ -21,8 +23,11 @@ import numpy.typing as npt
 
 from tflite_ref.kernels.registry import OpContext
 from tflite_ref.model.model import Tensor
+from tflite_ref.quant.fixedpoint import c_div
 
 __all__ = [
+    "compute_out_size",
+    "compute_padding_with_offset",
     "is_quantized",
     "legacy_quant_params",
     "per_tensor_quant_params",
@@ -88,3 +93,29 @@ def type_range(dtype: npt.DTypeLike) -> tuple[int, int]:
     """``(numeric_limits<T>::min(), numeric_limits<T>::max())`` of an integer type, as ints."""
     info = np.iinfo(dtype)
     return int(info.min), int(info.max)
+
+
+# -- window geometry (tflite/kernels/padding.h) -------------------------------------------------
+def compute_out_size(padding: str, image_size: int, filter_size: int, stride: int,
+                     dilation_rate: int = 1) -> int:
+    """``ComputeOutSize``: SAME ``(image + stride - 1) / stride``; VALID ``(image + stride -
+    effective_filter) / stride``, with C's truncating division (so a filter larger than the
+    image gives 0, not a negative size); 0 for another padding or a zero stride."""
+    effective_filter_size = (filter_size - 1) * dilation_rate + 1
+    if stride == 0:
+        return 0
+    if padding == "SAME":
+        return int(c_div(image_size + stride - 1, stride))
+    if padding == "VALID":
+        return int(c_div(image_size + stride - effective_filter_size, stride))
+    return 0
+
+
+def compute_padding_with_offset(stride: int, dilation_rate: int, in_size: int, filter_size: int,
+                                out_size: int) -> tuple[int, int]:
+    """``ComputePaddingWithOffset`` -> ``(padding, offset)``: the total padding
+    ``max((out - 1)·stride + effective_filter - in, 0)`` is split with the smaller half
+    (``padding``) before the image; ``offset`` is the odd pixel that goes after it."""
+    effective_filter_size = (filter_size - 1) * dilation_rate + 1
+    total_padding = max((out_size - 1) * stride + effective_filter_size - in_size, 0)
+    return total_padding // 2, total_padding % 2

@@ -26,7 +26,11 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
-from tflite_ref.kernels.common import quant_params
+from tflite_ref.kernels.common import (
+    compute_out_size,
+    compute_padding_with_offset,
+    quant_params,
+)
 from tflite_ref.kernels.registry import BuiltinOperator as Op
 from tflite_ref.kernels.registry import OpContext, register
 from tflite_ref.kernels.registry import TensorType as T
@@ -62,18 +66,16 @@ class PoolData:
 
 def _out_size_and_padding(ctx: OpContext, padding: str, in_size: int, filter_size: int,
                           stride: int, what: str) -> tuple[int, int]:
-    """``ComputeOutSize`` + ``ComputePaddingWithOffset`` of ``padding.h`` with dilation 1."""
-    if padding == "SAME":
-        out = (in_size + stride - 1) // stride
-    elif padding == "VALID":
-        out = (in_size + stride - filter_size) // stride
-    else:
+    """``ComputeOutSize`` + ``ComputePaddingWithOffset`` of ``padding.h`` with dilation 1:
+    (output size, padding before the image)."""
+    if padding not in ("SAME", "VALID"):
         ctx.fail(f"padding must be SAME or VALID, got {padding!r}")
+    out = compute_out_size(padding, in_size, filter_size, stride)
     if out <= 0:
         ctx.fail(f"{what}: a {filter_size}-tap window with stride {stride} and {padding} padding "
                  f"leaves no output for an input of size {in_size}")
-    total = max((out - 1) * stride + filter_size - in_size, 0)
-    return out, total // 2  # the odd pixel of padding goes after the image
+    pad_before, _ = compute_padding_with_offset(stride, 1, in_size, filter_size, out)
+    return out, pad_before
 
 
 def _valid_taps(out: int, stride: int, pad: int, filter_size: int, in_size: int
