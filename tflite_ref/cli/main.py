@@ -26,6 +26,7 @@ SUBCOMMANDS = {
     "trace": "tflite_ref.cli.trace_cmd",
     "explain": "tflite_ref.cli.explain_cmd",
     "graph": "tflite_ref.cli.graph_cmd",
+    "report": "tflite_ref.cli.report_cmd",
 }
 
 error_console = Console(stderr=True, highlight=False, soft_wrap=True)

@@ -98,10 +98,11 @@ GRAPH_JS = r"""
     svg.removeAttribute("height");
     function apply() { svg.setAttribute("viewBox", vb.x + " " + vb.y + " " + vb.w + " " + vb.h); }
     function fitWidth() {
+      // The graph's width across the canvas, but never enlarged past its natural size.
       var r = svg.getBoundingClientRect();
       var aspect = r.width > 0 ? r.height / r.width : 1;
-      vb = { x: home.x, y: home.y, w: home.w, h: Math.max(home.w * aspect, 1) };
-      if (vb.h > home.h) { vb = { x: home.x, y: home.y, w: home.w, h: home.h }; }
+      var w = Math.max(home.w, r.width || home.w);
+      vb = { x: home.x - (w - home.w) / 2, y: home.y, w: w, h: Math.max(w * aspect, 1) };
       apply();
     }
     function scale() {
