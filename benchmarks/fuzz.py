@@ -566,6 +566,10 @@ def _child(commands: Sequence[str], path: str, workdir: str, write_fd: int,
                 f = os.open(p, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
                 os.dup2(f, fd)
                 os.close(f)
+            # New file objects on fds 1 and 2: the inherited sys.stdout/sys.stderr may be
+            # someone else's (pytest's capture writes to a file of its own).
+            sys.stdout = open(1, "w", encoding="utf-8", closefd=False)  # noqa: SIM115
+            sys.stderr = open(2, "w", encoding="utf-8", closefd=False)  # noqa: SIM115
             _send(write_fd, {"start": command})
             start = time.perf_counter()
             if command == "load":
