@@ -452,6 +452,20 @@ def test_depthwise_conv_2d_random(case: Case) -> None:
     run_case(case, guard=False)
 
 
+@pytest.mark.parametrize("case", [
+    replace(D, dtype="FLOAT32", in_shape=(1, 20, 20, 5), stride=(2, 1), channels=2),
+    replace(D, dtype="FLOAT32", in_shape=(2, 25, 5, 16), activation="RELU"),
+    replace(D, dtype="FLOAT32", in_shape=(1, 14, 11, 3), kernel=(2, 4), dilation=(2, 1),
+            padding="VALID", activation="RELU6", bias=None),
+], ids=lambda c: c.id)
+def test_depthwise_conv_2d_float_per_tap_is_bit_exact(case: Case) -> None:
+    """The per-tap strategy adds the products in float32 in reference_ops::DepthwiseConv's
+    order (filter_y, filter_x, then the bias), so LiteRT REF's float output is reproduced bit
+    for bit, not just to float32 rounding."""
+    model, inputs = build(case)
+    assert assert_matches_litert(model, inputs, rtol=0.0, atol=0.0) >= 1
+
+
 def test_depthwise_conv_2d_depth_multiplier_option() -> None:
     """TFLM (and LiteRT's int16 kernel) loop over the *option*; a wrong option is refused
     there, while LiteRT's int8 kernel computes the multiplier from the shapes."""

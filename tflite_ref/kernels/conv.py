@@ -479,8 +479,10 @@ def _round_to_nearest(p: NDArray[np.float32], body: int) -> NDArray[np.float32]:
     ``body`` columns, ``TfLiteRound`` on the rest; float32 results."""
     out = np.empty_like(p)
     if body:
-        head = p[:, :body]
-        np.trunc(head + np.where(head < 0, _F32(-0.5), _F32(0.5)), out=out[:, :body])
+        head = out[:, :body]
+        np.copysign(_F32(0.5), p[:, :body], out=head)  # -0.0 gets -0.5: trunc gives 0 all the same
+        head += p[:, :body]
+        np.trunc(head, out=head)
     if body < p.shape[1]:
         out[:, body:] = round_away(p[:, body:])
     return out
@@ -1101,10 +1103,13 @@ def prepare_depthwise_conv_2d(ctx: OpContext) -> DepthwiseConv2DData:
         return _prepare_depthwise_conv_2d_hybrid(ctx, win, multiplier, oc, method)
     if x_t.type == T.FLOAT32:
         lo, hi = float_activation_range(act)
-        taps = (_depthwise_taps(filt, 0, method, win.out_w, np.float64) if filt is not None
-                else None)
+        # The per-tap loop adds the products in reference_ops::DepthwiseConv's order (filter_y,
+        # filter_x) in float32, as the C++ does (a padded tap adds 0.0); the GEMM/einsum
+        # strategies sum in BLAS order, so they keep float64.
+        dtype = np.float32 if method == "taps" else np.float64
+        taps = _depthwise_taps(filt, 0, method, win.out_w, dtype) if filt is not None else None
         offset = _offset(np.zeros(oc), bias, 0, False, win.out_w) if known_bias else None
-        return DepthwiseConv2DData(ctx.op.locator, win, multiplier, oc, np.float64, 0.0, method,
+        return DepthwiseConv2DData(ctx.op.locator, win, multiplier, oc, dtype, 0.0, method,
                                    taps, offset, 0, 0, None, lo, hi)
     # LiteRT and TFLM both read a 16x8 depthwise bias as int64 (depthwise_conv.cc).
     accumulator = "int64" if x_t.type == T.INT16 else "int32"
@@ -1218,8 +1223,9 @@ def _depthwise_taps_offset(data: DepthwiseConv2DData, filt: np.ndarray, bias: np
 def depthwise_conv_2d_float32(data: DepthwiseConv2DData, x: NDArray[np.float32],
                               filt: NDArray[np.float32], bias: NDArray[np.float32] | None = None
                               ) -> NDArray[np.float32]:
-    """``reference_ops::DepthwiseConv`` (reference/depthwiseconv_float.h), summed in float64.
-    Hybrid (int8 filter): :func:`_depthwise_conv_2d_hybrid`."""
+    """``reference_ops::DepthwiseConv`` (reference/depthwiseconv_float.h): ``Σ x·w`` over the
+    taps, ``+ bias``, clamp -- in float32 and the reference's order for the per-tap strategy, in
+    float64 otherwise.  Hybrid (int8 filter): :func:`_depthwise_conv_2d_hybrid`."""
     win = data.window
     shape = (x.shape[0], win.out_h, win.out_w, data.out_channels)
     if math.prod(shape) == 0:
@@ -1228,7 +1234,7 @@ def depthwise_conv_2d_float32(data: DepthwiseConv2DData, x: NDArray[np.float32],
         return _depthwise_conv_2d_hybrid(data, x, bias)
     taps, offset = _depthwise_taps_offset(data, filt, bias)
     acc = _depthwise_sum(data, x, taps)
-    acc += offset
+    acc += offset.astype(acc.dtype, copy=False)  # the float bias is exact in float32
     np.clip(acc, data.act_min, data.act_max, out=acc)
     return acc.astype(np.float32).reshape(shape)
 
