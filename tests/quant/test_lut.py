@@ -209,3 +209,22 @@ def test_math_backends() -> None:
             assert np.all(np.abs(got.view(np.int32) - want.view(np.int32)) <= 2)
     with pytest.raises(TFLiteRefError):
         q.c_expf(x, backend="fast")  # type: ignore[arg-type]
+
+
+def test_math_backends_of_the_other_tables() -> None:
+    """expm1f (ELU), erfcf (GELU), logf (LOG): the numpy backend is the correctly rounded value,
+    the C library's is what ctypes returns for each element and within a few ulps of it."""
+    x = np.linspace(-20, 20, 4001).astype(np.float32)
+    pos = np.abs(x) + np.float32(1e-3)
+    cases = [(q.c_expm1f, x, np.expm1(x.astype(np.float64))),
+             (q.c_erfcf, x, np.array([math.erfc(float(v)) for v in x])),
+             (q.c_logf, pos, np.log(pos.astype(np.float64)))]
+    for fn, arg, exact in cases:
+        cr = exact.astype(np.float32)
+        numpy_result = fn(arg, backend="numpy")
+        assert numpy_result.dtype == np.float32 and np.array_equal(numpy_result, cr)
+        if q.libm_available():
+            got = fn(arg, backend="libm")
+            assert got.dtype == np.float32 and got.shape == arg.shape
+            assert np.all(np.abs(got.view(np.int32) - cr.view(np.int32)) <= 4)
+            assert np.array_equal(fn(arg), got)  # the default backend is the C library

@@ -24,8 +24,6 @@ prepare; eval is a few vectorised NumPy expressions over int64 values.
 
 from __future__ import annotations
 
-import ctypes
-import ctypes.util
 import dataclasses
 import functools
 import math
@@ -66,7 +64,9 @@ from tflite_ref.quant.fixedpoint import (
     wrap_int32,
 )
 from tflite_ref.quant.lut import (
+    c_erfcf,
     c_expf,
+    c_expm1f,
     c_tanhf,
     logistic_f32,
     lut_lookup_int16,
@@ -151,33 +151,6 @@ def _rows(x: np.ndarray) -> np.ndarray:
 def _lookup(table: np.ndarray, x: np.ndarray) -> np.ndarray:
     """256-entry LUT in value order (entry 0 is the type's lowest value), as ``LUTLookup``."""
     return table[x.astype(np.intp) - int(np.iinfo(x.dtype).min)]
-
-
-@functools.lru_cache(maxsize=None)
-def _libm_float_function(name: str) -> Callable[[float], float] | None:
-    """The C library's float32 ``name`` (``expm1f``, ``erfcf``) through ctypes, as the runtimes
-    call it; None when there is no C math library.  (``tflite_ref.quant.lut`` has ``expf`` and
-    ``tanhf``; these two are only needed by ELU and GELU tables.)"""
-    for candidate in (ctypes.util.find_library("m"), "libm.so.6", "libSystem.dylib",
-                      "ucrtbase.dll"):
-        if not candidate:
-            continue
-        try:
-            fn = getattr(ctypes.CDLL(candidate), name)
-        except (OSError, AttributeError):
-            continue
-        fn.restype, fn.argtypes = ctypes.c_float, [ctypes.c_float]
-        return fn  # type: ignore[no-any-return]
-    return None
-
-
-def _c_float_map(name: str, fallback: Callable[[float], float], x: np.ndarray
-                 ) -> npt.NDArray[np.float32]:
-    """Apply C ``name`` (float32) elementwise -- prepare-time tables only (a Python loop).
-    Without libm: the correctly rounded value (``fallback`` in double, rounded to float32)."""
-    fn = _libm_float_function(name) or fallback
-    flat = [fn(float(v)) for v in np.asarray(x, dtype=F32).ravel()]
-    return np.asarray(flat, dtype=F32).reshape(np.shape(x))
 
 
 def _erfc(x: np.ndarray) -> np.ndarray:
@@ -994,10 +967,6 @@ class LutData:
     approximate: bool = False  # GELU only
 
 
-def _expm1f(x: np.ndarray) -> npt.NDArray[np.float32]:
-    return _c_float_map("expm1f", math.expm1, x)
-
-
 def prepare_elu(ctx: OpContext) -> LutData:
     x, y = _prepare_unary(ctx)
     if x.type == T.FLOAT32:
@@ -1011,7 +980,7 @@ def prepare_elu(ctx: OpContext) -> LutData:
 
     def transform(v: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
         if elu_negative_branch == "expm1f":
-            negative = _expm1f(v)
+            negative = c_expm1f(v)
         else:
             negative = c_expf(v) - F32(1.0)
         return np.where(v < 0, negative, v).astype(np.float32)
@@ -1045,7 +1014,7 @@ def _gelu_transform(v: npt.NDArray[np.float32], approximate: bool) -> npt.NDArra
     if approximate:
         cube = F32(0.044715) * v * v * v
         return (half_v * (F32(1) + c_tanhf(_K_SQRT_2_OVER_PI * (v + cube)))).astype(F32)
-    return (half_v * _c_float_map("erfcf", math.erfc, v * F32(-_M_SQRT1_2))).astype(F32)
+    return (half_v * c_erfcf(v * F32(-_M_SQRT1_2))).astype(F32)
 
 
 def prepare_gelu(ctx: OpContext) -> LutData:

@@ -17,8 +17,6 @@ Quantized kernels come in three kinds, all built in prepare:
 
 from __future__ import annotations
 
-import ctypes
-import ctypes.util
 import functools
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -41,7 +39,13 @@ from tflite_ref.quant.fixedpoint import (
     saturating_rounding_doubling_high_mul,
     wrap_int32,
 )
-from tflite_ref.quant.lut import c_expf, lut_lookup_int16, lut_populate_int8, lut_populate_int16
+from tflite_ref.quant.lut import (
+    c_expf,
+    c_logf,
+    lut_lookup_int16,
+    lut_populate_int8,
+    lut_populate_int16,
+)
 from tflite_ref.quant.multipliers import quantize_multiplier
 
 F32 = npt.NDArray[np.float32]
@@ -137,33 +141,6 @@ def _plain(ctx: OpContext, *dtypes_tflm: int) -> UnaryData:
     if ctx.emulate == "tflm" and ctx.output(0).type not in dtypes_tflm:
         ctx.unsupported(f"TFLite Micro's {ctx.op.name} has no {ctx.output(0).type_name} kernel")
     return UnaryData(shape, ctx.op.locator)
-
-
-# ================================================================================================
-# The C library's logf (LUTs are built with what the runtime calls)
-# ================================================================================================
-@functools.lru_cache(maxsize=1)
-def _libm_logf() -> Callable[[float], float] | None:
-    name = ctypes.util.find_library("m")
-    for cand in ([name] if name else []) + ["libm.so.6", "libSystem.dylib", "ucrtbase.dll"]:
-        try:
-            fn = ctypes.CDLL(cand).logf
-        except (OSError, AttributeError):
-            continue
-        fn.restype, fn.argtypes = ctypes.c_float, [ctypes.c_float]
-        return fn  # type: ignore[no-any-return,unused-ignore]
-    return None
-
-
-def c_logf(x: F32) -> F32:
-    """``std::log(float)``: libm's ``logf`` when it can be loaded (glibc's is not correctly
-    rounded), else NumPy's float64 log rounded to float32."""
-    fn = _libm_logf()
-    if fn is None:
-        with np.errstate(divide="ignore", invalid="ignore"):
-            return np.log(x.astype(np.float64)).astype(np.float32)
-    flat = [fn(float(v)) for v in x.ravel()]
-    return np.asarray(flat, dtype=np.float32).reshape(x.shape)
 
 
 # ================================================================================================

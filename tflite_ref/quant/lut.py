@@ -9,7 +9,8 @@ Every float intermediate is reproduced in the C++ type (``np.float32`` for ``flo
 C++ evaluation order.  What cannot be derived from the source is the C library: ``std::exp`` /
 ``std::tanh`` call libm's ``expf`` / ``tanhf`` / ``exp``, and glibc's ``tanhf`` is *not*
 correctly rounded (on glibc 2.36 it differs from the correctly rounded value for ~23 % of float32
-arguments in [2^-20, 32]; ``expf`` for ~0.04 %).  That changes LUT entries now and then (LiteRT's
+arguments in [2^-20, 32]; ``expf`` for ~0.04 %).  The kernels' tables also call ``expm1f``
+(ELU), ``erfcf`` (GELU) and ``logf`` (LOG); all of them are here, loaded the same way.  That changes LUT entries now and then (LiteRT's
 TANH LUT differed in about 1 of 3000 random parameter sets when built from correctly rounded
 values).  So the default *math backend* calls the C library of this process through ``ctypes``
 -- the same function the runtime calls -- and falls back to NumPy (float64, rounded to float32:
@@ -26,6 +27,7 @@ from __future__ import annotations
 import ctypes
 import ctypes.util
 import functools
+import math
 from typing import Callable, Literal
 
 import numpy as np
@@ -39,6 +41,9 @@ __all__ = [
     "libm_available",
     "c_expf",
     "c_tanhf",
+    "c_expm1f",
+    "c_erfcf",
+    "c_logf",
     "c_exp",
     "logistic_f32",
     "tanh_f32",
@@ -76,15 +81,29 @@ def _libm() -> ctypes.CDLL | None:
     for cand in candidates:
         try:
             lib = ctypes.CDLL(cand)
-            for fn, ctype in (("expf", ctypes.c_float), ("tanhf", ctypes.c_float),
-                              ("exp", ctypes.c_double)):
-                f = getattr(lib, fn)
-                f.restype = ctype
-                f.argtypes = [ctype]
+            for fn in ("expf", "tanhf", "exp"):
+                getattr(lib, fn)
         except (OSError, AttributeError):
             continue
         return lib
     return None
+
+
+# The C functions the kernels' tables call, with their C argument / result type.
+_C_TYPES = {"expf": ctypes.c_float, "tanhf": ctypes.c_float, "expm1f": ctypes.c_float,
+            "erfcf": ctypes.c_float, "logf": ctypes.c_float, "exp": ctypes.c_double}
+
+
+@functools.lru_cache(maxsize=None)
+def _libm_function(name: str) -> Callable[[float], float] | None:
+    """C math function ``name`` of this process's C library, or None when it has none."""
+    lib = _libm()
+    fn = getattr(lib, name, None) if lib is not None else None
+    if fn is None:
+        return None
+    ctype = _C_TYPES[name]
+    fn.restype, fn.argtypes = ctype, [ctype]
+    return fn  # type: ignore[no-any-return]
 
 
 def libm_available() -> bool:
@@ -102,35 +121,53 @@ def _resolve(backend: MathBackend | None) -> MathBackend:
     return backend
 
 
-def _call_each(fn: Callable[[float], float], x: np.ndarray, dtype: type) -> np.ndarray:
-    flat = [fn(float(v)) for v in x.ravel()]
-    return np.asarray(flat, dtype=dtype).reshape(x.shape)
+def _c_math(name: str, x: npt.ArrayLike, backend: MathBackend | None,
+            correctly_rounded: Callable[[F64], F64]) -> np.ndarray:
+    """C function ``name`` elementwise on ``x`` (float32 for ``...f``, else float64): through
+    ctypes with the ``"libm"`` backend (a Python loop: prepare-time tables only), else
+    ``correctly_rounded`` in float64, rounded to the C type."""
+    ctype = _C_TYPES[name]
+    dtype = np.float64 if ctype is ctypes.c_double else np.float32
+    a = np.asarray(x, dtype=dtype)
+    fn = _libm_function(name) if _resolve(backend) == "libm" else None
+    if fn is None:
+        if backend == "libm":
+            raise UsageError(f"the C math library has no {name}")
+        with np.errstate(over="ignore", divide="ignore", invalid="ignore"):
+            return correctly_rounded(a.astype(np.float64)).astype(dtype)
+    flat = [fn(float(v)) for v in a.ravel()]
+    return np.asarray(flat, dtype=dtype).reshape(a.shape)
 
 
 def c_expf(x: npt.ArrayLike, *, backend: MathBackend | None = None) -> F32:
     """C ``expf`` (``std::exp(float)``) elementwise on float32 values."""
-    a = np.asarray(x, dtype=np.float32)
-    if _resolve(backend) == "libm":
-        return _call_each(_libm().expf, a, np.float32)  # type: ignore[union-attr]
-    with np.errstate(over="ignore"):
-        return np.exp(a.astype(np.float64)).astype(np.float32)
+    return _c_math("expf", x, backend, np.exp)
 
 
 def c_tanhf(x: npt.ArrayLike, *, backend: MathBackend | None = None) -> F32:
     """C ``tanhf`` (``std::tanh(float)``) elementwise on float32 values."""
-    a = np.asarray(x, dtype=np.float32)
-    if _resolve(backend) == "libm":
-        return _call_each(_libm().tanhf, a, np.float32)  # type: ignore[union-attr]
-    return np.tanh(a.astype(np.float64)).astype(np.float32)
+    return _c_math("tanhf", x, backend, np.tanh)
+
+
+def c_expm1f(x: npt.ArrayLike, *, backend: MathBackend | None = None) -> F32:
+    """C ``expm1f`` (``std::expm1(float)``, LiteRT's ELU table) elementwise on float32 values."""
+    return _c_math("expm1f", x, backend, np.expm1)
+
+
+def c_erfcf(x: npt.ArrayLike, *, backend: MathBackend | None = None) -> F32:
+    """C ``erfcf`` (``std::erfc(float)``, the GELU tables) elementwise on float32 values."""
+    return _c_math("erfcf", x, backend, np.vectorize(math.erfc, otypes=[np.float64]))
+
+
+def c_logf(x: npt.ArrayLike, *, backend: MathBackend | None = None) -> F32:
+    """C ``logf`` (``std::log(float)``, the LOG tables) elementwise on float32 values; glibc's is
+    not correctly rounded."""
+    return _c_math("logf", x, backend, np.log)
 
 
 def c_exp(x: npt.ArrayLike, *, backend: MathBackend | None = None) -> F64:
     """C ``exp`` (``std::exp(double)``) elementwise on float64 values."""
-    a = np.asarray(x, dtype=np.float64)
-    if _resolve(backend) == "libm":
-        return _call_each(_libm().exp, a, np.float64)  # type: ignore[union-attr]
-    with np.errstate(over="ignore"):
-        return np.exp(a)
+    return _c_math("exp", x, backend, np.exp)
 
 
 def logistic_f32(x: npt.ArrayLike, *, backend: MathBackend | None = None) -> F32:
