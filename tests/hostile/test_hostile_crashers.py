@@ -96,3 +96,52 @@ def test_reduced_crasher(build: Any) -> None:
     assert got["outcome"] in ("ok", "error"), got
     if got["outcome"] == "error":
         assert got["type"] in EXPECTED_ERRORS and got["locator"], got
+
+
+def _depthwise_with_rank2_filter() -> bytes:
+    return one_op("DEPTHWISE_CONV_2D", [dict(name="x", shape=[1, 8], dtype="FLOAT32"),
+                                        dict(name="w", shape=[4, 8], dtype="FLOAT32",
+                                             data=np.ones((4, 8), np.float32))],
+                  [dict(name="y", shape=[1, 4], dtype="FLOAT32")],
+                  {"padding": "VALID", "stride_w": 1, "stride_h": 1, "depth_multiplier": 1})
+
+
+def _conv_int8_zero_output_scale() -> bytes:
+    data = one_op(
+        "CONV_2D",
+        [dict(name="x", shape=[1, 3, 3, 1], dtype="INT8", scale=0.5, zero_point=0),
+         dict(name="w", shape=[1, 1, 1, 1], dtype="INT8", data=np.ones((1, 1, 1, 1), np.int8),
+              scale=[0.5], zero_point=[0]),
+         dict(name="b", shape=[1], dtype="INT32", data=np.zeros(1, np.int32), scale=[0.25],
+              zero_point=[0])],
+        [dict(name="y", shape=[1, 3, 3, 1], dtype="INT8", scale=0.0, zero_point=0)],
+        {"padding": "VALID", "stride_w": 1, "stride_h": 1})
+    return data
+
+
+@pytest.mark.parametrize("build,command", [
+    pytest.param(_depthwise_with_rank2_filter, "micro", id="micro-DEPTHWISE-rank2-filter",
+                 marks=pytest.mark.xfail(strict=True, reason=(
+                     "micro/kernels.py _depthwise reads filter dim 3 through _dim() without "
+                     "checking the rank: IndexError out of tflite-ref micro (fuzz seed 4 mutants "
+                     "1561, 1606, 2008, 2332: an operator's code changed to DEPTHWISE_CONV_2D). "
+                     "Fix: _dim() returns the default (or k.ensure fails with the op) when "
+                     "i >= len(t.shape); better, estimate() checks operand ranks first, as "
+                     "TFLM's Prepare does (TF_LITE_ENSURE_EQ(NumDimensions(filter), 4))."))),
+    pytest.param(_conv_int8_zero_output_scale, "run", id="run-CONV_2D-int8-zero-output-scale",
+                 marks=pytest.mark.xfail(strict=True, reason=(
+                     "quant/multipliers.py (per-channel conv multipliers, "
+                     "`(_d(input_scale) * sw) / _d(output_scale)`) divides by a zero output scale: "
+                     "NumPy's RuntimeWarning goes to stderr (the CLI prints three lines) and the "
+                     "ModelValidationError that follows has no operator in it (fuzz seed 4 mutant "
+                     "977). Fix: kernels/conv.py prepare checks the output scale (> 0, finite) "
+                     "with ctx.fail before computing multipliers; multipliers.py computes under "
+                     "np.errstate(divide='ignore', invalid='ignore')."))),
+])
+def test_reduced_cli_crasher(build: Any, command: str, tmp_path: Path) -> None:
+    path = tmp_path / "crasher.tflite"
+    path.write_bytes(build())
+    rec = fuzz.run_command(command, str(path), str(tmp_path), timeout=30.0, memory=2 * fuzz.GiB)
+    assert rec["outcome"] in ("accepted", "error"), rec
+    if rec["outcome"] == "error":
+        assert rec["type"] in EXPECTED_ERRORS and rec["locator"], rec
