@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from tflite_ref.kernels import (  # noqa: F401 - imported for their registrations
     activations,
+    control,
     conv,
     elementwise,
     embedding,
@@ -20,6 +21,7 @@ from tflite_ref.kernels import (  # noqa: F401 - imported for their registration
     rnn,
     svdf,
     unary,
+    variables,
 )
 from tflite_ref.kernels.registry import OpContext, lookup, register, registered
 

@@ -13,12 +13,18 @@ The contract (TFLite Micro's Prepare/Eval in Python form):
 
 The dtype in the key is the type of the operator's first output, as in TFLite Micro's Eval switch;
 a kernel that also depends on the input types checks them in prepare.
+
+Custom operators are keyed by their custom code instead (:func:`register_custom`; users go through
+:func:`tflite_ref.register_kernel`).  Kernels that need the interpreter itself -- control flow runs
+other subgraphs, resource variables live beside the tensors -- reach it through
+:attr:`OpContext.runtime` (a :class:`Runtime`), keep it in their op data and call it from eval.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable, Hashable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Callable, Mapping, NoReturn, Sequence
+from typing import Any, NoReturn, Protocol
 
 import numpy as np
 
@@ -40,9 +46,12 @@ class Kernel:
     prepare: PrepareFn
     eval: EvalFn
     emulations: tuple[str, ...] = EMULATIONS  # which runtimes' behaviour this kernel reproduces
+    custom_code: str | None = None  # set for custom-operator kernels (any output dtype)
+    plugin: bool = False  # registered by a user (tflite_ref.register_kernel), not shipped
 
 
 _REGISTRY: dict[tuple[int, int], Kernel] = {}
+_CUSTOM: dict[str, Kernel] = {}
 
 
 def register(op: int, *dtypes: int, prepare: PrepareFn,
@@ -73,17 +82,46 @@ def registered() -> Mapping[tuple[int, int], Kernel]:
     return dict(_REGISTRY)
 
 
+def register_custom(name: str, prepare: PrepareFn, eval: EvalFn, *,
+                    emulations: tuple[str, ...] = EMULATIONS, plugin: bool = False,
+                    replace: bool = False) -> Kernel:
+    """Register the kernel of custom operator ``name`` (its ``custom_code``), for every dtype.
+
+    A second registration of a name is a bug unless ``replace`` is given (a user overriding a
+    kernel on purpose).
+    """
+    if name in _CUSTOM and not replace:
+        raise RuntimeError(f"duplicate kernel registration for custom operator {name!r}")
+    kernel = Kernel(int(BuiltinOperator.CUSTOM), NO_OUTPUT, prepare, eval, tuple(emulations),
+                    custom_code=name, plugin=plugin)
+    _CUSTOM[name] = kernel
+    return kernel
+
+
+def unregister_custom(name: str) -> Kernel | None:
+    """Remove the kernel of custom operator ``name``; returns it (None if there was none)."""
+    return _CUSTOM.pop(name, None)
+
+
+def registered_custom() -> Mapping[str, Kernel]:
+    return dict(_CUSTOM)
+
+
 def registered_dtypes(op: int) -> list[str]:
     return sorted(tensor_type_name(dt) for (o, dt) in _REGISTRY if o == op and dt != NO_OUTPUT)
 
 
 def lookup(op: Operator, key_dtype: int, describe: str, emulate: str) -> Kernel:
     """The kernel for ``op`` at ``key_dtype``, or :class:`UnsupportedOpError` saying what exists."""
-    kernel = _REGISTRY.get((op.builtin_code, key_dtype))
+    if op.name == "CUSTOM":
+        kernel = _CUSTOM.get(op.custom_code or "")
+        if kernel is None:
+            raise UnsupportedOpError(
+                f"{op.locator}: custom operator {op.custom_code!r} has no kernel in tflite_ref; "
+                f"register one with tflite_ref.register_kernel({op.custom_code!r}, prepare, eval)")
+    else:
+        kernel = _REGISTRY.get((op.builtin_code, key_dtype))
     if kernel is None:
-        if op.name == "CUSTOM":
-            raise UnsupportedOpError(f"{op.locator}: custom operator {op.custom_code!r} has no "
-                                     f"kernel in tflite_ref ({describe})")
         others = registered_dtypes(op.builtin_code)
         have = (f"registered dtypes for {op.name}: {', '.join(others)}" if others
                 else f"tflite_ref has no kernel for {op.name}")
@@ -92,6 +130,40 @@ def lookup(op: Operator, key_dtype: int, describe: str, emulate: str) -> Kernel:
         raise UnsupportedOpError(f"{op.locator}: {describe} has no emulation of {emulate!r} "
                                  f"(only {', '.join(kernel.emulations)})")
     return kernel
+
+
+@dataclass(frozen=True, slots=True)
+class SubgraphInfo:
+    """What :meth:`Runtime.prepare_subgraph` found: a called subgraph planned for given inputs."""
+
+    index: int
+    input_shapes: tuple[tuple[int, ...], ...]
+    input_types: tuple[int, ...]
+    output_shapes: tuple[tuple[int, ...], ...]
+    output_types: tuple[int, ...]
+    # True when some operator in it decides an output shape at eval time (LiteRT's
+    # Subgraph::HasDynamicTensors): the outputs' planned shapes are then only a guess.
+    has_dynamic: bool
+
+
+class Runtime(Protocol):
+    """The interpreter as control-flow and resource kernels see it (``OpContext.runtime``).
+
+    Prepare may plan a subgraph for given input shapes; eval may run it.  A kernel keeps the
+    runtime in its op data.  ``once`` is the set of CALL_ONCE keys that have run; ``resources``
+    the resource variables (:class:`tflite_ref.kernels.variables.ResourceVariables`).
+    """
+
+    emulate: str
+    max_loop_iterations: int
+    resources: Any
+    once: set[Hashable]
+
+    def prepare_subgraph(self, index: int, input_shapes: Sequence[tuple[int, ...]],
+                         input_types: Sequence[int], caller: Operator) -> SubgraphInfo: ...
+
+    def invoke_subgraph(self, index: int, inputs: Sequence[np.ndarray],
+                        caller: Operator) -> list[np.ndarray]: ...
 
 
 @dataclass
@@ -105,11 +177,18 @@ class OpContext:
     input_shapes: tuple[tuple[int, ...] | None, ...]
     output_shapes: list[tuple[int, ...]] = field(default_factory=list)
     dynamic_outputs: set[int] = field(default_factory=set)
+    runtime: Runtime | None = None  # None outside an Interpreter (e.g. static analysis)
 
     # -- tensors --------------------------------------------------------------------------------
     @property
     def options(self) -> Mapping[str, Any]:
         return self.op.options
+
+    @property
+    def custom_options(self) -> Any:
+        """A custom operator's options decoded from their FlexBuffer (dict, list, scalar), or
+        None when there are none or they are not a FlexBuffer (raw: ``op.custom_options``)."""
+        return self.op.custom_options_decoded
 
     @property
     def num_inputs(self) -> int:
@@ -192,5 +271,21 @@ def key_dtype(op: Operator, subgraph: Subgraph) -> int:
     return NO_OUTPUT
 
 
-__all__ = ["Kernel", "OpContext", "register", "lookup", "registered", "registered_dtypes",
-           "key_dtype", "TensorType", "BuiltinOperator", "NO_OUTPUT", "EMULATIONS"]
+__all__ = [
+    "EMULATIONS",
+    "NO_OUTPUT",
+    "BuiltinOperator",
+    "Kernel",
+    "OpContext",
+    "Runtime",
+    "SubgraphInfo",
+    "TensorType",
+    "key_dtype",
+    "lookup",
+    "register",
+    "register_custom",
+    "registered",
+    "registered_custom",
+    "registered_dtypes",
+    "unregister_custom",
+]
