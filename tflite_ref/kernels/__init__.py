@@ -19,6 +19,7 @@ from tflite_ref.kernels import (  # noqa: F401 - imported for their registration
     reduce,
     resize,
     rnn,
+    sparse,
     svdf,
     unary,
     variables,
