@@ -16,6 +16,7 @@ from tflite_ref.errors import (
 )
 from tflite_ref.interpreter import Interpreter, SignatureRunner
 from tflite_ref.model import Model, load
+from tflite_ref.plugins import custom_kernels, register_kernel, unregister_kernel
 from tflite_ref.trace import trace  # the function: `for step in tflite_ref.trace(model): ...`
 
 __version__ = "0.1.0"
@@ -24,5 +25,6 @@ __all__ = [
     "Interpreter", "InternalError", "KernelRuntimeError", "SignatureRunner", "Model", "ModelError", "ModelFormatError",
     "ModelValidationError", "ResourceLimitError", "TFLiteRefError", "UnsupportedError",
     "UnsupportedOpError", "UsageError", "load", "__version__",
+    "register_kernel", "unregister_kernel", "custom_kernels",
     "trace",
 ]

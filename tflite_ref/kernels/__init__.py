@@ -6,6 +6,7 @@ from tflite_ref.kernels import (  # noqa: F401 - imported for their registration
     activations,
     control,
     conv,
+    detection,
     elementwise,
     embedding,
     fully_connected,
