@@ -908,3 +908,43 @@ def test_class25_nonfinite_weights_compute_and_are_reported() -> None:
     y = it.get_tensor(2)
     # Activation NONE clamps to [lowest, max] float, so Inf comes out as FLT_MAX, as in LiteRT.
     assert math.isnan(y[0, 0]) and y[0, 1] >= np.finfo(np.float32).max and y[0, 3] == 1.0
+
+
+# -- the CLI on files of every load-time class -----------------------------------------------------
+def _cli_files() -> list[Any]:
+    data = add_model()
+    s = site(data, "string_length", "model.subgraphs[0].tensors[2].name")
+
+    def hook_opcode(mb: ModelBuilder, sg: Any) -> None:
+        sg.operators[0].opcode_index = 99
+
+    return [
+        pytest.param(b"\0" * 6, id="01-short"),
+        pytest.param(b"\x18\0\0\0TFL3", id="02-root"),
+        pytest.param(poke(data, site(data, "vtable_size", "model").pos, "H", 7), id="03-vtable"),
+        pytest.param(poke(data, s.pos, "I", 0x7FFFFFFF), id="04-string"),
+        pytest.param(data[: len(data) // 2], id="05-truncated"),
+        pytest.param(aliasing_bomb(2000, 600), id="06-bomb"),
+        pytest.param(add_model(hook_opcode), id="08-opcode"),
+        pytest.param(_two_ops("cycle"), id="12-cycle"),
+        pytest.param(_call_chain(3, loop=True), id="13-recursion"),
+        pytest.param(_quant(scale=float("nan"), zero_point=0), id="14-scale"),
+        pytest.param(_sparse(Sparsity([1, 1], [], [DENSE, DENSE]), 4), id="20-sparsity"),
+    ]
+
+
+@pytest.mark.parametrize("data", _cli_files())
+@pytest.mark.parametrize("command", ["inspect", "run", "micro"])
+def test_cli_prints_one_line_and_exits_2(data: bytes, command: str, tmp_path: Any,
+                                         capsys: pytest.CaptureFixture[str]) -> None:
+    from tflite_ref.cli.main import main
+
+    path = tmp_path / "hostile.tflite"
+    path.write_bytes(data)
+    with pytest.raises(SystemExit) as info:
+        main([command, str(path), "--json"])
+    out, err = capsys.readouterr()
+    assert info.value.code == 2
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(f"error: {path}: "), err
+    assert "Traceback" not in err and out == ""
