@@ -314,3 +314,75 @@ def test_scalar_in_scalar_out() -> None:
         q.logistic(0, 4, bits=8)
     with pytest.raises(TFLiteRefError):
         q.multiply_by_quantized_multiplier(np.array([1.5]), 1 << 30, 0)
+
+
+def _both_paths(fn, *columns: list[int] | int, **kw) -> None:
+    """``fn`` on Python-int scalars (the Python-int path), on 0-d arrays and on int64 arrays (the
+    NumPy path) gives the same values; scalar results are Python ints.  A plain int argument is
+    passed as is (e.g. ``integer_bits``)."""
+    n = max(len(c) for c in columns if isinstance(c, list))
+    vec = fn(*(c if isinstance(c, int) else np.array(c, dtype=np.int64) for c in columns), **kw)
+    vecs = vec if isinstance(vec, tuple) else (vec,)
+    for k in range(n):
+        args = [c if isinstance(c, int) else c[k] for c in columns]
+        lists = [isinstance(c, list) for c in columns]
+        for scalar_args in (args, [np.asarray(a) if li else a for a, li in zip(args, lists)],
+                            [np.int32(a) if li and -(1 << 31) <= a < (1 << 31) else a
+                             for a, li in zip(args, lists)]):
+            got = fn(*scalar_args, **kw)
+            gots = got if isinstance(got, tuple) else (got,)
+            assert all(type(g) is int for g in gots), (fn.__name__, scalar_args, got)
+            assert [int(v[k]) for v in vecs] == list(gots), (fn.__name__, scalar_args)
+
+
+@SETTINGS
+@given(st.lists(st.tuples(int32s, int32s, st.integers(0, 31), st.integers(-31, 30),
+                          multipliers), min_size=1, max_size=12))
+def test_scalar_path_equals_array_path(rows: list[tuple[int, int, int, int, int]]) -> None:
+    """Scalars are computed with Python ints, arrays with int64 NumPy: the same function."""
+    a, b, e, s, m = (list(c) for c in zip(*rows))
+    a16, b16 = [cxx.narrow(v, 16) for v in a], [cxx.narrow(v, 16) for v in b]
+    neg = [-abs(v) // 2 for v in a]
+    nonneg = [abs(v) // 2 for v in a]
+    positive = [max(abs(v), 1) for v in a]
+    for fn in (q.wrap_int32, q.wrap_int16, q.wrap_int8, q.saturate_int32, q.saturate_int16,
+               q.saturate_int8, q.count_leading_zeros, q.count_leading_sign_bits):
+        _both_paths(fn, a)
+    _both_paths(q.c_div, a, positive)
+    _both_paths(q.c_rem, a, positive)
+    _both_paths(q.saturating_rounding_doubling_high_mul, a, b)
+    _both_paths(q.saturating_rounding_doubling_high_mul_int16, a16, b16)
+    _both_paths(q.rounding_divide_by_pot, a, e)
+    _both_paths(q.saturating_left_shift, a, e)
+    _both_paths(q.saturating_rounding_multiply_by_pot, a, s)
+    _both_paths(q.saturating_rounding_multiply_by_pot, a16, [v % 16 - 8 for v in s], bits=16)
+    _both_paths(q.rounding_half_sum, a, b)
+    _both_paths(q.multiply_by_quantized_multiplier, a, m, s)
+    _both_paths(q.multiply_by_quantized_multiplier, a, m, s, single_rounding=True)
+    _both_paths(q.multiply_by_quantized_multiplier_int64, a, m, [v % 39 - 31 for v in s])
+    _both_paths(q.multiply_by_quantized_multiplier_smaller_than_one_exp, a, m, [-v for v in e])
+    _both_paths(q.multiply_by_quantized_multiplier_greater_than_one, a, m, e)
+    _both_paths(q.downscale_int32_to_int16_multiplier, m)
+    for bits, lo in ((32, -(1 << 29)), (16, -(1 << 13))):
+        quarter = [max(v, lo) if v < 0 else -1 for v in neg]
+        _both_paths(q.exp_on_interval_between_negative_one_quarter_and_0_excl,
+                    [cxx.narrow(v, bits) for v in quarter], bits=bits)
+    for ib in (0, 4, 5, 12):
+        _both_paths(q.exp_on_negative_values, neg, ib)
+        _both_paths(q.logistic, a, ib)
+        _both_paths(q.tanh, a, ib)
+    _both_paths(q.one_over_one_plus_x_for_x_in_0_1, nonneg)
+    _both_paths(q.one_minus_x_over_one_plus_x_for_x_in_0_1, nonneg)
+    _both_paths(q.logistic, a16, 3, bits=16)
+    _both_paths(q.get_reciprocal, positive, 12)
+
+
+def test_scalar_path_rejects_what_the_array_path_rejects() -> None:
+    with pytest.raises(TFLiteRefError):
+        q.wrap_int32(1 << 63)  # does not fit int64
+    with pytest.raises(TFLiteRefError):
+        q.rounding_divide_by_pot(5, 32)
+    with pytest.raises(TFLiteRefError):
+        q.multiply_by_quantized_multiplier(1, 1 << 30, -32)
+    with pytest.raises(ZeroDivisionError):
+        q.c_div(3, 0)
