@@ -26,6 +26,7 @@ from harness import (
 )
 
 import tflite_ref
+from tflite_ref import budgets
 from tflite_ref.errors import (
     ModelValidationError,
     ResourceLimitError,
@@ -197,6 +198,28 @@ def test_while_iteration_limit_is_a_clear_error() -> None:
     assert "subgraph 0, operator 0 (WHILE)" in message and "100 iterations" in message
     assert "max_loop_iterations" in message
     assert tflite_ref.Interpreter(model_content=data).max_loop_iterations == 1_000_000
+
+
+def test_budgets_bound_loops_nesting_and_time() -> None:
+    """Without explicit limits the interpreter follows tflite_ref.budgets, read at each call."""
+    data = M.fixture("while_forever")
+    it = tflite_ref.Interpreter(model_content=data)
+    it.allocate_tensors()
+    it.set_tensor(0, np.array(0, np.int32))
+    with budgets.use(control_flow_iterations=25):
+        assert it.max_loop_iterations == 25
+        with pytest.raises(ResourceLimitError, match="ran 25 iterations") as info:
+            it.invoke()
+    assert info.value.cve_class == "M"
+    with budgets.use(invoke_seconds=0.05), pytest.raises(
+            ResourceLimitError, match=r"subgraph \d, operator \d \(\w+\): invoke has run "
+                                      r"[0-9.]+ s > the invoke_seconds budget"):
+        it.invoke()
+    nested = tflite_ref.Interpreter(model=tflite_ref.load(M.fixture("nested_if")))
+    with budgets.use(control_flow_depth=3), pytest.raises(
+            ResourceLimitError, match=r"subgraph 2, operator 0 \(IF\): control flow nests "
+                                      r"deeper than 3 subgraphs \(0 -> 1 -> 2 \.\.\.\); raise"):
+        nested.allocate_tensors()
 
 
 @pytest.mark.parametrize("limit,ok", [(10, True), (9, False)])

@@ -31,20 +31,25 @@ that control-flow and resource kernels call):
   buffer holds (LiteRT ``ResetVariableTensor`` after allocation; TFLM ``ResetTensorData``), and
   ``reset_all_variables()`` puts them back there.  Resource variables (VAR_HANDLE) and CALL_ONCE
   survive it, as in LiteRT; emulating TFLM, resource variables go back to their default too.
-- Budgets: ``max_loop_iterations`` bounds one execution of a WHILE loop and ``max_call_depth``
-  the nesting of called subgraphs; exceeding either raises
-  :class:`~tflite_ref.errors.ResourceLimitError` naming the operator.
+- Budgets (:mod:`tflite_ref.budgets`): ``control_flow_iterations`` bounds one execution of a
+  WHILE loop, ``control_flow_depth`` the nesting of called subgraphs and ``invoke_seconds`` the
+  wall time of one ``invoke()`` (checked before every operator, so every loop iteration too);
+  ``Interpreter(max_loop_iterations=..., max_call_depth=...)`` overrides the first two for one
+  interpreter.  Exceeding any raises :class:`~tflite_ref.errors.ResourceLimitError` naming the
+  operator.
 """
 
 from __future__ import annotations
 
 import os
+import sys
 from collections.abc import Callable, Hashable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
+from tflite_ref import budgets
 from tflite_ref import kernels as _kernels  # noqa: F401 - registers every kernel family
 from tflite_ref.errors import (
     InternalError,
@@ -71,10 +76,6 @@ from tflite_ref.model.schema import TensorType, tensor_type_name
 Observer = Callable[[int, int, Operator, Sequence["np.ndarray | None"], Sequence[np.ndarray]], None]
 Shape = tuple[int, ...]
 
-#: Default bound on the iterations of one WHILE execution (hostile-models.md, class 13/M).
-DEFAULT_MAX_LOOP_ITERATIONS = 1_000_000
-#: Default bound on nested subgraph calls (the validator's static limit, MAX_CONTROL_FLOW_DEPTH).
-DEFAULT_MAX_CALL_DEPTH = 32
 
 # RESOURCE tensors hold an int32 id at run time (var_handle.cc writes 4 bytes); VARIANT ones are
 # never produced by our kernels.
@@ -130,17 +131,33 @@ def _storage_dtype(t: Tensor) -> np.dtype | None:
 class _Executor:
     """Plans and runs subgraphs: the :class:`~tflite_ref.kernels.registry.Runtime` kernels see."""
 
-    def __init__(self, model: Model, emulate: str, max_loop_iterations: int,
-                 max_call_depth: int) -> None:
+    def __init__(self, model: Model, emulate: str, max_loop_iterations: int | None,
+                 max_call_depth: int | None) -> None:
         self.model = model
         self.emulate = emulate
-        self.max_loop_iterations = max_loop_iterations
-        self.max_call_depth = max_call_depth
+        self._loops = max_loop_iterations  # None: the current budgets decide
+        self._depth = max_call_depth
+        self.deadline: budgets.Deadline | None = None
         self.resources: Any = ResourceVariables(model, emulate)
         self.once: set[Hashable] = set()
         self.plans: dict[int, _SubgraphPlan] = {}
         self.observer: Observer | None = None
         self._active: list[int] = []  # subgraphs being prepared or run, outermost first
+
+    # -- budgets --------------------------------------------------------------------------------
+    @property
+    def max_loop_iterations(self) -> int:
+        if self._loops is not None:
+            return self._loops
+        limit = budgets.current().control_flow_iterations
+        return sys.maxsize if limit is None else limit
+
+    @property
+    def max_call_depth(self) -> int:
+        if self._depth is not None:
+            return self._depth
+        limit = budgets.current().control_flow_depth
+        return sys.maxsize if limit is None else limit
 
     # -- plans ----------------------------------------------------------------------------------
     def plan(self, index: int) -> _SubgraphPlan:
@@ -243,11 +260,13 @@ class _Executor:
         if index in self._active:
             chain = " -> ".join(map(str, [*self._active, index]))
             raise ModelValidationError(f"{where}subgraphs call each other recursively ({chain})")
-        if len(self._active) >= self.max_call_depth:
+        limit = self.max_call_depth
+        if len(self._active) >= limit:
             chain = " -> ".join(map(str, self._active[:8]))
             raise ResourceLimitError(
-                f"{where}control flow nests deeper than {self.max_call_depth} subgraphs "
-                f"({chain} ...); raise Interpreter(..., max_call_depth=...) to allow more")
+                f"{where}control flow nests deeper than {limit} subgraphs ({chain} ...); "
+                "raise Interpreter(..., max_call_depth=...) or the control_flow_depth budget "
+                "if the model is trusted", cve_class="M")
         self._active.append(index)
 
     # -- the Runtime protocol -------------------------------------------------------------------
@@ -320,11 +339,13 @@ class _Executor:
                 t = sg.tensors[ti]
                 raise UsageError(f"input tensor {ti} {t.name!r} was never set (use set_tensor)")
         self._active = []
+        self.deadline = budgets.Deadline()
         self._enter(sg.index, None)
         try:
             self.run(plan)
         finally:
             self._active = []
+            self.deadline = None
 
     def run(self, plan: _SubgraphPlan) -> None:
         sg = plan.subgraph
@@ -338,6 +359,8 @@ class _Executor:
             prepared = variant.ops[k]
             assert prepared is not None
             op = prepared.op
+            if self.deadline is not None:
+                self.deadline.check(op.locator)
             ins = [values[i] if i >= 0 else None for i in op.inputs]
             plugin = prepared.kernel.plugin
             try:
@@ -385,9 +408,9 @@ class _Executor:
                 self.observer(sg.index, op.index, op, ins, list(outs_arrays))
 
 
-def _limit(value: int | None, default: int, name: str, least: int) -> int:
+def _limit(value: int | None, name: str, least: int) -> int | None:
     if value is None:
-        return default
+        return None
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < least:
         raise UsageError(f"{name} must be an integer >= {least}, not {value!r}")
     return int(value)
@@ -396,9 +419,11 @@ def _limit(value: int | None, default: int, name: str, least: int) -> int:
 class Interpreter:
     """Runs a ``.tflite`` model with tflite_ref's NumPy kernels; LiteRT's ``Interpreter`` API.
 
-    ``max_loop_iterations`` (default 1,000,000) bounds each execution of a WHILE loop and
-    ``max_call_depth`` (default 32) the nesting of subgraphs called by control flow; both raise
-    :class:`~tflite_ref.errors.ResourceLimitError` when exceeded.
+    ``max_loop_iterations`` bounds each execution of a WHILE loop and ``max_call_depth`` the
+    nesting of subgraphs called by control flow; both raise
+    :class:`~tflite_ref.errors.ResourceLimitError` when exceeded.  None (the default) takes them
+    from the current :mod:`tflite_ref.budgets` (``control_flow_iterations``, 1,000,000, and
+    ``control_flow_depth``, 32), read at each allocation and invoke.
     """
 
     def __init__(
@@ -419,8 +444,8 @@ class Interpreter:
         given = sum(x is not None for x in (model_path, model_content, model))
         if given != 1:
             raise UsageError("give exactly one of model_path, model_content or model")
-        loops = _limit(max_loop_iterations, DEFAULT_MAX_LOOP_ITERATIONS, "max_loop_iterations", 0)
-        depth = _limit(max_call_depth, DEFAULT_MAX_CALL_DEPTH, "max_call_depth", 1)
+        loops = _limit(max_loop_iterations, "max_loop_iterations", 0)
+        depth = _limit(max_call_depth, "max_call_depth", 1)
         if model is None:
             model = load(model_path if model_path is not None else model_content)  # type: ignore[arg-type]
         self.model = model

@@ -14,10 +14,11 @@ each iteration is then planned for the shapes it actually receives (``Eval_dynam
 interpreter caches per input shapes.  TFLM has no dynamic tensors: each subgraph keeps the shapes
 written in the model, values are copied byte for byte, and a body that changes a shape is refused.
 
-Bounds.  A WHILE loop stops with :class:`ResourceLimitError` after ``Interpreter(...,
-max_loop_iterations=N)`` iterations of one execution (hostile-models class 13/M: a condition that
-never turns false); recursion between subgraphs is refused by the model validator and nesting is
-bounded by ``max_call_depth``.
+Bounds.  A WHILE loop stops with :class:`ResourceLimitError` after ``max_loop_iterations``
+iterations of one execution (``Interpreter(..., max_loop_iterations=N)``, else the
+``control_flow_iterations`` budget; hostile-models class 13/M: a condition that never turns
+false); recursion between subgraphs is refused by the model validator and at run time, and
+nesting is bounded by ``max_call_depth`` / ``control_flow_depth``.
 """
 
 from __future__ import annotations
@@ -227,8 +228,9 @@ def while_(data: WhileData, *inputs: np.ndarray) -> tuple[np.ndarray, ...]:
         if iterations >= limit:
             raise ResourceLimitError(
                 f"{data.op.locator}: the loop ran {limit} iterations and its condition "
-                f"(subgraph {data.cond}) is still true; if the model really loops longer, "
-                "raise Interpreter(..., max_loop_iterations=...)")
+                f"(subgraph {data.cond}) is still true; if the model is trusted and really loops "
+                "longer, raise Interpreter(..., max_loop_iterations=...) or the "
+                "control_flow_iterations budget", cve_class="M")
         iterations += 1
         body_in = values if data.body_shapes is None else _reshaped(values, data.body_shapes)
         values = rt.invoke_subgraph(data.body, body_in, data.op)

@@ -155,9 +155,11 @@ class Runtime(Protocol):
     """
 
     emulate: str
-    max_loop_iterations: int
     resources: Any
     once: set[Hashable]
+
+    @property
+    def max_loop_iterations(self) -> int: ...
 
     def prepare_subgraph(self, index: int, input_shapes: Sequence[tuple[int, ...]],
                          input_types: Sequence[int], caller: Operator) -> SubgraphInfo: ...
