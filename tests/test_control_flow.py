@@ -172,6 +172,49 @@ def test_if_with_branches_of_other_shapes(cond: bool, shape: tuple[int, ...]) ->
         tflite_ref.Interpreter(model_content=data, emulate="tflm").allocate_tensors()
 
 
+@pytest.mark.parametrize("cond", [True, False])
+def test_one_branch_subgraph_called_with_two_shapes(cond: bool) -> None:
+    """Two IFs share their branches but pass [2, 3] and [4]: each shape gets its own plan."""
+    mb = ModelBuilder()
+    main, then, other = mb.subgraph("main"), mb.subgraph("then"), mb.subgraph("else")
+    c = main.tensor("c", [], "BOOL")
+    x, y = main.tensor("x", [2, 3], "FLOAT32"), main.tensor("y", [4], "FLOAT32")
+    ox, oy = main.tensor("ox", [2, 3], "FLOAT32"), main.tensor("oy", [4], "FLOAT32")
+    for a, b in ((x, ox), (y, oy)):
+        main.operator("IF", [c, a], [b], {"then_subgraph_index": then,
+                                          "else_subgraph_index": other})
+    main.inputs, main.outputs = [c, x, y], [ox, oy]
+    for sg, op in ((then, "NEG"), (other, "ABS")):
+        a, r = sg.tensor("a", [2, 3], "FLOAT32"), sg.tensor("r", [2, 3], "FLOAT32")
+        sg.operator(op, [a], [r])
+        sg.inputs, sg.outputs = [a], [r]
+    inputs = [np.array(cond), np.arange(6, dtype=np.float32).reshape(2, 3) - 3,
+              np.array([1, -2, 3, -4], np.float32)]
+    assert assert_matches_litert(mb.build(), inputs) == 5
+
+
+def test_tflm_keeps_the_shapes_a_subgraph_declares() -> None:
+    """WHILE passes [1] into a condition and body declared with scalars: LiteRT plans them for
+    [1], TFLM copies the 4 bytes into its scalars; both give the same values."""
+    mb = ModelBuilder()
+    main, cond, body = mb.subgraph("main"), mb.subgraph("cond"), mb.subgraph("body")
+    i0, i1 = main.tensor("i0", [1], "INT32"), main.tensor("i1", [1], "INT32")
+    main.operator("WHILE", [i0], [i1], {"cond_subgraph_index": cond, "body_subgraph_index": body})
+    main.inputs, main.outputs = [i0], [i1]
+    ci, flag = cond.tensor("i", [], "INT32"), cond.tensor("flag", [], "BOOL")
+    cond.operator("LESS", [ci, cond.tensor("lim", [], "INT32", np.array(5, np.int32))], [flag])
+    cond.inputs, cond.outputs = [ci], [flag]
+    bi, bo = body.tensor("i", [], "INT32"), body.tensor("o", [], "INT32")
+    body.operator("ADD", [bi, body.tensor("two", [], "INT32", np.array(2, np.int32))], [bo])
+    body.inputs, body.outputs = [bi], [bo]
+    data, inputs = mb.build(), [np.array([0], np.int32)]
+    assert_matches_litert(data, inputs)
+    assert_matches_tflm(data, inputs)
+    it = run_ours(data, inputs, "tflm")
+    assert it.get_tensor(1).tolist() == [6]
+    assert it.get_tensor(0, subgraph_index=2).shape == ()  # the body kept its scalar
+
+
 @pytest.mark.parametrize("emulate", ["tflite", "tflm"])
 def test_call_runs_a_subgraph_as_a_function(emulate: str) -> None:
     """LiteRT has no CALL kernel: the same graph inlined is the reference."""
