@@ -86,9 +86,9 @@ class Report:
             "fail_on": list(self.fail_on), "failures": list(self.failures),
             "exit_code": self.exit_code,
             "summary": self.summary.to_dict(),
-            "micro": None if self.micro is None else self.micro.to_json(),
+            "micro": _json_of(self.micro),
             "check": None if self.check is None else _check_dict(self.check),
-            "qdebug": None if self.qdebug is None else self.qdebug.as_dict(),
+            "qdebug": _json_of(self.qdebug),
             "lint": self.lint.to_dict(),
         }
         result: dict[str, Any] = jsonable(out)
@@ -96,6 +96,17 @@ class Report:
 
     def _repr_html_(self) -> str:
         return report_html(self, standalone=False)
+
+
+def _json_of(result: Any) -> Any:
+    """The JSON view a tool's result offers (``to_json``, ``to_dict`` or ``as_dict``)."""
+    if result is None:
+        return None
+    for name in ("to_json", "to_dict", "as_dict"):
+        fn = getattr(result, name, None)
+        if callable(fn):
+            return fn()
+    return jsonable(dataclasses.asdict(result))
 
 
 def _check_dict(c: Any) -> dict[str, Any]:

@@ -230,7 +230,9 @@ def _real_check(steps: list[Step], out_t: Tensor, q: int, real_sum: float) -> No
 # CONV_2D
 # ------------------------------------------------------------------------------------------------
 @handles(Conv2DData)
-def explain_conv_2d(view: OpView) -> Parts:
+def explain_conv_2d(view: OpView) -> Parts | None:
+    if getattr(view.data, "hybrid", None) is not None:
+        return None  # hybrid (float input, int8 filter): not written out; generic explanation
     data = view.data
     win: Window = data.window
     x_t, w_t, out_t = view.input(0), view.input(1), view.output(0)
@@ -373,7 +375,9 @@ def _float_tol(*arrays: np.ndarray | None) -> float:
 # DEPTHWISE_CONV_2D
 # ------------------------------------------------------------------------------------------------
 @handles(DepthwiseConv2DData)
-def explain_depthwise_conv_2d(view: OpView) -> Parts:
+def explain_depthwise_conv_2d(view: OpView) -> Parts | None:
+    if getattr(view.data, "hybrid", None) is not None:
+        return None  # hybrid (float input, int8 filter): not written out; generic explanation
     data = view.data
     win: Window = data.window
     x_t, w_t, out_t, b_t = view.input(0), view.input(1), view.output(0), view.input(2)
