@@ -44,12 +44,13 @@ class Browser:
         self.profile = tempfile.mkdtemp(prefix="tflite-ref-chromium-")
         to_child_r, self._to_child = os.pipe()
         self._from_child, from_child_w = os.pipe()
-        # The child sees our pipe ends as fds 3 (commands) and 4 (answers).
+        # The child sees our pipe ends as fds 3 (commands) and 4 (answers); preexec_fn moves
+        # them there (safe here: the test process starts no threads).
         self.proc = subprocess.Popen(
             [executable, *FLAGS, f"--user-data-dir={self.profile}",
              f"--window-size={width},{height}", "about:blank"],
             stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-            pass_fds=(3, 4), preexec_fn=_dup_to(to_child_r, from_child_w))
+            pass_fds=(3, 4), preexec_fn=_dup_to(to_child_r, from_child_w))  # noqa: PLW1509
         os.close(to_child_r)
         os.close(from_child_w)
         self._buf = b""
@@ -153,7 +154,7 @@ class Browser:
     def close(self) -> None:
         try:
             self.send("Browser.close", session=False, timeout=5)
-        except Exception:  # noqa: BLE001 - already gone is fine
+        except Exception:  # noqa: BLE001, S110 - a browser already gone is fine
             pass
         try:
             self.proc.wait(timeout=10)
