@@ -15,6 +15,11 @@ sum ``max|x| · max_c Σ_k |w[k, c]|`` and uses float32 (twice as fast) whenever
 The C++ accumulators are int32 (wrapping) or int64; an exact sum wrapped once at the end equals a
 sum wrapped at every step, so :class:`Requantization` wraps once.
 
+Hybrid ("dynamic-range") CONV_2D and DEPTHWISE_CONV_2D -- float input, int8 filter, float output,
+LiteRT only -- run the same integer GEMM on the input quantized at run time, then scale back in
+float32; the section "Hybrid pieces" explains the on-the-fly quantizers (shared with
+fully_connected.py) and which LiteRT code BUILTIN_REF really runs for them.
+
 Upstream sources read for this module (LiteRT = google-ai-edge/LiteRT ``tflite/``, TFLM =
 tensorflow/tflite-micro ``tensorflow/lite/``):
 
@@ -25,6 +30,12 @@ tensorflow/tflite-micro ``tensorflow/lite/``):
   ``transpose_conv.h`` and ``reference/integer_ops/{conv,depthwise_conv,transpose_conv}.h``
 * TFLM ``micro/kernels/conv.cc``, ``conv_common.cc``, ``depthwise_conv.cc``,
   ``depthwise_conv_common.cc``, ``transpose_conv.cc``
+* hybrid: LiteRT ``kernels/internal/tensor_utils.{h,cc}``, ``portable_tensor_utils.h``
+  (``BatchQuantizeFloats``), ``optimized/sse_tensor_utils.{h,cc}``,
+  ``optimized/neon_tensor_utils.cc``, ``reference/portable_tensor_utils.cc``,
+  ``optimized/optimized_ops.h`` (``HybridConv``), ``reference/conv.h``
+  (``HybridConvPerChannel``), ``reference/integer_ops/depthwise_conv.h``
+  (``DepthwiseConvHybridPerChannel``)
 """
 
 from __future__ import annotations
@@ -66,6 +77,7 @@ __all__ = [
     "gemm_dtype_for",
     "hybrid_refused_by_tflm",
     "hybrid_weights",
+    "np_dtype",
     "prepare_conv_2d",
     "prepare_depthwise_conv_2d",
     "prepare_transpose_conv",
@@ -114,6 +126,12 @@ def gemm_dtype_for(max_abs_input: float, max_abs_column_sum: float) -> type[np.f
     if bound >= _EXACT_FLOAT64:  # |acc| >= 2^53 cannot happen with int8/int16 data and int32 sums
         raise AssertionError(f"GEMM partial sums up to {bound:.3g} are not exact in float64")
     return np.float64
+
+
+def np_dtype(t: Tensor) -> np.dtype:
+    """The NumPy dtype of a tensor a numeric kernel reads (its prepare has checked the type)."""
+    assert t.dtype is not None, t.type_name
+    return t.dtype
 
 
 def _int_range(dtype: np.dtype) -> tuple[int, int]:
@@ -401,7 +419,7 @@ def _channel_requantization(ctx: OpContext, input_t: Tensor, filter_t: Tensor,
         mult, shift = quantize_multipliers(np.broadcast_to(reals, (channels,)))
     act = ctx.options.get("fused_activation_function") or "NONE"
     act_min, act_max = calculate_activation_range_quantized(act, float(s_out[0]), int(z_out[0]),
-                                                            output_t.dtype)
+                                                            np_dtype(output_t))
     return Requantization.build(mult, shift, accumulator, int(z_out[0]), act_min, act_max,
                                 np.dtype(output_t.dtype), max_abs_acc, tile)
 
@@ -445,7 +463,7 @@ def _check_types(ctx: OpContext, *, bias_int: tuple[int, ...],
 
 
 # =============================================================================================
-# Hybrid ("dynamic-range") pieces, shared with fully_connected.py
+# Hybrid pieces: dynamic-range quantization, shared with fully_connected.py
 # =============================================================================================
 # A hybrid operator has float activations and int8 weights: LiteRT quantizes each input row on
 # the fly to int8 with a scaling factor (and, asymmetrically, an offset), multiplies in int32 and
@@ -471,6 +489,11 @@ def _check_types(ctx: OpContext, *, bias_int: tuple[int, ...],
 #   ``_mm_sign_epi8`` + ``_mm_maddubs_epi16``: moving a negative input's sign onto a weight of
 #   -128 wraps (-(-128) is -128 in int8), so that product comes out negated.  Symmetrically
 #   quantized weights never hold -128; hand-made ones may.
+#
+# Beyond tensor_utils, BUILTIN_REF runs the optimized ``HybridConv`` for per-tensor CONV_2D (ruy
+# when the filter count is a multiple of 4, the SSE product otherwise) and the reference kernels
+# for per-channel CONV_2D and DEPTHWISE_CONV_2D; those two are where the optimized resolver's
+# float outputs differ from REF (by float32 rounding), FULLY_CONNECTED and BATCH_MATMUL do not.
 _F32 = np.float32
 
 
@@ -711,8 +734,8 @@ class Window:
 
     @property
     def needs_padding(self) -> bool:
-        return (self.pad_top or self.pad_left or self.padded_h != self.in_h
-                or self.padded_w != self.in_w)
+        return bool(self.pad_top or self.pad_left or self.padded_h != self.in_h
+                    or self.padded_w != self.in_w)
 
     def pad(self, x: np.ndarray, fill: float, dtype: type[np.floating]) -> np.ndarray:
         """``x`` converted to ``dtype`` inside a frame of ``fill`` (N, padded_h, padded_w, C)."""
@@ -839,15 +862,16 @@ def prepare_conv_2d(ctx: OpContext) -> Conv2DData:
     z_in = int(quant_params(ctx, x_t, "input")[1][0])
     filter_offset = (-int(quant_params(ctx, w_t, "filter")[1][0]) if x_t.type == T.UINT8
                      else 0)
-    weights, offset, dtype, max_acc = None, None, np.float64, math.inf
+    weights, offset, max_acc = None, None, math.inf
+    dtype: type[np.floating] = np.float64
     if filt is not None:
         w_int = (filt.astype(np.int64) + filter_offset).reshape(oc, -1)
         # The GEMM runs on raw inputs; |x_raw| times the column sums bounds every partial sum.
         abs_colsums = np.abs(w_int).sum(axis=1)
-        dtype = gemm_dtype_for(_input_max_abs(x_t.dtype), float(abs_colsums.max()))
+        dtype = gemm_dtype_for(_input_max_abs(np_dtype(x_t)), float(abs_colsums.max()))
         weights = _conv_gemm_weights(filt, groups, filter_offset, dtype)
         if known_bias:
-            max_acc = _max_abs_acc(x_t.dtype, z_in, abs_colsums, bias)
+            max_acc = _max_abs_acc(np_dtype(x_t), z_in, abs_colsums, bias)
             offset = _offset(w_int.sum(axis=1).astype(np.float64), bias, z_in, True, win.out_w)
     rq = _channel_requantization(ctx, x_t, w_t, out_t, b_t, oc,
                                  w_t.quantization.quantized_dimension if w_t.quantization else 0,
@@ -953,7 +977,8 @@ def _conv_gemm(data: Conv2DData, x: np.ndarray, weights: tuple[np.ndarray, ...])
         grouped = view.reshape(view.shape[:5] + (data.groups, cin_g))
         acc = np.concatenate([grouped[..., g, :].reshape(rows, -1) @ weights[g]
                               for g in range(data.groups)], axis=1)
-    return acc.reshape(n * win.out_h, win.out_w * data.out_channels)
+    out: np.ndarray = acc.reshape(n * win.out_h, win.out_w * data.out_channels)
+    return out
 
 
 def _conv_weights_offset(data: Conv2DData, filt: np.ndarray, bias: np.ndarray | None
@@ -1120,10 +1145,10 @@ def prepare_depthwise_conv_2d(ctx: OpContext) -> DepthwiseConv2DData:
     if filt is not None:
         w_int = (filt.astype(np.int64) + filter_offset).reshape(-1, oc)
         abs_colsums = np.abs(w_int).sum(axis=0)
-        dtype = gemm_dtype_for(_input_max_abs(x_t.dtype), float(abs_colsums.max()))
+        dtype = gemm_dtype_for(_input_max_abs(np_dtype(x_t)), float(abs_colsums.max()))
         taps = _depthwise_taps(filt, filter_offset, method, win.out_w, dtype)
         if known_bias:
-            max_acc = _max_abs_acc(x_t.dtype, z_in, abs_colsums, bias)
+            max_acc = _max_abs_acc(np_dtype(x_t), z_in, abs_colsums, bias)
             offset = _offset(w_int.sum(axis=0).astype(np.float64), bias, z_in, True, win.out_w)
     rq = _channel_requantization(ctx, x_t, w_t, out_t, b_t, oc,
                                  w_t.quantization.quantized_dimension if w_t.quantization else 3,
@@ -1177,12 +1202,14 @@ def _depthwise_sum(data: DepthwiseConv2DData, x: np.ndarray, taps: np.ndarray) -
     oh, ow, oc = win.out_h, win.out_w, data.out_channels
     xp = win.pad(x, data.input_fill, data.gemm_dtype)
     if data.method == "single_channel":  # (pixels, kh·kw) @ (kh·kw, M)
-        return (win.windows(xp).reshape(n * oh * ow, -1) @ taps).reshape(n * oh, ow * oc)
+        gemm: np.ndarray = win.windows(xp).reshape(n * oh * ow, -1) @ taps
+        return gemm.reshape(n * oh, ow * oc)
     if data.depth_multiplier > 1:
         xp = np.repeat(xp, data.depth_multiplier, axis=3)  # channel ic·M + m reads ic
     if data.method == "small_image":
         view = win.windows(xp).reshape(n, oh, ow, -1, oc)
-        return np.einsum("nhwkc,kc->nhwc", view, taps).reshape(n * oh, ow * oc)
+        summed: np.ndarray = np.einsum("nhwkc,kc->nhwc", view, taps)
+        return summed.reshape(n * oh, ow * oc)
     sh, sw = win.stride_h, win.stride_w
     phases: dict[tuple[int, int], np.ndarray] = {}
     acc = np.empty((n, oh, ow * oc), dtype=data.gemm_dtype)
@@ -1384,7 +1411,7 @@ def prepare_transpose_conv(ctx: OpContext) -> TransposeConvData:
     if filt is not None and (bias is not None or b_t is None):
         # Each output pixel receives every (tap, input channel) product at most once.
         abs_sums = np.abs(filt.astype(np.int64) + filter_offset).reshape(oc, -1).sum(axis=1)
-        max_acc = _max_abs_acc(x_t.dtype, z_in, abs_sums, bias)
+        max_acc = _max_abs_acc(np_dtype(x_t), z_in, abs_sums, bias)
     rq = _channel_requantization(ctx, x_t, w_t, out_t, b_t, oc,
                                  w_t.quantization.quantized_dimension if w_t.quantization else 0,
                                  accumulator, max_acc)
@@ -1442,7 +1469,8 @@ def transpose_conv_float32(data: TransposeConvData, output_shape: NDArray[np.int
     acc, _ = _tconv_scatter(data, x, output_shape, filt)
     if bias is not None:
         acc = acc + bias.astype(np.float64).reshape(-1)
-    return np.clip(acc, data.act_min, data.act_max).astype(np.float32)
+    out: NDArray[np.float32] = np.clip(acc, data.act_min, data.act_max).astype(np.float32)
+    return out
 
 
 @register(Op.TRANSPOSE_CONV, T.INT8, T.INT16, prepare=prepare_transpose_conv)

@@ -13,6 +13,11 @@ requantization (:attr:`FullyConnectedRequant.method`):
 * TFLM uses the integer multiplier -- "integer_multiplier": ``MultiplyByQuantizedMultiplier``
   with the int32 overload, or for 16x8 with an int64 bias the int64 overload (15-bit multiplier).
 
+Both also have a *hybrid* form (float input, int8 weights, float output; LiteRT only, TFLM
+refuses it): :class:`FullyConnectedHybridData` (``EvalHybridDense``) and
+:class:`BatchMatMulHybridData` (``EvalHybrid``), built on conv.py's on-the-fly quantizers.
+BUILTIN_REF and the optimized resolver run the same code for both (measured equal outputs).
+
 Upstream sources read: LiteRT ``tflite/kernels/fully_connected.cc``, ``batch_matmul.cc``,
 ``kernel_util.cc``, ``internal/reference/{fully_connected,batch_matmul}.h``,
 ``internal/reference/integer_ops/fully_connected.h``; TFLM
@@ -37,6 +42,7 @@ from tflite_ref.kernels.conv import (
     gemm_dtype_for,
     hybrid_refused_by_tflm,
     hybrid_weights,
+    np_dtype,
     quant_params,
     sse_row_sums,
     sse_sign_wrap_correction,
@@ -262,10 +268,10 @@ def prepare_fully_connected(ctx: OpContext) -> FullyConnectedData | FullyConnect
         w_int = filt.astype(np.int64) + filter_offset
         abs_sums = np.abs(w_int).sum(axis=1)
         colsum = float(abs_sums.max(initial=0))
-        dtype = gemm_dtype_for(_max_abs(x_t.dtype), colsum)
+        dtype = gemm_dtype_for(_max_abs(np_dtype(x_t)), colsum)
         weights = np.ascontiguousarray(w_int.T, dtype=dtype)
         if bias is not None or b_t is None:
-            bound = _max_abs(x_t.dtype, z_in) * abs_sums.astype(np.float64)
+            bound = _max_abs(np_dtype(x_t), z_in) * abs_sums.astype(np.float64)
             if bias is not None:
                 bound = bound + np.abs(bias.astype(np.float64).reshape(-1))
             max_acc = float(bound.max(initial=0.0))
@@ -274,7 +280,7 @@ def prepare_fully_connected(ctx: OpContext) -> FullyConnectedData | FullyConnect
     offset = (_fc_offset(weights, bias, z_in, units)
               if weights is not None and (bias is not None or b_t is None) else None)
     act_min, act_max = calculate_activation_range_quantized(act, float(s_out[0]), z_out,
-                                                            out_t.dtype)
+                                                            np_dtype(out_t))
     integer = Requantization.build(mult, shift, accumulator, z_out, act_min, act_max,
                                    np.dtype(out_t.dtype), max_acc)
     fc_requant = "double_float" if ctx.emulate == "tflite" else "integer_multiplier"
@@ -287,7 +293,7 @@ def _fc_offset(weights: np.ndarray, bias: np.ndarray | None, zero_point: int, un
                ) -> np.ndarray:
     """``bias[n] - z_in·Σ_k w[k, n]``: turns Σ w·x_raw into Σ w·(x - z_in) + bias (exact
     integers in float64)."""
-    off = -zero_point * weights.astype(np.float64).sum(axis=0)
+    off: np.ndarray = -zero_point * weights.astype(np.float64).sum(axis=0)
     if bias is not None:
         off = off + bias.astype(np.float64).reshape(units)
     return off
@@ -300,14 +306,15 @@ def _fc_product(data: FullyConnectedData, x: np.ndarray, filt: np.ndarray,
     if weights is None:
         w = filt.astype(np.float64) + data.filter_offset
         weights = np.ascontiguousarray(w.T, dtype=data.gemm_dtype)
-    offset = data.offset
+    offset: np.ndarray | float | None = data.offset
     if offset is None:
         if data.requant is None:
             offset = bias.astype(np.float64).reshape(-1) if bias is not None else 0.0
         else:
             offset = _fc_offset(weights, bias, data.input_zero_point, data.units)
     rows = x.reshape(data.batches, data.depth).astype(data.gemm_dtype)
-    return (rows @ weights) + offset
+    product: np.ndarray = (rows @ weights) + offset
+    return product
 
 
 # -- hybrid: float input, int8 weights (LiteRT only) --------------------------------------------
@@ -435,7 +442,8 @@ def fully_connected_float32(data: FullyConnectedData | FullyConnectedHybridData,
     if data.depth == 0:
         return np.zeros(data.output_shape, np.float32)
     acc = _fc_product(data, x, filt, bias)
-    return np.clip(acc, data.act_min, data.act_max).astype(np.float32).reshape(data.output_shape)
+    out: NDArray[np.float32] = np.clip(acc, data.act_min, data.act_max).astype(np.float32)
+    return out.reshape(data.output_shape)
 
 
 @register(Op.FULLY_CONNECTED, T.INT8, T.INT16, prepare=prepare_fully_connected)
@@ -533,9 +541,9 @@ def prepare_batch_matmul(ctx: OpContext) -> BatchMatMulData | BatchMatMulHybridD
     m, s = quantize_multiplier(product_multiplier_scale(ctx, float(s_l[0]), float(s_r[0]),
                                                         float(s_o[0])))
     lo, hi = calculate_activation_range_quantized("NONE", float(s_o[0]), int(z_o[0]),
-                                                  out_t.dtype)
+                                                  np_dtype(out_t))
     accumulator = "int64" if lhs_t.type == T.INT16 else "int32"
-    bound = _max_abs(lhs_t.dtype, zl) * _max_abs(rhs_t.dtype, zr) * depth
+    bound = _max_abs(np_dtype(lhs_t), zl) * _max_abs(np_dtype(rhs_t), zr) * depth
     requant = Requantization.build(np.array([m], np.int64), np.array([s], np.int64),
                                    accumulator, int(z_o[0]), lo, hi, np.dtype(out_t.dtype), bound)
     dtype = np.float32 if bound < 2.0**24 else np.float64
@@ -679,7 +687,8 @@ def _bmm_product(data: BatchMatMulData, lhs: np.ndarray, rhs: np.ndarray) -> np.
         a = np.swapaxes(a, -1, -2)
     b = data.rhs if data.rhs is not None else _bmm_rhs(rhs, data.rhs_zero_point, data.adj_y,
                                                        data.gemm_dtype)
-    return np.matmul(a, b)
+    product: np.ndarray = np.matmul(a, b)
+    return product
 
 
 @register(Op.BATCH_MATMUL, T.FLOAT32, prepare=prepare_batch_matmul)
