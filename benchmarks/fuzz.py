@@ -558,6 +558,7 @@ def _child(commands: Sequence[str], path: str, workdir: str, write_fd: int,
     record, on ``write_fd``.  Never returns."""
     status = 0
     try:
+        limit_blas_threads()  # before the limit: dlopen and the pool's shutdown need room
         if memory is not None:
             resource.setrlimit(resource.RLIMIT_AS, (memory, memory))
         out_path, err_path = os.path.join(workdir, "stdout"), os.path.join(workdir, "stderr")
@@ -694,6 +695,31 @@ def _init_worker(cfg: Config) -> None:
     _STATE["bases"] = corpus(Path(cfg.corpus), cfg.max_bytes, cfg.names)
     _STATE["tmp"] = tempfile.mkdtemp(prefix="tflite_ref-fuzz-")
     warm_up(min(_STATE["bases"], key=lambda b: len(b.data)).path, cfg.commands)
+
+
+def limit_blas_threads() -> bool:
+    """One OpenBLAS thread from now on, even if NumPy was imported before the environment
+    variable was set (under pytest).  A child under ``RLIMIT_AS`` that lets OpenBLAS start its
+    thread pool can fail to map the threads' stacks and buffers and die in C, which would be
+    counted as a crash of tflite_ref.  Returns whether an OpenBLAS was found."""
+    import ctypes
+
+    with open("/proc/self/maps", encoding="utf-8", errors="replace") as f:
+        libs = sorted({ln.split()[-1] for ln in f if "openblas" in ln.lower() and ".so" in ln})
+    found = False
+    for lib in libs:
+        try:
+            handle = ctypes.CDLL(lib)
+        except OSError:
+            continue
+        for name in ("scipy_openblas_set_num_threads64_", "scipy_openblas_set_num_threads",
+                     "openblas_set_num_threads64_", "openblas_set_num_threads"):
+            fn = getattr(handle, name, None)
+            if fn is not None:
+                fn(1)
+                found = True
+                break
+    return found
 
 
 def warm_up(path: Path, commands: Sequence[str]) -> None:

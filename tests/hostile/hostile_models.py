@@ -157,6 +157,7 @@ def invoke_isolated(data: bytes, inputs: dict[int, Any], memory: int = 2 << 30,
     if pid == 0:
         os.close(r)
         try:
+            _limit_blas_threads()
             resource.setrlimit(resource.RLIMIT_AS, (memory, memory))
             rec: dict[str, Any] = {"outcome": "ok"}
             try:
@@ -190,3 +191,17 @@ def invoke_isolated(data: bytes, inputs: dict[int, Any], memory: int = 2 << 30,
         return {"outcome": "crash"}
     result: dict[str, Any] = json.loads(b"".join(chunks))
     return result
+
+
+def _limit_blas_threads() -> None:
+    """See ``benchmarks/fuzz.py`` ``limit_blas_threads``: children under RLIMIT_AS must not
+    start OpenBLAS's thread pool."""
+    import sys
+    from pathlib import Path
+
+    bench = str(Path(__file__).resolve().parents[2] / "benchmarks")
+    if bench not in sys.path:
+        sys.path.insert(0, bench)
+    import fuzz
+
+    fuzz.limit_blas_threads()

@@ -25,7 +25,7 @@ BOUNDED_SECONDS = 60
 def test_harness_classifies_misbehaviour(tmp_path: Path) -> None:
     model = min(fuzz.corpus(fuzz.DEFAULT_CORPUS), key=lambda b: len(b.data))
     recs = fuzz.run_commands(["load", "_crash", "_hang", "_memory", "_exit", "inspect"],
-                             str(model.path), str(tmp_path), timeout=2.0, memory=2 * fuzz.GiB)
+                             str(model.path), str(tmp_path), timeout=6.0, memory=2 * fuzz.GiB)
     got = [(r["command"], r["outcome"]) for r in recs]
     assert got == [("load", "accepted"), ("_crash", "crash"), ("_hang", "timeout"),
                    ("_memory", "memory"), ("_exit", "crash"), ("inspect", "accepted")]
