@@ -887,8 +887,9 @@ def test_class24_assign_variable_type_mismatch() -> None:
         it.allocate_tensors()
         it.invoke()
     exc = info.value
-    assert isinstance(exc, (ModelValidationError, KernelRuntimeError, UnsupportedError))
+    assert isinstance(exc, (ModelValidationError, KernelRuntimeError)), exc
     assert exc.locator is not None and exc.locator.subgraph == 0
+    assert "'state'" in str(exc)  # the resource's name
 
 
 # -- class 25: NaN / Inf / subnormal weights -------------------------------------------------------
