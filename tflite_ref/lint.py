@@ -414,10 +414,11 @@ def _bias_scales(model: Model) -> list[Finding]:
                 continue
             x, w, b = (sg.tensors[i] for i in op.inputs[:3])
             y = sg.tensors[op.outputs[0]]
-            qs = [t.quantization for t in (x, w, b, y)]
-            if any(q is None or not q.scale.size for q in qs) or x.type_name not in _INT_TYPES:
+            qx, qw, qb, qy = (t.quantization for t in (x, w, b, y))
+            if qx is None or qw is None or qb is None or qy is None \
+                    or not (qx.scale.size and qw.scale.size and qb.scale.size and qy.scale.size) \
+                    or x.type_name not in _INT_TYPES:
                 continue
-            qx, qw, qb, qy = qs  # type: ignore[misc]
             sw = qw.scale.astype(np.float64)
             sb = qb.scale.astype(np.float64)
             if sb.size not in (1, sw.size) and sw.size != 1:

@@ -227,7 +227,7 @@ def _input_index(model: Model, name: str) -> int:
 def _coerce(t: Tensor, value: Any) -> np.ndarray:
     """``value`` as tensor ``t`` stores it; real (float) values for a quantized input are
     quantized as QUANTIZE does (float32 division, ties away from zero; quantize.cc)."""
-    arr = np.asarray(value)
+    arr: np.ndarray = np.asarray(value)
     if t.dtype is None or arr.dtype == t.dtype:
         return arr
     q = t.quantization
@@ -235,8 +235,8 @@ def _coerce(t: Tensor, value: Any) -> np.ndarray:
         info = np.iinfo(t.dtype)
         v = (arr.astype(np.float32) / np.float32(q.scale[0])).astype(np.float64)
         r = np.trunc(v + np.copysign(0.5, v))
-        return np.clip(r + int(q.zero_point[0]), info.min, info.max).astype(t.dtype)
-    return arr.astype(t.dtype)
+        return np.asarray(np.clip(r + int(q.zero_point[0]), info.min, info.max), t.dtype)
+    return np.asarray(arr, t.dtype)
 
 
 def prepared_interpreter(model: Model, inputs: Mapping[str, Any] | Sequence[Any] | None = None,
@@ -266,12 +266,12 @@ def prepared_interpreter(model: Model, inputs: Mapping[str, Any] | Sequence[Any]
     details = {d["index"]: d for d in it.get_input_details()}
     feed: dict[int, np.ndarray] = {}
     for ti in sg.inputs:
-        arr = given.get(ti)
-        if arr is None:
+        value = given.get(ti)
+        if value is None:
             shape = tuple(int(d) for d in details[ti]["shape"])
-            arr = random_input(sg.tensors[ti], shape, rng)
-        it.set_tensor(ti, arr)
-        feed[ti] = arr
+            value = random_input(sg.tensors[ti], shape, rng)
+        it.set_tensor(ti, value)
+        feed[ti] = value
     return it, feed
 
 

@@ -153,15 +153,15 @@ def explain_logistic_tanh(view: OpView) -> Parts:
         else:
             xf = F32(q)
             if is_tanh:
-                v = float(np.tanh(xf))
+                fv = float(np.tanh(xf))
             elif xf > F32(16.619047164916992):
-                v = 1.0
+                fv = 1.0
             elif xf < F32(-9):
-                v = float(np.exp(xf))
+                fv = float(np.exp(xf))
             else:
-                v = float(F32(1) / (F32(1) + np.exp(-xf)))
-            steps.append(Step(f"{fn}({q}) (float32; reference_ops::Logistic bounds)", v))
-            element = _element(view, at, steps, v, exact=False)
+                fv = float(F32(1) / (F32(1) + np.exp(-xf)))
+            steps.append(Step(f"{fn}({q}) (float32; reference_ops::Logistic bounds)", fv))
+            element = _element(view, at, steps, fv, exact=False)
     return Parts(formula, upstream, sections, element, None if element else view.not_run,
                  numbers)
 
@@ -230,7 +230,7 @@ def _softmax_8bit(view: OpView, at: tuple[int, ...], row: np.ndarray, i: int) ->
     vals = [int(v) for v in row.tolist()]
     mx = max(vals)
     steps = [Step(f"row of {len(vals)} values; max", mx)]
-    exps = []
+    exps: list[int | None] = []
     for v in vals:
         diff = v - mx
         if diff >= d.diff_min:
@@ -250,14 +250,16 @@ def _softmax_8bit(view: OpView, at: tuple[int, ...], row: np.ndarray, i: int) ->
         diff_i, d.input_multiplier, d.input_left_shift))
     steps.append(Step(f"MBQMGreaterThanOne(·, {d.input_multiplier}, {d.input_left_shift}) "
                       "(Q5.26)", scaled_i))
-    steps.append(Step("exp_on_negative_values (Q0.31)", exps[i]))
+    exp_i = exps[i]
+    assert exp_i is not None
+    steps.append(Step("exp_on_negative_values (Q0.31)", exp_i))
     total = int(wrap_int32(sum(int(rounding_divide_by_pot(e, 12)) for e in exps if e is not None)))
     steps.append(Step(f"Σ_j RDBPOT(exp_j, 12) over the {sum(e is not None for e in exps)} "
                       "kept values (Q12.19)", total))
     scale, nbou = get_reciprocal(total, 12)
     steps.append(Step(f"GetReciprocal: 1/Σ (Q0.31), num_bits_over_unit {int(nbou)}", int(scale)))
     exponent = int(nbou) + 31 - d.output_bits
-    r = int(rounding_divide_by_pot(saturating_rounding_doubling_high_mul(int(scale), exps[i]),
+    r = int(rounding_divide_by_pot(saturating_rounding_doubling_high_mul(int(scale), exp_i),
                                    exponent))
     steps.append(Step(f"RDBPOT(SRDHM(1/Σ, exp_i), {exponent})", r))
     info = np.iinfo(d.output_dtype)
@@ -349,9 +351,9 @@ def explain_relu(view: OpView) -> Parts:
             steps.append(Step(f"clamp to [{d.lo}, {d.hi}]", v))
             element = _element(view, at, steps, v, exact=True)
         else:
-            v = float(min(max(float(q), d.lo), d.hi))
-            steps.append(Step(f"clamp to [{g(d.lo)}, {g(d.hi)}]", v))
-            element = _element(view, at, steps, v, exact=False)
+            fv = float(min(max(float(q), d.lo), d.hi))
+            steps.append(Step(f"clamp to [{g(d.lo)}, {g(d.hi)}]", fv))
+            element = _element(view, at, steps, fv, exact=False)
     return Parts(formula, ("tensorflow/lite/kernels/internal/reference/activations.h",
                            "tflite/kernels/activations.cc (ReluPrepare)",
                            "tensorflow/lite/micro/kernels/activations_common.cc"),

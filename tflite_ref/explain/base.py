@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import html
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -158,16 +158,19 @@ class Parts:
     numbers: dict[str, Any] = field(default_factory=dict)
 
 
-def handles(*data_types: type) -> Any:
+ExplainFn = Callable[["OpView"], "Parts | None"]
+
+
+def handles(*data_types: type) -> Callable[[ExplainFn], ExplainFn]:
     """Declare the op data classes an explainer is written for.  Given another one (a kernel
     variant added later, e.g. a hybrid path) the explainer returns None and the operator gets the
     generic explanation instead of a wrong one."""
 
-    def deco(fn: Any) -> Any:
+    def deco(fn: ExplainFn) -> ExplainFn:
         def wrapper(view: OpView) -> Parts | None:
             if not isinstance(view.data, data_types):
                 return None
-            return fn(view)  # type: ignore[no-any-return]
+            return fn(view)
 
         wrapper.__name__ = fn.__name__
         wrapper.__doc__ = fn.__doc__

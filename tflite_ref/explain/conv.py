@@ -269,6 +269,7 @@ def explain_conv_2d(view: OpView) -> Parts | None:
         lo = hi = None
         if filt is not None and (bias is not None or b_t is None):
             w_int = filt.astype(np.int64).reshape(oc, -1) + data.filter_offset
+            assert x_t.dtype is not None
             lo, hi = accumulator_bounds(w_int, x_t.dtype, data.input_zero_point, bias)
             sec, nums = accumulator_section(lo, hi, rq.accumulator, k)
             sections.append(sec)
@@ -306,7 +307,8 @@ def _conv_element(view: OpView, at: tuple[int, ...], quantized: bool) -> WorkedE
     z_in, f_off = data.input_zero_point, data.filter_offset
     total: Any = 0
     real_sum = 0.0
-    terms, inside, skipped = [], 0, 0
+    terms: list[str] = []
+    inside = skipped = 0
     rows, cols = set(), set()
     s_in = s_w = None
     if quantized:
@@ -408,6 +410,7 @@ def explain_depthwise_conv_2d(view: OpView) -> Parts | None:
         lo = hi = None
         if filt is not None and (bias is not None or b_t is None):
             w_int = filt.astype(np.int64).reshape(-1, oc).T + data.filter_offset
+            assert x_t.dtype is not None
             lo, hi = accumulator_bounds(w_int, x_t.dtype, data.input_zero_point, bias)
             sec, nums = accumulator_section(lo, hi, rq.accumulator, taps)
             sections.append(sec)
@@ -434,7 +437,8 @@ def _depthwise_element(view: OpView, at: tuple[int, ...], quantized: bool) -> Wo
     ic = oc // data.depth_multiplier
     z_in, f_off = data.input_zero_point, data.filter_offset
     total: Any = 0
-    terms, inside, skipped = [], 0, 0
+    terms: list[str] = []
+    inside = skipped = 0
     for ky in range(win.kernel_h):
         for kx in range(win.kernel_w):
             iy, ix = _tap_position(win, oy, ox, ky, kx)

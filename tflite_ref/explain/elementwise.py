@@ -253,9 +253,9 @@ def explain_mul(view: OpView) -> Parts:
             steps.append(Step("clamp relative to the zero point, + z_out", r + data.output_offset))
             element = _element(view, at, steps, int(r + data.output_offset))
         elif data.kind == "float":
-            v = float(np.float32(a) * np.float32(b))
-            steps.append(Step(f"{a} · {b} (float32)", v))
-            st, c = _clamp_step(v, data.act_min, data.act_max)
+            fv = float(np.float32(a) * np.float32(b))
+            steps.append(Step(f"{a} · {b} (float32)", fv))
+            st, c = _clamp_step(fv, data.act_min, data.act_max)
             steps.append(st)
             element = _element(view, at, steps, float(c), exact=False)
         else:

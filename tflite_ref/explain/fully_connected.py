@@ -57,7 +57,11 @@ def explain_fully_connected(view: OpView) -> Parts:
         Line("MACs", f"{data.batches * data.depth * data.units:,}")))]
     numbers: dict[str, Any] = {"batches": data.batches, "depth": data.depth, "units": data.units}
     chosen = choose_element(view.out_value(), out_t, view.at) if view.ran else None  # type: ignore[arg-type]
-    unit_of = (lambda at: int(np.ravel_multi_index(at, data.output_shape)) % data.units)
+
+    def unit_of(at: tuple[int, ...]) -> int:
+        flat: int = int(np.ravel_multi_index(at, data.output_shape))
+        return flat % int(data.units)
+
     rq = data.requant
     if rq is not None:
         integer = rq.integer
@@ -66,6 +70,7 @@ def explain_fully_connected(view: OpView) -> Parts:
         lo = hi = None
         if filt is not None and (bias is not None or b_t is None):
             w_int = filt.astype(np.int64).reshape(data.units, -1) + data.filter_offset
+            assert x_t.dtype is not None
             lo, hi = accumulator_bounds(w_int, x_t.dtype, data.input_zero_point, bias)
             sec, nums = accumulator_section(lo, hi, integer.accumulator, data.depth)
             sections.append(sec)
@@ -121,7 +126,7 @@ def _element(view: OpView, at: tuple[int, ...]) -> WorkedElement:
     rq = data.requant
     if rq is None:
         total = 0.0
-        terms = []
+        terms: list[str] = []
         for k in range(data.depth):
             total += float(w[k]) * float(row[k])
             if len(terms) < 4:

@@ -68,8 +68,8 @@ def explain_layout(view: OpView) -> Parts:
     lines: list[Line] = []
     numbers: dict[str, Any] = {}
     x = view.value(0)
-    in_shape = tuple(x.shape) if x is not None else (view.input(0).shape
-                                                     if view.input(0) is not None else ())
+    x_t = view.input(0)
+    in_shape = tuple(x.shape) if x is not None else (x_t.shape if x_t is not None else ())
     formula = f"{opcode}: out[i] = in[f(i)] (a copy)"
     if opcode in ("RESHAPE", "SQUEEZE", "EXPAND_DIMS"):
         shape = getattr(d, "output_shape", None)
@@ -135,8 +135,8 @@ def _element(view: OpView, at: tuple[int, ...], in_shape: tuple[int, ...]
         plan = d.plan
         grid = tuple(len(ix) for ix in plan.index)
         k = int(np.ravel_multi_index(at, out.shape)) if out.ndim else 0
-        pos = np.unravel_index(k, grid)
-        view_idx = tuple(int(plan.index[a][int(p)]) for a, p in enumerate(pos))
+        where = np.unravel_index(k, grid)
+        view_idx = tuple(int(plan.index[a][int(p)]) for a, p in enumerate(where))
         flat = int(np.ravel_multi_index(view_idx, plan.view_shape)) if plan.view_shape else 0
         src = tuple(int(i) for i in np.unravel_index(flat, in_shape)) if in_shape else ()
         return _copy_element(view, at, 0, src, "start + position·stride on each axis")

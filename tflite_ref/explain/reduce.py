@@ -95,11 +95,11 @@ def explain_reduce(view: OpView) -> Parts:
             v = min(max(v, q.qmin), q.qmax)
             steps.append(Step(f"clamp to [{q.qmin}, {q.qmax}]", v))
         elif vals.dtype.kind == "f":
-            total = np.float32(0)
+            ftotal = np.float32(0)
             for t in vals:
-                total = np.float32(total + t)
-            steps.append(Step("Σ x in float32, in index order", float(total)))
-            v = float(total / np.float32(lay.n)) if d.kind == "mean" else float(total)
+                ftotal = np.float32(ftotal + t)
+            steps.append(Step("Σ x in float32, in index order", float(ftotal)))
+            v = float(ftotal / np.float32(lay.n)) if d.kind == "mean" else float(ftotal)
             if d.kind == "mean":
                 steps.append(Step(f"/ {lay.n}", v))
             exact = False

@@ -18,6 +18,7 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -89,7 +90,7 @@ def node_size(node: Node) -> tuple[float, float]:
 
 def graphviz_available() -> bool:
     try:
-        import graphviz  # noqa: F401 - the optional extra
+        import graphviz  # type: ignore[import-not-found,unused-ignore]  # noqa: F401
 
         return shutil.which("dot") is not None
     except ImportError:
@@ -112,7 +113,7 @@ def layout_graph(graph: Graph, engine: str = "auto") -> Layout:
 # ------------------------------------------------------------------------------------------------
 def _run_dot(source: str) -> dict[str, Any]:
     try:
-        import graphviz
+        import graphviz  # type: ignore[import-not-found,unused-ignore]
 
         out = graphviz.Source(source).pipe(format="json0", engine="dot")
     except ImportError:
@@ -221,12 +222,13 @@ def _builtin_layout(graph: Graph) -> Layout:
     for k, e in enumerate(graph.edges):
         if e.kind == "call":
             src = boxes.get(e.source)
-            target = clusters.get(int(e.target.split(":", 1)[1]))
-            if src is None or target is None:
+            frame = clusters.get(int(e.target.split(":", 1)[1]))
+            if src is None or frame is None:
                 continue
-            a = (src.x + src.w, src.y + src.h / 2)
-            b = (target.x, target.y + CLUSTER_TITLE)
-            routes.append(Route(k, (a, b), "line", ((a[0] + b[0]) / 2, (a[1] + b[1]) / 2 - 4)))
+            start = (src.x + src.w, src.y + src.h / 2)
+            end = (frame.x, frame.y + CLUSTER_TITLE)
+            routes.append(Route(k, (start, end), "line", ((start[0] + end[0]) / 2,
+                                                          (start[1] + end[1]) / 2 - 4)))
             continue
         s, t = boxes.get(e.source), boxes.get(e.target)
         if s is None or t is None:
@@ -296,7 +298,10 @@ def _layered(nodes: list[Node], edges: list[tuple[int, Edge]]
         for lay in range(n_layers - 2, -1, -1):
             _sort_by(rows[lay], rows[lay + 1], down)
     sizes = {n.id: node_size(n) for n in nodes}
-    width_of = (lambda nid: sizes[nid][0] if nid in sizes else 8.0)
+
+    def width_of(nid: str) -> float:
+        return sizes[nid][0] if nid in sizes else 8.0  # dummy nodes are thin
+
     # x: pack, then pull each node toward its neighbours' mean, keeping order and gaps.
     x: dict[str, float] = {}
     for row in rows:
@@ -353,7 +358,8 @@ def _sort_by(row: list[str], ref: list[str], nbrs: dict[str, list[str]]) -> None
     row.sort(key=lambda n: (key(n), current[n]))
 
 
-def _place(row: list[str], want: list[float], x: dict[str, float], width_of: Any) -> None:
+def _place(row: list[str], want: list[float], x: dict[str, float],
+           width_of: Callable[[str], float]) -> None:
     """Centres as close to ``want`` as the order and the gaps allow (two passes, averaged)."""
     n = len(row)
     if n == 0:
