@@ -313,6 +313,89 @@ def get_reciprocal(x: int, x_integer_digits: int) -> tuple[int, int]:
     return shifted_scale.raw, num_bits_over_unit
 
 
+def saturating_rounding_multiply_by_pot_param(x: int, exponent: int) -> int:
+    """TFLite SaturatingRoundingMultiplyByPOTParam (int32, runtime exponent >= 0)."""
+    assert 0 <= exponent <= 31
+    return saturating_rounding_multiply_by_pot(x, exponent)
+
+
+def saturating_add_non_gemmlowp(a: int, b: int) -> int:
+    return min(max(a + b, INT32_MIN), INT32_MAX)
+
+
+def saturating_sub(a: int, b: int) -> int:
+    return min(max(a - b, INT32_MIN), INT32_MAX)
+
+
+def log_x_for_x_greater_than_or_equal_to_1(input_raw: int, input_integer_bits: int,
+                                           output_integer_bits: int) -> int:
+    """log_x_for_x_greater_than_or_equal_to_1_impl<OutputIntegerBits, InputIntegerBits>."""
+    k_accum_integer_bits = output_integer_bits + 1
+    log_2 = constant(0, 1488522236, 32)
+    sqrt_sqrt_half = constant(0, 1805811301, 32)
+    sqrt_half = constant(0, 1518500250, 32)
+    one_quarter = constant(0, 536870912, 32)
+    alpha_n = constant(0, 117049297, 32)
+    alpha_d = constant(0, 127690142, 32)
+    alpha_i = constant(0, 1057819769, 32)
+    alpha_f = constant(0, 638450708, 32)
+    shifted_quarter = rescale(one_quarter, k_accum_integer_bits)
+    z_a = FP(input_raw, 0)
+    z_a_headroom_plus_1 = count_leading_zeros(z_a.raw % (1 << 32))
+    r_a_tmp = FP(saturating_rounding_multiply_by_pot_param(z_a.raw, z_a_headroom_plus_1 - 1), 0)
+    r_a_raw = saturating_rounding_multiply_by_pot_param((r_a_tmp * sqrt_half).raw, 1)
+    z_a_pow_2_adj = FP(saturating_add_non_gemmlowp(saturating_rounding_multiply_by_pot_param(
+        input_integer_bits - z_a_headroom_plus_1, 31 - k_accum_integer_bits),
+        shifted_quarter.raw), k_accum_integer_bits)
+    z_b = z_a * sqrt_half
+    z_b_headroom = count_leading_zeros(z_b.raw % (1 << 32)) - 1
+    r_b_raw = saturating_rounding_multiply_by_pot_param(z_a.raw, z_b_headroom)
+    z_b_pow_2_adj = FP(saturating_sub(saturating_rounding_multiply_by_pot_param(
+        input_integer_bits - z_b_headroom, 31 - k_accum_integer_bits), shifted_quarter.raw),
+        k_accum_integer_bits)
+    r = FP(min(r_a_raw, r_b_raw), 0)
+    z_pow_2_adj = FP(max(z_a_pow_2_adj.raw, z_b_pow_2_adj.raw), k_accum_integer_bits)
+    p = FP(rounding_half_sum(r.raw, sqrt_sqrt_half.raw), 0)
+    q = r - sqrt_sqrt_half
+    q = q + q
+    common_sq = q * q
+    num = q * r + q * common_sq * alpha_n
+    denom_minus_one_0 = p * (alpha_i + q + alpha_d * common_sq) + alpha_f * q
+    recip_denom = one_over_one_plus_x_for_x_in_0_1(denom_minus_one_0)
+    num_scaled = rescale(num, k_accum_integer_bits)
+    return rescale(z_pow_2_adj * log_2 + num_scaled * recip_denom, output_integer_bits).raw
+
+
+def get_inv_sqrt_quantized_multiplier_exp(input_: int, reverse_shift: int) -> tuple[int, int]:
+    """GetInvSqrtQuantizedMultiplierExp (common.h)."""
+    if input_ <= 1:
+        return INT32_MAX, 0
+    output_shift = 11
+    while input_ >= (1 << 29):
+        input_ = tdiv(input_, 4)
+        output_shift += 1
+    max_left_shift_bits = count_leading_zeros(input_) - 1
+    max_left_shift_bit_pairs = max_left_shift_bits // 2
+    left_shift_bit_pairs = max_left_shift_bit_pairs - 1
+    output_shift -= left_shift_bit_pairs
+    input_ <<= 2 * left_shift_bit_pairs
+    assert (1 << 27) <= input_ < (1 << 29)
+    fixedpoint_input = FP(input_ >> 1, 3)
+    fixedpoint_half_input = FP(saturating_rounding_multiply_by_pot(fixedpoint_input.raw, -1), 3)
+    fixedpoint_half_three = constant(3, (1 << 28) + (1 << 27), 32)
+    x = one(3, 32)
+    for _ in range(5):
+        x3 = rescale(x * x * x, 3)
+        x = rescale(fixedpoint_half_three * x - fixedpoint_half_input * x3, 3)
+    fixedpoint_half_sqrt_2 = constant(0, 1518500250, 32)
+    x = x * fixedpoint_half_sqrt_2
+    output_inv_sqrt = x.raw
+    if output_shift < 0:
+        output_inv_sqrt = i32(output_inv_sqrt << -output_shift)
+        output_shift = 0
+    return output_inv_sqrt, output_shift * reverse_shift
+
+
 # -- quantization_util.cc ----------------------------------------------------------------------
 def quantize_multiplier(d: float, single_rounding: bool = False) -> tuple[int, int]:
     if d == 0.0:

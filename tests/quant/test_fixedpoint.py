@@ -386,3 +386,25 @@ def test_scalar_path_rejects_what_the_array_path_rejects() -> None:
         q.multiply_by_quantized_multiplier(1, 1 << 30, -32)
     with pytest.raises(ZeroDivisionError):
         q.c_div(3, 0)
+
+
+@SETTINGS
+@given(st.lists(st.one_of(st.integers(1, I32_MAX), st.sampled_from(
+    [1, 2, 3, 1 << 19, (1 << 19) + 1, 1 << 30, I32_MAX])), min_size=1, max_size=40),
+    st.sampled_from([(12, 5), (5, 5), (20, 3), (1, 6)]))
+def test_log_x_for_x_greater_than_or_equal_to_1(xs: list[int], bits: tuple[int, int]) -> None:
+    got = q.log_x_for_x_greater_than_or_equal_to_1(np.array(xs), *bits)
+    assert got.tolist() == [cxx.log_x_for_x_greater_than_or_equal_to_1(x, *bits) for x in xs]
+    _both_paths(q.log_x_for_x_greater_than_or_equal_to_1, xs, *bits)
+
+
+def test_get_inv_sqrt_quantized_multiplier_exp() -> None:
+    rng = np.random.default_rng(7)
+    xs = np.concatenate([np.arange(-3, 70000), rng.integers(70000, I32_MAX, 3000),
+                         [(1 << 29) - 1, 1 << 29, (1 << 31) - 1]]).astype(np.int64)
+    for reverse_shift in (-1, 1):
+        mult, shift = q.get_inv_sqrt_quantized_multiplier_exp(xs, reverse_shift)
+        want = [cxx.get_inv_sqrt_quantized_multiplier_exp(int(x), reverse_shift) for x in xs]
+        assert mult.tolist() == [w[0] for w in want]
+        assert shift.tolist() == [w[1] for w in want]
+        _both_paths(q.get_inv_sqrt_quantized_multiplier_exp, xs[::97].tolist(), reverse_shift)

@@ -40,25 +40,21 @@ from tflite_ref.kernels.registry import OpContext, register
 from tflite_ref.kernels.registry import TensorType as T
 from tflite_ref.model.model import Tensor
 from tflite_ref.quant.fixedpoint import (
-    INT32_MAX,
     INT32_MIN,
     count_leading_zeros,
     downscale_int32_to_int16_multiplier,
     exp_on_negative_values,
+    get_inv_sqrt_quantized_multiplier_exp,
     get_reciprocal,
+    log_x_for_x_greater_than_or_equal_to_1,
     logistic,
     multiply_by_quantized_multiplier,
     multiply_by_quantized_multiplier_greater_than_one,
     multiply_by_quantized_multiplier_smaller_than_one_exp,
-    one_over_one_plus_x_for_x_in_0_1,
     round_away,
     rounding_divide_by_pot,
-    rounding_half_sum,
-    saturate_int32,
-    saturating_left_shift,
     saturating_rounding_doubling_high_mul,
     saturating_rounding_doubling_high_mul_int16,
-    saturating_rounding_multiply_by_pot,
     tanh,
     wrap_int16,
     wrap_int32,
@@ -885,55 +881,6 @@ def log_softmax_float32(data: LogSoftmaxData, x: npt.NDArray[np.float32]
     return (shifted - np.log(total)).astype(np.float32).reshape(x.shape)
 
 
-def _log_x_for_x_greater_than_or_equal_to_1(x: I64, input_integer_bits: int,
-                                            output_integer_bits: int) -> I64:
-    """common.h ``log_x_for_x_greater_than_or_equal_to_1_impl``: ln(x) of a FixedPoint<int32,
-    input_integer_bits> raw value ``x >= 1``, returned as FixedPoint<int32, output_integer_bits>.
-
-    ``x = 2^k · r`` with r in [sqrt(1/2), sqrt(2)) (two candidate normalisations, the better one
-    kept), ``ln x = k·ln 2 + ln r`` where ``ln r`` is a rational approximation in
-    ``q = 2(r − 2^(−1/4))``.  Accumulates with one extra integer bit, then rescales.
-    """
-    srdhm = saturating_rounding_doubling_high_mul
-    accum_bits = output_integer_bits + 1
-    log_2, sqrt_sqrt_half, sqrt_half = 1488522236, 1805811301, 1518500250
-    one_quarter = 536870912
-    alpha_n, alpha_d, alpha_i, alpha_f = 117049297, 127690142, 1057819769, 638450708
-    shifted_quarter = rounding_divide_by_pot(one_quarter, accum_bits)  # Rescale<accum>(1/4)
-
-    def pot_param(v: object, exponent: object) -> I64:  # SaturatingRoundingMultiplyByPOTParam
-        return np.asarray(saturating_left_shift(np.asarray(v), np.asarray(exponent)))
-
-    z_a = np.asarray(x, dtype=np.int64)
-    z_a_headroom_plus_1 = np.asarray(count_leading_zeros(z_a))
-    r_a_tmp = pot_param(z_a, z_a_headroom_plus_1 - 1)
-    r_a_raw = pot_param(srdhm(r_a_tmp, sqrt_half), 1)
-    z_a_pow_2_adj = saturate_int32(
-        pot_param(input_integer_bits - z_a_headroom_plus_1, 31 - accum_bits) + shifted_quarter)
-    z_b = np.asarray(srdhm(z_a, sqrt_half))
-    z_b_headroom = np.asarray(count_leading_zeros(z_b)) - 1
-    r_b_raw = pot_param(z_a, z_b_headroom)
-    z_b_pow_2_adj = saturate_int32(
-        pot_param(input_integer_bits - z_b_headroom, 31 - accum_bits) - shifted_quarter)
-    r = np.minimum(r_a_raw, r_b_raw)
-    z_pow_2_adj = np.maximum(z_a_pow_2_adj, z_b_pow_2_adj)
-
-    p = rounding_half_sum(r, sqrt_sqrt_half)
-    q = np.asarray(wrap_int32(r - sqrt_sqrt_half))
-    q = np.asarray(wrap_int32(q + q))
-    common_sq = srdhm(q, q)
-    num = wrap_int32(srdhm(q, r) + np.asarray(srdhm(srdhm(q, common_sq), alpha_n)))
-    denom_minus_one_0 = wrap_int32(
-        np.asarray(srdhm(p, wrap_int32(wrap_int32(alpha_i + q) + np.asarray(
-            srdhm(alpha_d, common_sq))))) + np.asarray(srdhm(alpha_f, q)))
-    recip_denom = one_over_one_plus_x_for_x_in_0_1(denom_minus_one_0)
-    num_scaled = rounding_divide_by_pot(num, accum_bits)  # Rescale<accum>(num)
-    result = wrap_int32(np.asarray(srdhm(z_pow_2_adj, log_2))
-                        + np.asarray(srdhm(num_scaled, recip_denom)))
-    return np.asarray(saturating_rounding_multiply_by_pot(result,
-                                                          accum_bits - output_integer_bits))
-
-
 @register(Op.LOG_SOFTMAX, T.UINT8, prepare=prepare_log_softmax, emulations=TFLITE_ONLY)
 @register(Op.LOG_SOFTMAX, T.INT8, prepare=prepare_log_softmax)
 def log_softmax_quantized(data: LogSoftmaxData, x: np.ndarray) -> np.ndarray:
@@ -949,7 +896,7 @@ def log_softmax_quantized(data: LogSoftmaxData, x: np.ndarray) -> np.ndarray:
                                                           data.input_left_shift))
     exps = np.where(kept, rounding_divide_by_pot(exp_on_negative_values(diff_q5, 5), 12), 0)
     sum_of_exps_q12 = np.asarray(wrap_int32(exps.sum(axis=1, keepdims=True)))
-    log_sum_q5 = _log_x_for_x_greater_than_or_equal_to_1(sum_of_exps_q12, 12, 5)
+    log_sum_q5 = np.asarray(log_x_for_x_greater_than_or_equal_to_1(sum_of_exps_q12, 12, 5))
     shifted_log_sum = np.asarray(wrap_int32(log_sum_q5 + INT32_MIN))
     adjusted_diff_min = np.maximum(data.diff_min - 1, multiply_by_quantized_multiplier(
         shifted_log_sum, data.reverse_scaling_divisor, -data.reverse_scaling_right_shift))
@@ -1104,40 +1051,6 @@ def l2_normalization_float32(data: L2NormData, x: npt.NDArray[np.float32]
     return (rows / l2_norm).astype(np.float32).reshape(x.shape)
 
 
-def _inv_sqrt_quantized_multiplier_exp(acc: I64) -> tuple[I64, I64]:
-    """common.h GetInvSqrtQuantizedMultiplierExp(input, kReverseShift = −1), vectorised over rows:
-    ``1/sqrt(acc)`` as (multiplier, shift) with ``shift <= 0`` meaning a right shift.
-
-    The input is normalised by pairs of bits to [2^27, 2^29), and five Newton-Raphson steps
-    ``x ← 1.5x − (input/2)·x³`` run in Q3.28.  ``acc <= 1`` gives (INT32_MAX, 0).
-    """
-    srdhm = saturating_rounding_doubling_high_mul
-    small = acc <= 1
-    value = np.where(small, 4, acc).astype(np.int64)
-    shift = np.full(value.shape, 11, dtype=np.int64)
-    while np.any(value >= (1 << 29)):
-        big = value >= (1 << 29)
-        value = np.where(big, value // 4, value)
-        shift += big
-    left_shift_bit_pairs = (np.asarray(count_leading_zeros(value)) - 1) // 2 - 1
-    shift -= left_shift_bit_pairs
-    value = value << (2 * left_shift_bit_pairs)
-    fixedpoint_input = value >> 1  # F3
-    half_input = np.asarray(rounding_divide_by_pot(fixedpoint_input, 1))
-    half_three = (1 << 28) + (1 << 27)  # 1.5 in Q3.28
-    x = np.full(value.shape, 1 << 28, dtype=np.int64)  # F3::One()
-    for _ in range(5):
-        x3 = saturating_left_shift(srdhm(srdhm(x, x), x), 6)  # Rescale<3>(F9)
-        x = np.asarray(saturating_left_shift(
-            wrap_int32(np.asarray(srdhm(half_three, x)) - np.asarray(srdhm(half_input, x3))),
-            3))  # Rescale<3>(F6)
-    multiplier = np.asarray(srdhm(x, 1518500250))  # · sqrt(2)/2
-    negative = shift < 0
-    multiplier = np.where(negative, wrap_int32(multiplier << np.maximum(-shift, 0)), multiplier)
-    shift = np.where(negative, 0, shift)
-    return np.where(small, INT32_MAX, multiplier), np.where(small, 0, -shift)
-
-
 @register(Op.L2_NORMALIZATION, T.UINT8, prepare=prepare_l2_normalization,
           emulations=TFLITE_ONLY)
 @register(Op.L2_NORMALIZATION, T.INT8, prepare=prepare_l2_normalization)
@@ -1147,7 +1060,7 @@ def l2_normalization_quantized(data: L2NormData, x: np.ndarray) -> np.ndarray:
     Output scale 1/128."""
     diff = _rows(x).astype(np.int64) - data.input_zero_point
     acc = np.asarray(wrap_int32((diff * diff).sum(axis=1, keepdims=True)))
-    multiplier, shift = _inv_sqrt_quantized_multiplier_exp(acc)
+    multiplier, shift = get_inv_sqrt_quantized_multiplier_exp(acc, -1)  # kReverseShift
     if data.dtype == np.uint8:
         rescaled = multiply_by_quantized_multiplier_smaller_than_one_exp(128 * diff, multiplier,
                                                                          shift)

@@ -31,13 +31,8 @@ from tflite_ref.kernels.registry import BuiltinOperator as Op
 from tflite_ref.kernels.registry import OpContext, register
 from tflite_ref.kernels.registry import TensorType as T
 from tflite_ref.quant.fixedpoint import (
-    INT32_MAX,
-    count_leading_zeros,
+    get_inv_sqrt_quantized_multiplier_exp,
     multiply_by_quantized_multiplier,
-    rounding_divide_by_pot,
-    saturating_left_shift,
-    saturating_rounding_doubling_high_mul,
-    wrap_int32,
 )
 from tflite_ref.quant.lut import (
     c_expf,
@@ -273,50 +268,17 @@ _REVERSE_SHIFT = -1  # common.h kReverseShift: turns a right shift into a left-s
 _RSQRT_SHIFT = 20  # elementwise.cc kShift: "shift to keep value integer"
 
 
-def get_inv_sqrt_quantized_multiplier_exp(x: int, reverse_shift: int) -> tuple[int, int]:
-    """``GetInvSqrtQuantizedMultiplierExp`` (common.h): ``1/sqrt(x)`` as a multiplier and shift.
-
-    ``x`` is normalised by pairs of bits into [2^27, 2^29) (a Q3.28 value in [0.5, 2)), five
-    Newton-Raphson steps ``x <- 1.5·x - (v/2)·x^3`` run in gemmlowp Q3.28 fixed point, and the
-    result is scaled by sqrt(2)/2.  Scalar Python ints; 0 and 1 give ``(INT32_MAX, 0)``.
-    """
-    if x <= 1:
-        return INT32_MAX, 0
-    shift = 11
-    while x >= 1 << 29:
-        x //= 4
-        shift += 1
-    max_left_shift_bits = int(count_leading_zeros(x)) - 1
-    left_shift_bit_pairs = max_left_shift_bits // 2 - 1
-    shift -= left_shift_bit_pairs
-    x <<= 2 * left_shift_bit_pairs
-    srdhm = saturating_rounding_doubling_high_mul
-    f3_input = x >> 1  # FixedPoint<int32, 3>::FromRaw
-    f3_half_input = int(rounding_divide_by_pot(f3_input, 1))  # SaturatingRoundingMultiplyByPOT<-1>
-    f3_half_three = (1 << 28) + (1 << 27)  # 1.5 in Q3.28
-    r = 1 << 28  # F3::One()
-    for _ in range(5):
-        # x*x*x is Q9 (integer bits add up); Rescale<3> is a saturating shift left by 6.
-        x3 = int(saturating_left_shift(srdhm(srdhm(r, r), r), 6))
-        diff = int(wrap_int32(int(srdhm(f3_half_three, r)) - int(srdhm(f3_half_input, x3))))
-        r = int(saturating_left_shift(diff, 3))  # Rescale<3> of a Q6 value
-    r = int(srdhm(r, 1518500250))  # times sqrt(2)/2 in Q0.31: stays Q3.28
-    if shift < 0:
-        r = int(wrap_int32(r << -shift))
-        shift = 0
-    return r, shift * reverse_shift
-
-
 @functools.lru_cache(maxsize=1)
 def _inv_sqrt_fixed_point() -> I64:
     """``MBQM(1, inv_sqrt(v), shift + kShift)`` for every int8 difference v = 1..255 (index v).
 
     This part of RsqrtEvalQuantizedInt8 does not depend on the scales, so it is computed once.
     """
-    out = np.zeros(256, dtype=np.int64)
-    for value in range(1, 256):
-        inv, inv_shift = get_inv_sqrt_quantized_multiplier_exp(value, _REVERSE_SHIFT)
-        out[value] = int(multiply_by_quantized_multiplier(1, inv, inv_shift + _RSQRT_SHIFT))
+    value = np.arange(256, dtype=np.int64)
+    inv, inv_shift = get_inv_sqrt_quantized_multiplier_exp(value, _REVERSE_SHIFT)
+    shift = np.asarray(inv_shift) + _RSQRT_SHIFT
+    out = np.asarray(multiply_by_quantized_multiplier(1, inv, shift))
+    out[0] = 0  # unused: a zero difference gives 127
     return out
 
 

@@ -74,6 +74,8 @@ __all__ = [
     "logistic",
     "tanh",
     "get_reciprocal",
+    "log_x_for_x_greater_than_or_equal_to_1",
+    "get_inv_sqrt_quantized_multiplier_exp",
 ]
 
 INT8_MIN = -(1 << 7)
@@ -665,3 +667,100 @@ def get_reciprocal(x: IntLike, x_integer_digits: int) -> tuple[IntLike, IntLike]
     shifted_minus_one = _wrap((u & 0xFFFFFFFF) - (1 << 31), 32)
     recip = _rescale(_fp_newton_reciprocal(shifted_minus_one, 32), 1, 0, 32)
     return _ret(recip), _ret(num_bits_over_unit)
+
+
+def _any(cond: bool | np.bool_ | npt.NDArray[np.bool_]) -> bool:
+    return bool(cond) if isinstance(cond, (bool, np.bool_)) else bool(np.any(cond))
+
+
+def log_x_for_x_greater_than_or_equal_to_1(
+    x: IntLike, input_integer_bits: int, output_integer_bits: int
+) -> IntLike:
+    """TFLite ``log_x_for_x_greater_than_or_equal_to_1<OutputIntegerBits, InputIntegerBits>``
+    (``log_x_for_x_greater_than_or_equal_to_1_impl``, common.h): ln(x) of a
+    ``FixedPoint<int32, input_integer_bits>`` raw value ``x >= 1``, as a
+    ``FixedPoint<int32, output_integer_bits>`` raw value.  LOG_SOFTMAX uses it (12 -> 5).
+
+    ``x = 2^k · r`` with r in [sqrt(1/2), sqrt(2)) -- two candidate normalisations, the better one
+    kept -- and ``ln x = k·ln 2 + ln r``, where ``ln r`` is a rational approximation in
+    ``q = 2(r − 2^(−1/4))``.  The sum is accumulated with one extra integer bit (``k·ln 2`` may
+    saturate), then rescaled.
+    """
+    accum_bits = output_integer_bits + 1  # kAccumIntegerBits
+    log_2, sqrt_sqrt_half, sqrt_half = 1488522236, 1805811301, 1518500250
+    alpha_n, alpha_d, alpha_i, alpha_f = 117049297, 127690142, 1057819769, 638450708
+    shifted_quarter = int(_rdbpot(536870912, accum_bits))  # Rescale<kAccumIntegerBits>(1/4)
+
+    def mul(a: _Int, b: _Int) -> _Int:  # FixedPoint * (SaturatingRoundingDoublingHighMul)
+        return _srdhm(_wrap(a, 32), _wrap(b, 32), 32)
+
+    def pot_param(v: _Int, exponent: _Int) -> _Int:  # SaturatingRoundingMultiplyByPOTParam
+        _check_range("exponent", exponent, 0, 31)
+        return _where(exponent == 0, v, _sat_lshift(v, exponent, 32))
+
+    z_a = _i64(x)
+    z_a_headroom_plus_1 = _i64(count_leading_zeros(z_a))
+    r_a_tmp = pot_param(z_a, z_a_headroom_plus_1 - 1)
+    r_a_raw = pot_param(mul(r_a_tmp, sqrt_half), 1)
+    # SaturatingAddNonGemmlowp / SaturatingSub: int32 saturating
+    z_a_pow_2_adj = _sat(pot_param(input_integer_bits - z_a_headroom_plus_1, 31 - accum_bits)
+                         + shifted_quarter, 32)
+    z_b = mul(z_a, sqrt_half)
+    z_b_headroom = _i64(count_leading_zeros(z_b)) - 1
+    r_b_raw = pot_param(z_a, z_b_headroom)
+    z_b_pow_2_adj = _sat(pot_param(input_integer_bits - z_b_headroom, 31 - accum_bits)
+                         - shifted_quarter, 32)
+    r = _where(r_a_raw <= r_b_raw, r_a_raw, r_b_raw)  # std::min
+    z_pow_2_adj = _where(z_a_pow_2_adj >= z_b_pow_2_adj, z_a_pow_2_adj, z_b_pow_2_adj)  # max
+
+    p = _i64(rounding_half_sum(r, sqrt_sqrt_half))
+    q = _wrap(r - sqrt_sqrt_half, 32)
+    q = _wrap(q + q, 32)
+    common_sq = mul(q, q)
+    num = _wrap(mul(q, r) + mul(mul(q, common_sq), alpha_n), 32)
+    denom_minus_one_0 = _wrap(
+        mul(p, _wrap(_wrap(alpha_i + q, 32) + mul(alpha_d, common_sq), 32)) + mul(alpha_f, q), 32)
+    recip_denom = _i64(one_over_one_plus_x_for_x_in_0_1(denom_minus_one_0))
+    num_scaled = _rdbpot(num, accum_bits)  # Rescale<kAccumIntegerBits>(num)
+    result = _wrap(mul(z_pow_2_adj, log_2) + mul(num_scaled, recip_denom), 32)
+    return _ret(_rescale(result, accum_bits, output_integer_bits, 32))
+
+
+def get_inv_sqrt_quantized_multiplier_exp(x: IntLike, reverse_shift: int
+                                          ) -> tuple[IntLike, IntLike]:
+    """TFLite ``GetInvSqrtQuantizedMultiplierExp`` (common.h) -> ``(multiplier, shift)``:
+    ``1/sqrt(x)`` of an int32 ``x >= 0`` as a quantized multiplier; the shift is a right shift
+    times ``reverse_shift`` (``kReverseShift = -1`` makes it a left-shift exponent for
+    MultiplyByQuantizedMultiplier).
+
+    ``x`` is brought to [2^27, 2^29) by pairs of bits (a Q3.28 value in [0.5, 2)), five
+    Newton-Raphson steps ``r <- 1.5·r - (x/2)·r^3`` run in ``FixedPoint<int32, 3>``, and the result
+    is scaled by sqrt(2)/2; a negative shift is folded into the multiplier (a wrapping int32
+    shift).  ``x <= 1`` (0 is invalid, 1 would overflow) gives ``(INT32_MAX, 0)``.  Used by
+    L2_NORMALIZATION, int8 RSQRT and the integer LSTM's layer norm.
+    """
+    value = _i64(x)
+    small = value <= 1
+    value = _where(small, 4, value)  # the early-return lanes just need a valid input
+    shift: _Int = 11
+    big = value >= (1 << 29)
+    while _any(big):  # input /= 4; ++output_shift
+        value = _where(big, value // 4, value)
+        shift = shift + big
+        big = value >= (1 << 29)
+    left_shift_bit_pairs = (_i64(count_leading_zeros(value)) - 1) // 2 - 1
+    shift = shift - left_shift_bit_pairs
+    value = value << (2 * left_shift_bit_pairs)
+    half_input = _rdbpot(value >> 1, 1)  # SaturatingRoundingMultiplyByPOT<-1>(F3::FromRaw)
+    half_three = (1 << 28) + (1 << 27)  # 1.5 in F3
+    r: _Int = 1 << 28  # F3::One()
+    for _ in range(5):
+        # r·r·r is F9 (integer bits add up); Rescale<3> is a saturating left shift by 6.
+        x3 = _sat_lshift(_srdhm(_srdhm(r, r, 32), r, 32), 6, 32)
+        # both products are F6; their wrapping difference, Rescale<3>d.
+        r = _sat_lshift(_wrap(_srdhm(half_three, r, 32) - _srdhm(half_input, x3, 32), 32), 3, 32)
+    r = _srdhm(r, 1518500250, 32)  # · sqrt(2)/2 in F0: stays F3
+    negative = shift < 0
+    r = _where(negative, _wrap(r << _max0(-shift), 32), r)
+    shift = _where(negative, 0, shift)
+    return _ret(_where(small, INT32_MAX, r)), _ret(_where(small, 0, shift * reverse_shift))
