@@ -126,8 +126,10 @@ def run_model(model: Model, inputs: Mapping[str, np.ndarray] | None = None, seed
         it.set_tensor(ti, value)
     total = len(sg.operators)
 
-    def observer(_sg: int, index: int, *_: object) -> None:
-        if on_operator is not None:
+    def observer(subgraph: int, index: int, *_: object) -> None:
+        # Operators inside called subgraphs (WHILE bodies, IF branches) are observed too;
+        # progress counts the main graph's operators.
+        if on_operator is not None and subgraph == 0:
             on_operator(index + 1, total)
 
     it.invoke(observer=observer if on_operator is not None else None)
