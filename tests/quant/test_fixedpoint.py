@@ -408,3 +408,18 @@ def test_get_inv_sqrt_quantized_multiplier_exp() -> None:
         assert mult.tolist() == [w[0] for w in want]
         assert shift.tolist() == [w[1] for w in want]
         _both_paths(q.get_inv_sqrt_quantized_multiplier_exp, xs[::97].tolist(), reverse_shift)
+
+
+def test_float_to_int_conversions() -> None:
+    """static_cast<int32_t>(float) as x86 executes it, and the saturating conversion."""
+    big = 2.0**31
+    x = np.array([np.nan, np.inf, -np.inf, big, -big, big - 128, -big - 256, 2.9, -2.9, -0.5],
+                 dtype=np.float32)
+    assert q.static_cast_int32(x).tolist() == [I32_MIN, I32_MIN, I32_MIN, I32_MIN, I32_MIN,
+                                               int(big - 128), I32_MIN, 2, -2, 0]
+    assert q.saturating_cast(x, np.int32).tolist() == [0, I32_MAX, I32_MIN, I32_MAX, I32_MIN,
+                                                       int(big - 128), I32_MIN, 2, -2, 0]
+    assert q.saturating_cast(x, np.int8, nan=127).tolist() == [127, 127, -128, 127, -128, 127,
+                                                               -128, 2, -2, 0]
+    assert q.saturating_cast(x, np.uint8).tolist() == [0, 255, 0, 255, 0, 255, 0, 2, 0, 0]
+    assert q.saturating_cast(np.array([2.0**64, -1.0]), np.uint64).tolist() == [2**64 - 1, 0]

@@ -24,9 +24,10 @@ from tflite_ref.kernels.registry import OpContext, register
 from tflite_ref.kernels.registry import TensorType as T
 from tflite_ref.model.model import Tensor
 from tflite_ref.quant.fixedpoint import (
-    INT32_MIN,
     multiply_by_quantized_multiplier,
     round_away,
+    saturating_cast,
+    static_cast_int32,
     wrap_int32,
 )
 from tflite_ref.quant.multipliers import quantize_multiplier, requantize_effective_scale
@@ -72,15 +73,6 @@ def _per_axis(ctx: OpContext, t: Tensor, rank: int) -> tuple[np.ndarray, np.ndar
     bshape[dim] = q.scale.size
     return (q.scale.astype(np.float32).reshape(bshape),
             zps.astype(np.int64).reshape(bshape))
-
-
-def _static_cast_int32(v: np.ndarray) -> np.ndarray:
-    """``static_cast<int32_t>(float)`` as x86-64 compiles it (``cvttss2si``).
-
-    Truncates toward zero; NaN and values outside [-2^31, 2^31) give INT32_MIN.
-    """
-    ok = (v >= -(2.0**31)) & (v < 2.0**31)  # False for NaN
-    return np.where(ok, np.trunc(np.where(ok, v, 0)).astype(np.int64), np.int64(INT32_MIN))
 
 
 # -- QUANTIZE -------------------------------------------------------------------------------------
@@ -153,7 +145,7 @@ def quantize(data: QuantizeData, x: np.ndarray) -> np.ndarray:
     assert data.zero_point is not None
     if data.scale is not None:
         r = round_away(x.astype(np.float32) / data.scale)  # float32 division, roundf
-        q = np.asarray(wrap_int32(_static_cast_int32(np.asarray(r)) + data.zero_point))
+        q = np.asarray(wrap_int32(static_cast_int32(r) + data.zero_point))
     else:
         centred = wrap_int32(x.astype(np.int64) - data.input_zero_point)
         scaled = np.asarray(multiply_by_quantized_multiplier(centred, data.multiplier, data.shift))
@@ -239,24 +231,6 @@ def prepare_cast(ctx: OpContext) -> CastData:
     return CastData(np.dtype(y.dtype), nan_to_max=ctx.emulate == "tflite")
 
 
-def _saturating_float_to_int(v: np.ndarray, dtype: np.dtype, nan_to_max: bool) -> np.ndarray:
-    """quantization_util.h ``SafeCast``: truncate; clamp out-of-range (and +-inf) to the type."""
-    info = np.iinfo(dtype)
-    v = v.astype(np.float64)  # exact for float16/32; float64 keeps its own value
-    nan = np.isnan(v)
-    t = np.trunc(np.where(nan, 0.0, v))
-    # Compare in float64 against 2^bits-style bounds so no rounded bound admits an overflow.
-    hi_excl = float(info.max) + 1.0
-    lo = float(info.min)
-    below, above = t < lo, t >= hi_excl
-    inside = np.where(below | above, 0.0, t)
-    out = inside.astype(np.int64) if info.max <= np.iinfo(np.int64).max else inside.astype(
-        np.uint64)
-    out = np.where(below, info.min, np.where(above, info.max, out))
-    out = np.where(nan, info.max if nan_to_max else 0, out)
-    return out.astype(dtype)
-
-
 @register(Op.CAST, *_CAST_TFLITE_OUT, prepare=prepare_cast)
 def cast(data: CastData, x: np.ndarray) -> np.ndarray:
     """cast.cc ``copyCast``: ``static_cast`` between numeric types, except float -> integer,
@@ -265,7 +239,7 @@ def cast(data: CastData, x: np.ndarray) -> np.ndarray:
     if x.dtype.kind == "c" and dt.kind != "c":
         x = x.real
     if x.dtype.kind == "f" and dt.kind in "iu":
-        return _saturating_float_to_int(x, dt, data.nan_to_max)
+        return saturating_cast(x, dt, nan=int(np.iinfo(dt).max) if data.nan_to_max else 0)
     if dt.kind == "b":
         return x != 0
     # Integer narrowing wraps (two's complement), int -> float rounds to nearest even,

@@ -34,7 +34,7 @@ import numpy as np
 import numpy.typing as npt
 
 from tflite_ref.errors import UsageError
-from tflite_ref.quant.fixedpoint import INT16_MAX, INT16_MIN, round_away
+from tflite_ref.quant.fixedpoint import INT16_MAX, INT16_MIN, round_away, static_cast_int32
 
 __all__ = [
     "MathBackend",
@@ -188,15 +188,6 @@ def tanh_f32(x: npt.ArrayLike, *, backend: MathBackend | None = None) -> F32:
 # --------------------------------------------------------------------------------------------
 
 
-def _float_to_int32(v: np.ndarray) -> npt.NDArray[np.int64]:
-    # static_cast<int32_t>(float): truncation.  Out-of-range values and NaN are undefined
-    # behaviour in C++; x86's cvttss2si returns INT32_MIN for them, which is reproduced here.
-    with np.errstate(invalid="ignore"):
-        ok = np.isfinite(v) & (v >= -(2.0**31)) & (v < 2.0**31)
-        t = np.where(ok, np.trunc(np.where(ok, v, 0)), 0).astype(np.int64)
-    return np.where(ok, t, np.int64(-(1 << 31)))
-
-
 def lut_populate_int8(
     input_scale: float,
     input_zero_point: int,
@@ -226,7 +217,8 @@ def lut_populate_int8(
         transformed = np.asarray(transform(dequantized), dtype=np.float32)
         rescaled = round_away(transformed * inverse_scale)
         summed = rescaled + np.float32(output_zero_point)  # float + int -> float in C++
-    quantized = _float_to_int32(np.asarray(summed))
+    # static_cast<int32_t>: out-of-range values and NaN as x86's cvttss2si gives them
+    quantized = static_cast_int32(summed)
     return np.clip(quantized, int(info.min), int(info.max)).astype(dt)
 
 
@@ -330,8 +322,8 @@ def lut_populate_int16(
             ft(INT16_MAX),
         )
     out = np.empty(LUT_INT16_SIZE, dtype=np.int16)
-    out[:nb_steps] = _float_to_int32(np.asarray(body)).astype(np.int16)
-    out[nb_steps] = np.int16(_float_to_int32(np.asarray([last]))[0])
+    out[:nb_steps] = static_cast_int32(body).astype(np.int16)
+    out[nb_steps] = np.int16(static_cast_int32(np.asarray([last]))[0])
     return out
 
 
