@@ -19,6 +19,14 @@ from tflite_ref.model import Model, load
 from tflite_ref.plugins import custom_kernels, register_kernel, unregister_kernel
 from tflite_ref.trace import trace  # the function: `for step in tflite_ref.trace(model): ...`
 
+# The tools' entry points as functions at package level, as the issues name them:
+# tflite_ref.check(model, against=...), tflite_ref.qdebug(model, ...). Their modules stay
+# importable (`from tflite_ref.check import CheckReport`); `tflite_ref.micro` is the package
+# holding `estimate`.
+from tflite_ref.check import CheckReport, check  # noqa: E402
+from tflite_ref.qdebug import QuantReport, qdebug  # noqa: E402
+from tflite_ref import micro  # noqa: E402
+
 __version__ = "0.1.0"
 
 __all__ = [
@@ -26,5 +34,5 @@ __all__ = [
     "ModelValidationError", "ResourceLimitError", "TFLiteRefError", "UnsupportedError",
     "UnsupportedOpError", "UsageError", "load", "__version__",
     "register_kernel", "unregister_kernel", "custom_kernels",
-    "trace",
+    "trace", "check", "CheckReport", "qdebug", "QuantReport", "micro",
 ]
