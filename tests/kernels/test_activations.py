@@ -578,3 +578,22 @@ def test_resize_input_replans_softmax() -> None:
     assert out.shape == (3, 17)
     # each row sums to ~1 in the 1/256 output scale
     np.testing.assert_allclose((out.astype(np.int64) + 128).sum(axis=1) / 256, 1.0, atol=0.1)
+
+
+def test_lut_entries_out_of_int32_range() -> None:
+    """Table entries whose scaled value does not fit int32 (a tiny output scale) or is NaN
+    (``0 · (1/s_out)`` with a denormal scale): LiteRT's int8 tables saturate (NaN -> 0), its uint8
+    tables and TFLM's ELU table take x86's INT32_MIN (quant.lut_populate_int8)."""
+    rng = np.random.default_rng(5)
+    for dtype, z_in in (("INT8", 0), ("UINT8", 128)):
+        x = make_input((1, 256), dtype, rng)
+        for q_out in ((1e-10, 0), (1e-40, 3)):
+            check(build("GELU", (1, 256), dtype, (0.05, z_in), q_out), [x], tflm=False)
+    x = make_input((1, 256), "INT8", rng)
+    for q_out in ((1e-8, 0), (1e-40, 3)):
+        model = build("ELU", (1, 256), "INT8", (1.0, 0), q_out)
+        assert_tensor_matches(ours_output(model, [x]), run_litert_builtin(model, [x])[0],
+                              "ELU vs LiteRT builtin kernels")
+        check(model, [x], tflm=True, litert=False)
+        # The two runtimes disagree here: LiteRT saturates, TFLM gives INT32_MIN -> -128.
+        assert np.any(ours_output(model, [x]) != ours_output(model, [x], "tflm"))

@@ -256,6 +256,16 @@ def test_exp_int8_saturates_out_of_range() -> None:
     assert _invoke_ours(model, x)[-1] == 127
 
 
+@pytest.mark.parametrize("op", ["EXP", "LOG"])
+def test_int8_lut_nan_and_overflow_entries(op: str) -> None:
+    """A denormal output scale makes 1/s_out infinite: entries with a zero transform are
+    0 · inf = NaN, which LiteRT's int8 table turns into 0, the others saturate; a tiny one makes
+    every entry overflow int32 (quant.lut_populate_int8, tests/quant/test_live_runtimes.py)."""
+    x = all_codes("INT8")
+    for q_in, q_out in (((1.0, 0), (1e-40, 3)), ((0.5, 10), (1e-9, -4))):
+        check(build(op, (256,), "INT8", q_in, q_out), x, tflm=False)
+
+
 # ------------------------------------------------------------------------------------------------
 # Faults and preconditions
 # ------------------------------------------------------------------------------------------------

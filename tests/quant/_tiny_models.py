@@ -15,7 +15,7 @@ import numpy as np
 import tflite
 
 _TYPES = {np.dtype(np.int8): tflite.TensorType.INT8, np.dtype(np.int16): tflite.TensorType.INT16,
-          np.dtype(np.float32): tflite.TensorType.FLOAT32}
+          np.dtype(np.uint8): tflite.TensorType.UINT8, np.dtype(np.float32): tflite.TensorType.FLOAT32}
 
 
 @dataclass(frozen=True)
@@ -165,19 +165,22 @@ def mul_model(n: int, s1: float, z1: int, s2: float, z2: int, s_out: float, z_ou
 
 
 def unary_model(op: str, n: int, s_in: float, z_in: int, s_out: float, z_out: int,
-                **options: object) -> bytes:
-    """int8 -> int8 unary op (LOGISTIC, TANH, SOFTMAX ...) on shape ``(1, n)``."""
-    return single_op_model(op, [TensorSpec((1, n), np.int8, s_in, z_in)],
-                           [TensorSpec((1, n), np.int8, s_out, z_out)], **options)
+                dtype: type = np.int8, **options: object) -> bytes:
+    """int8 (or ``dtype``) unary op (LOGISTIC, TANH, SOFTMAX ...) on shape ``(1, n)``."""
+    return single_op_model(op, [TensorSpec((1, n), dtype, s_in, z_in)],
+                           [TensorSpec((1, n), dtype, s_out, z_out)], **options)
 
 
 # -- runners -------------------------------------------------------------------------------------
-def run_litert_ref(model: bytes, inputs: Sequence[np.ndarray]) -> np.ndarray:
-    """Output 0 from LiteRT's reference kernels (``OpResolverType.BUILTIN_REF``)."""
+def run_litert_ref(model: bytes, inputs: Sequence[np.ndarray], builtin: bool = False
+                   ) -> np.ndarray:
+    """Output 0 from LiteRT's reference kernels (``OpResolverType.BUILTIN_REF``); with
+    ``builtin``, from its builtin kernels without delegates (for ops the REF resolver lacks)."""
     from ai_edge_litert.interpreter import Interpreter, OpResolverType
 
-    it = Interpreter(model_content=model,
-                     experimental_op_resolver_type=OpResolverType.BUILTIN_REF)
+    kind = (OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES if builtin
+            else OpResolverType.BUILTIN_REF)
+    it = Interpreter(model_content=model, experimental_op_resolver_type=kind)
     it.allocate_tensors()
     for d, x in zip(it.get_input_details(), inputs):
         it.set_tensor(d["index"], np.ascontiguousarray(x).reshape(d["shape"]))

@@ -163,6 +163,36 @@ def test_tanh_lut_needs_the_c_library_tanhf() -> None:
     _assert_same(tm.run_litert_ref(model, [X8]), libm, "LiteRT TANH (libm tanhf)")
 
 
+XU8 = np.arange(0, 256, dtype=np.int64).astype(np.uint8)
+
+
+def test_lut_out_of_range_live() -> None:
+    """``(int32_t)`` of an out-of-range or NaN float inside LUTPopulate is undefined in C++; what
+    the x86-64 builds do is measured here.  LiteRT's ``LUTPopulate<int8_t>`` saturates (a huge
+    EXP or TANH value gives 127, NaN -- ``0 · (1/s_out)`` with ``1/s_out = inf`` -- gives 0);
+    its ``LUTPopulate<uint8_t>`` gives INT32_MIN (clamped to 0).  q.lut_populate_int8's
+    defaults per type reproduce both."""
+    exp = lambda x: q.c_expf(x)  # noqa: E731
+    tanh = lambda x: q.c_tanhf(x)  # noqa: E731
+    cases = [  # op, s_in, z_in, s_out, z_out, transform, dtype, what the case shows
+        ("EXP", 0.25, 0, 0.25, 0, exp, np.int8, "exp(31.75) / 0.25 > 2^31 saturates"),
+        ("TANH", 0.05, 0, 1e-10, 0, tanh, np.int8, "+-tanh / 1e-10 saturates both ways"),
+        ("TANH", 1.0, 0, 1e-40, 3, tanh, np.int8, "tanh(0) · inf is NaN -> 0"),
+        ("EXP", 1.0, 0, 1e-40, 3, exp, np.int8, "exp underflows to 0: 0 · inf -> 0"),
+        ("TANH", 0.05, 128, 1e-10, 0, tanh, np.uint8, "uint8: INT32_MIN -> 0"),
+        ("TANH", 1.0, 128, 1e-40, 3, tanh, np.uint8, "uint8 NaN -> 0"),
+    ]
+    for op, s_in, z_in, s_out, z_out, transform, dtype, what in cases:
+        model = tm.unary_model(op, 256, s_in, z_in, s_out, z_out, dtype=dtype)
+        x = X8 if dtype == np.int8 else XU8
+        want = q.lut_populate_int8(s_in, z_in, s_out, z_out, transform, dtype=dtype)
+        _assert_same(tm.run_litert_ref(model, [x]), want, f"LiteRT {op} {what}")
+    # The other conversion would differ from the runtime in every case above but the last two.
+    sat = q.lut_populate_int8(0.05, 0, 1e-10, 0, tanh)
+    x86 = q.lut_populate_int8(0.05, 0, 1e-10, 0, tanh, out_of_range="int32_min")
+    assert sat[-1] == 127 and x86[-1] == -128
+
+
 def tflm_logistic(x: np.ndarray, s_in: float, z_in: int) -> np.ndarray:
     """reference_integer_ops::Logistic (int8) with TFLM's CalculateArithmeticOpDataLogistic."""
     m, ls, radius = q.logistic_tanh_int8_input_scaling(s_in)

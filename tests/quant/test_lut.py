@@ -37,9 +37,20 @@ def f2i_x86(x: float) -> int:
     return int(x)
 
 
+def f2i_saturating(x: float) -> int:
+    """static_cast<int32_t>(float) compiled as a saturating conversion (NaN -> 0)."""
+    if math.isnan(x):
+        return 0
+    return int(min(max(x, -(2.0**31)), 2.0**31 - 1))
+
+
 def lut_populate_int8_literal(s_in: float, z_in: int, s_out: float, z_out: int,
-                              transform: Callable[[float], float], unsigned: bool) -> list[int]:
-    """detail::LUTPopulateInt8, one float32 operation at a time, in value order."""
+                              transform: Callable[[float], float], unsigned: bool,
+                              f2i: Callable[[float], int] | None = None) -> list[int]:
+    """detail::LUTPopulateInt8, one float32 operation at a time, in value order.  ``f2i`` is the
+    float -> int32 conversion; by default the one each LiteRT instantiation was measured to use
+    (int8: saturating, uint8: x86's INT32_MIN)."""
+    f2i = f2i or (f2i_x86 if unsigned else f2i_saturating)
     inverse_scale = f32(1 / s_out)
     minval, maxval = (0, 255) if unsigned else (-128, 127)
     out = []
@@ -47,7 +58,7 @@ def lut_populate_int8_literal(s_in: float, z_in: int, s_out: float, z_out: int,
         dequantized = f32(s_in * float(val - z_in))
         transformed = transform(dequantized)
         rescaled = cxx.std_round(f32(transformed * inverse_scale))
-        quantized = f2i_x86(f32(rescaled + float(z_out)))
+        quantized = f2i(f32(rescaled + float(z_out)))
         out.append(max(min(maxval, quantized), minval))
     return out
 
@@ -118,14 +129,33 @@ def test_lut_populate_int8_matches_literal(backend: str, s_in: float, z_in: int,
 
 
 def test_lut_populate_int8_overflowing_transform() -> None:
-    """A transform whose scaled value overflows int32 converts like x86 (INT32_MIN -> qmin)."""
-    lut = q.lut_populate_int8(0.1, 0, 1e-6, 0, lambda x: np.exp(x.astype(np.float64) * 10)
-                              .astype(np.float32))
-    want = lut_populate_int8_literal(f32(0.1), 0, f32(1e-6), 0,
-                                     lambda x: f32(math.exp(x * 10)) if x < 8 else math.inf,
-                                     unsigned=False)
+    """A transform whose scaled value overflows int32: int8 tables saturate (+inf -> 127, as
+    LiteRT's LUTPopulate<int8_t> does), uint8 tables and ``out_of_range="int32_min"`` convert like
+    x86 (INT32_MIN -> qmin); NaN (0 · inf) gives 0 when saturating."""
+    def exp10(x: np.ndarray) -> np.ndarray:
+        with np.errstate(over="ignore"):
+            return np.exp(x.astype(np.float64) * 10).astype(np.float32)
+
+    def exp10_literal(x: float) -> float:
+        return f32(math.exp(x * 10)) if x < 8 else math.inf
+
+    lut = q.lut_populate_int8(0.1, 0, 1e-6, 0, exp10)
+    want = lut_populate_int8_literal(f32(0.1), 0, f32(1e-6), 0, exp10_literal, unsigned=False)
     assert lut.tolist() == want
+    assert lut[-1] == 127  # +inf -> saturated to INT32_MAX -> clamped to the maximum
+    lut = q.lut_populate_int8(0.1, 0, 1e-6, 0, exp10, out_of_range="int32_min")
+    assert lut.tolist() == lut_populate_int8_literal(f32(0.1), 0, f32(1e-6), 0, exp10_literal,
+                                                     unsigned=False, f2i=f2i_x86)
     assert lut[-1] == -128  # +inf -> INT32_MIN -> clamped to the minimum
+    lut = q.lut_populate_int8(0.1, 128, 1e-6, 0, exp10, dtype=np.uint8)
+    assert lut.tolist() == lut_populate_int8_literal(f32(0.1), 128, f32(1e-6), 0, exp10_literal,
+                                                     unsigned=True)
+    assert lut[-1] == 0  # uint8: INT32_MIN -> clamped to 0
+    # 1/s_out = inf for a denormal scale: 0 · inf is NaN, which saturates to 0.
+    lut = q.lut_populate_int8(1.0, 0, 1e-40, 5, lambda x: x.astype(np.float32))
+    assert lut[128] == 0 and lut[129] == 127 and lut[127] == -128
+    with pytest.raises(TFLiteRefError):
+        q.lut_populate_int8(1.0, 0, 1.0, 0, exp10, out_of_range="wrap")  # type: ignore[arg-type]
 
 
 @pytest.mark.parametrize("backend", BACKENDS)

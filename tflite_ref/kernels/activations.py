@@ -60,6 +60,7 @@ from tflite_ref.quant.fixedpoint import (
     wrap_int32,
 )
 from tflite_ref.quant.lut import (
+    OutOfRange,
     c_erfcf,
     c_expf,
     c_expm1f,
@@ -922,8 +923,10 @@ def prepare_elu(ctx: OpContext) -> LutData:
     s_out, z_out = quant_params(y)
     _require_positive_scales(ctx, input=s_in, output=s_out)
     # The table's negative branch: LiteRT EluPrepare calls std::expm1, TFLM elu.cc
-    # std::exp(value) - 1.0f (they differ by rounding near 0).
+    # std::exp(value) - 1.0f (they differ by rounding near 0).  An out-of-range entry: LiteRT's
+    # LUTPopulate<int8_t> saturates, TFLM's PopulateLookupTable gives INT32_MIN (measured).
     elu_negative_branch = "expm1f" if ctx.emulate == "tflite" else "expf_minus_one"
+    out_of_range: OutOfRange = "saturate" if ctx.emulate == "tflite" else "int32_min"
 
     def transform(v: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
         if elu_negative_branch == "expm1f":
@@ -932,7 +935,8 @@ def prepare_elu(ctx: OpContext) -> LutData:
             negative = c_expf(v) - F32(1.0)
         return np.where(v < 0, negative, v).astype(np.float32)
 
-    return LutData(lut_populate_int8(s_in, z_in, s_out, z_out, transform, dtype=np.int8))
+    return LutData(lut_populate_int8(s_in, z_in, s_out, z_out, transform, dtype=np.int8,
+                                     out_of_range=out_of_range))
 
 
 @register(Op.ELU, T.FLOAT32, prepare=prepare_elu)

@@ -18,7 +18,6 @@ Quantized kernels come in three kinds, all built in prepare:
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -99,25 +98,6 @@ def _quantized_io(ctx: OpContext) -> tuple[float, int, float, int]:
     return s_in, z_in, s_out, z_out
 
 
-def saturating_transform(transform: Callable[[F32], F32], output_scale: float
-                         ) -> Callable[[F32], F32]:
-    """``transform`` with its results limited to +-2^30 output steps.
-
-    LUTPopulateInt8 converts ``round(t / s_out) + z_out`` to int32 and only then clamps to the
-    8-bit range.  An out-of-range conversion is undefined in C++; the ai-edge-litert 2.3.0 build
-    saturates it (EXP int8 with s_in = s_out = 0.25 gives 127 for large inputs, where x86's
-    ``cvttss2si`` would give INT32_MIN and so -128).  Limiting ``t`` first keeps the conversion
-    in range and the table equal to the runtime's.
-    """
-    limit = np.float32(2.0**30) * np.float32(output_scale)
-
-    def limited(v: F32) -> F32:
-        t = transform(v)
-        return np.clip(t, -limit, limit).astype(np.float32)
-
-    return limited
-
-
 def _codes(dtype: np.dtype) -> I64:
     lo, hi = type_range(dtype)
     return np.arange(lo, hi + 1, dtype=np.int64)
@@ -150,7 +130,7 @@ def prepare_exp(ctx: OpContext) -> UnaryData:
     s_in, z_in, s_out, z_out = _quantized_io(ctx)
     # exp.cc: LUTPopulate with std::exp(float).
     if t == T.INT8:
-        table = lut_populate_int8(s_in, z_in, s_out, z_out, saturating_transform(c_expf, s_out))
+        table = lut_populate_int8(s_in, z_in, s_out, z_out, c_expf)
         return UnaryData(shape, ctx.op.locator, "lut8", table)
     table = lut_populate_int16(s_in, z_in, s_out, z_out, c_expf)
     return UnaryData(shape, ctx.op.locator, "lut16", table)
@@ -194,8 +174,7 @@ def prepare_log(ctx: OpContext) -> UnaryData:
         return np.where(v <= 0, output_min, c_logf(safe)).astype(np.float32)
 
     if t == T.INT8:
-        table = lut_populate_int8(s_in, z_in, s_out, z_out,
-                                  saturating_transform(log_or_min, s_out))
+        table = lut_populate_int8(s_in, z_in, s_out, z_out, log_or_min)
         return UnaryData(shape, ctx.op.locator, "lut8", table)
     return UnaryData(shape, ctx.op.locator, "lut16",
                      lut_populate_int16(s_in, z_in, s_out, z_out, log_or_min))

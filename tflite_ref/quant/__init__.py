@@ -57,6 +57,7 @@ from tflite_ref.quant.fixedpoint import (
 from tflite_ref.quant.lut import (
     LUT_INT16_SIZE,
     MathBackend,
+    OutOfRange,
     c_erfcf,
     c_exp,
     c_expf,
@@ -115,7 +116,7 @@ __all__ = [
     "static_cast_int32", "tanh",
     "wrap_int8", "wrap_int16", "wrap_int32",
     # lut
-    "LUT_INT16_SIZE", "MathBackend", "c_erfcf", "c_exp", "c_expf", "c_expm1f", "c_logf",
+    "LUT_INT16_SIZE", "MathBackend", "OutOfRange", "c_erfcf", "c_exp", "c_expf", "c_expm1f", "c_logf",
     "c_tanhf", "libm_available",
     "logistic_f32", "logistic_lut_int8", "lut_lookup_int8", "lut_lookup_int16",
     "lut_populate_int8", "lut_populate_int16", "softmax_int16_luts", "tanh_f32", "tanh_lut_int8",

@@ -34,7 +34,13 @@ import numpy as np
 import numpy.typing as npt
 
 from tflite_ref.errors import UsageError
-from tflite_ref.quant.fixedpoint import INT16_MAX, INT16_MIN, round_away, static_cast_int32
+from tflite_ref.quant.fixedpoint import (
+    INT16_MAX,
+    INT16_MIN,
+    round_away,
+    saturating_cast,
+    static_cast_int32,
+)
 
 __all__ = [
     "MathBackend",
@@ -47,6 +53,7 @@ __all__ = [
     "c_exp",
     "logistic_f32",
     "tanh_f32",
+    "OutOfRange",
     "lut_populate_int8",
     "lut_lookup_int8",
     "logistic_lut_int8",
@@ -188,6 +195,12 @@ def tanh_f32(x: npt.ArrayLike, *, backend: MathBackend | None = None) -> F32:
 # --------------------------------------------------------------------------------------------
 
 
+#: How ``(int32_t)`` of an out-of-range or NaN float comes out in a table builder (undefined in
+#: C++): ``"saturate"`` -- clamped to the limits, NaN -> 0 (:func:`saturating_cast`);
+#: ``"int32_min"`` -- x86's ``cvttss2si`` result INT32_MIN (:func:`static_cast_int32`).
+OutOfRange = Literal["saturate", "int32_min"]
+
+
 def lut_populate_int8(
     input_scale: float,
     input_zero_point: int,
@@ -196,6 +209,7 @@ def lut_populate_int8(
     transform: Callable[[F32], F32],
     *,
     dtype: npt.DTypeLike = np.int8,
+    out_of_range: OutOfRange | None = None,
 ) -> np.ndarray:
     """``LUTPopulate<int8_t / uint8_t>`` (``detail::LUTPopulateInt8``), in value order.
 
@@ -204,10 +218,22 @@ def lut_populate_int8(
     ``r = roundf(t · (1.0f / s_out))``; ``q = (int32)(r + float(z_out))``; clamp to the type.
     ``transform`` maps a float32 array to a float32 array (a closure covers
     ``transform_params``).  Returns 256 entries of ``dtype``, entry ``i`` for ``v = qmin + i``.
+
+    ``(int32)`` of an out-of-range or NaN float is undefined in C++, and the builds differ
+    (measured live, tests/quant/test_live_runtimes.py::test_lut_out_of_range_live): LiteRT's
+    ``LUTPopulate<int8_t>`` saturates (the compiler merged conversion and clamp: a huge EXP or
+    TANH value gives 127, NaN from ``0 · (1/s_out) = 0 · inf`` gives 0), so ``"saturate"`` is the
+    default for int8; its ``LUTPopulate<uint8_t>`` converts as x86's ``cvttss2si`` (INT32_MIN,
+    clamped to 0), the default for uint8 -- and TFLM's ELU table does too (pass
+    ``out_of_range="int32_min"``).
     """
     dt = np.dtype(dtype)
     if dt not in (np.dtype(np.int8), np.dtype(np.uint8)):
         raise UsageError(f"lut_populate_int8 builds int8 or uint8 tables, not {dt}")
+    if out_of_range is None:
+        out_of_range = "saturate" if dt == np.dtype(np.int8) else "int32_min"
+    if out_of_range not in ("saturate", "int32_min"):
+        raise UsageError(f"out_of_range must be 'saturate' or 'int32_min', got {out_of_range!r}")
     info = np.iinfo(dt)
     vals = np.arange(int(info.min), int(info.max) + 1, dtype=np.int64)
     s_in, s_out = np.float32(input_scale), np.float32(output_scale)
@@ -217,8 +243,10 @@ def lut_populate_int8(
         transformed = np.asarray(transform(dequantized), dtype=np.float32)
         rescaled = round_away(transformed * inverse_scale)
         summed = rescaled + np.float32(output_zero_point)  # float + int -> float in C++
-    # static_cast<int32_t>: out-of-range values and NaN as x86's cvttss2si gives them
-    quantized = static_cast_int32(summed)
+    if out_of_range == "saturate":
+        quantized = saturating_cast(summed, np.int32).astype(np.int64)
+    else:
+        quantized = static_cast_int32(summed)
     return np.clip(quantized, int(info.min), int(info.max)).astype(dt)
 
 
@@ -322,6 +350,8 @@ def lut_populate_int16(
             ft(INT16_MAX),
         )
     out = np.empty(LUT_INT16_SIZE, dtype=np.int16)
+    # The values are clamped to the int16 range in float, so only NaN converts out of range:
+    # INT32_MIN, whose low 16 bits are 0 (a saturating conversion would also give 0).
     out[:nb_steps] = static_cast_int32(body).astype(np.int16)
     out[nb_steps] = np.int16(static_cast_int32(np.asarray([last]))[0])
     return out
