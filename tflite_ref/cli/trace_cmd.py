@@ -93,7 +93,7 @@ def render(result: Trace, console: Console) -> None:
     seed = f", random inputs seed {result.seed}" if result.seed is not None else ""
     console.print(f"[bold]{escape(result.model)}[/]  emulating {result.emulate}{seed}  ({shown})")
     with_values = any(t.values for s in result.steps for t in s.outputs)
-    columns = _COLUMNS + (("first values",) if with_values else ())
+    columns = _COLUMNS + (("values",) if with_values else ())
     rows = [[_cells("const" if t.constant else "in", t, with_values)
              for t in step.inputs if t is not None]
             + [_cells("out", t, with_values) for t in step.outputs] for step in result.steps]
@@ -101,9 +101,15 @@ def render(result: Trace, console: Console) -> None:
     for block in rows:
         for cells in block:
             widths = [max(w, len(c)) for w, c in zip(widths, cells)]
-    # The name column gives way first when the console is narrow.
-    fixed = sum(w for k, w in enumerate(widths) if k != 1) + 2 * (len(widths) - 1)
-    widths[1] = max(12, min(widths[1], console.width - fixed))
+    # When the console is narrow the first values give way first, then the names.
+    gaps = 2 * (len(widths) - 1)
+    flexible = {1} | ({len(widths) - 1} if with_values else set())
+    fixed = sum(w for k, w in enumerate(widths) if k not in flexible) + gaps
+    room = max(console.width - fixed, 12)
+    if with_values:
+        widths[-1] = min(widths[-1], max(room - min(widths[1], 28), 8))
+        room -= widths[-1]
+    widths[1] = max(12, min(widths[1], room))
     for k, (step, block) in enumerate(zip(result.steps, rows)):
         opts = escape(fmt_options(dict(step.options)))
         console.print(f"[bold]op {step.index}[/]  [bold cyan]{step.opcode}[/] {opts}  "

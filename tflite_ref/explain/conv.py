@@ -340,7 +340,7 @@ def _conv_element(view: OpView, at: tuple[int, ...], quantized: bool) -> WorkedE
                   if rows else "entirely in the padding")
     steps = [Step(f"receptive field of output [{n}, {oy}, {ox}, {c}]: {field_text}; "
                   f"{inside} products inside the image, {skipped} in the padding (skipped)",
-                  inside)]
+                  "-")]
     w_name = "(w − z_w)" if f_off else "w"
     if quantized:
         real_sum = s_in * s_w * total  # type: ignore[operator]
@@ -458,7 +458,7 @@ def _depthwise_element(view: OpView, at: tuple[int, ...], quantized: bool) -> Wo
                     terms.append(f"{float(wv):.4g}·{float(xv):.4g}")
     steps = [Step(f"output [{n}, {oy}, {ox}, {oc}] reads input channel {ic} = {oc} / "
                   f"{data.depth_multiplier}; {inside} taps inside the image, {skipped} in the "
-                  "padding (skipped)", inside)]
+                  "padding (skipped)", "-")]
     if quantized:
         steps.append(Step(f"Σ w·(x − z_in) = {terms_text(terms, inside)}", total))
         acc = total

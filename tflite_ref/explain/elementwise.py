@@ -69,8 +69,9 @@ def _inputs(view: OpView, at: tuple[int, ...]) -> tuple[Any, Any, tuple[int, ...
 
 def _where(at: tuple[int, ...], ix: tuple[int, ...], iy: tuple[int, ...], a: Any, b: Any
            ) -> Step:
+    how = "" if ix == iy == at else " (broadcasting)"
     return Step(f"output {list(at)} pairs input 0 {list(ix)} = {a} with input 1 {list(iy)} = {b}"
-                " (broadcasting)", "-")
+                + how, "-")
 
 
 def _clamp_step(v: float, lo: float, hi: float) -> tuple[Step, int | float]:
@@ -164,7 +165,7 @@ def explain_add_sub(view: OpView) -> Parts:
             steps.append(Step(f"RDBPOT(SRDHM(·, {r.input2_multiplier}), {-r.input2_shift}) "
                               "(input 1 at the common scale)", rb))
             raw = int(wrap_int32(ra - rb if is_sub else ra + rb))
-            steps.append(Step(f"{ra} {op} {rb} (int32)", raw))
+            steps.append(Step(f"{ra} {op} {sign(rb)} (int32)", raw))
             scaled = int(multiply_by_quantized_multiplier_smaller_than_one_exp(
                 raw, r.output_multiplier, r.output_shift))
             steps.append(Step(f"RDBPOT(SRDHM(·, {r.output_multiplier}), {-r.output_shift}) "

@@ -121,7 +121,7 @@ def _element(view: OpView, at: tuple[int, ...]) -> WorkedElement:
     row = x.reshape(data.batches, data.depth)[b]
     w = filt.reshape(data.units, data.depth)[n]
     steps = [Step(f"output {list(at)} is row {b}, unit {n}: the dot product of input row {b} "
-                  f"with weight row {n} ({data.depth} products)", data.depth)]
+                  f"with weight row {n} ({data.depth} products)", "-")]
     out_t = view.output(0)
     rq = data.requant
     if rq is None:
