@@ -28,7 +28,8 @@ CHROMIUM_NAMES = ("chromium", "chromium-browser", "google-chrome", "google-chrom
 # The flags this sandbox (and a CI container) needs: no sandbox, no GPU, no network chatter.
 FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
          "--disable-background-networking", "--disable-component-update", "--disable-sync",
-         "--hide-scrollbars", "--mute-audio", "--remote-debugging-pipe")
+         "--disable-dev-shm-usage", "--hide-scrollbars", "--mute-audio",
+         "--remote-debugging-pipe")
 
 
 def find_chromium() -> str | None:
