@@ -210,3 +210,13 @@ def test_padding_helpers_match_padding_h() -> None:
                         total = max((want - 1) * stride + eff - image, 0)
                         assert compute_padding_with_offset(stride, dilation, image, filt, want) \
                             == (total // 2, total % 2)
+
+
+def test_activation_range_error_names_the_operator() -> None:
+    """6 / 1e-12 does not fit int32 (quant.calculate_activation_range_quantized); the error
+    names the pooling operator."""
+    model = build("AVERAGE_POOL_2D", (1, 4, 4, 1), "INT8", (2, 2), (2, 2), "VALID", "RELU6",
+                  qin=(1e-12, 0))
+    with pytest.raises(ModelValidationError, match="does not fit int32") as info:
+        tflite_ref.Interpreter(model_content=model).allocate_tensors()
+    assert str(info.value).startswith("subgraph 0, operator 0 (AVERAGE_POOL_2D): ")

@@ -460,6 +460,17 @@ def test_cumsum(dtype: str, shape: tuple[int, ...], axis: int, runtimes: str, ex
     check(model, [x], litert=runtimes != TFLM, tflm=runtimes != LITERT)
 
 
+def test_cumsum_int8_multiplier_error_names_the_operator() -> None:
+    """TFLM's int8 CUMSUM rescales by 2·s_in / (2^20·s_out), which QuantizeMultiplierSmallerThan
+    OneExp refuses when it is not below 1; the error names the operator."""
+    model = one_op("CUMSUM", [dict(shape=(4,), dtype="INT8", scale=0.5, zero_point=0),
+                              dict(shape=(1,), dtype="INT32", data=np.array([0], np.int32))],
+                   [dict(shape=(4,), dtype="INT8", scale=1e-7, zero_point=0)])
+    with pytest.raises(ModelValidationError, match="must be in \\(0, 1\\)") as info:
+        tflite_ref.Interpreter(model_content=model, emulate="tflm").allocate_tensors()
+    assert str(info.value).startswith("subgraph 0, operator 0 (CUMSUM): ")
+
+
 @settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(shape=st.lists(st.integers(1, 8), min_size=1, max_size=3), data=st.data(),
        exclusive=st.booleans(), reverse=st.booleans(), s_in=st.floats(0.005, 0.5),

@@ -34,7 +34,7 @@ import numpy as np
 import numpy.typing as npt
 
 from tflite_ref.errors import KernelRuntimeError
-from tflite_ref.kernels.common import quant_params, type_range
+from tflite_ref.kernels.common import names_operator, quant_params, type_range
 from tflite_ref.kernels.registry import BuiltinOperator as Op
 from tflite_ref.kernels.registry import OpContext, register
 from tflite_ref.kernels.registry import TensorType as T
@@ -187,6 +187,7 @@ class ReluData:
     dtype: np.dtype = np.dtype(np.float32)
 
 
+@names_operator
 def _prepare_relu(ctx: OpContext) -> ReluData:
     x, y = _prepare_unary(ctx)
     act_min, act_max = _RELU_BOUNDS[Op(ctx.op.builtin_code)]
@@ -260,6 +261,7 @@ class LeakyReluData:
     dtype: np.dtype = np.dtype(np.float32)
 
 
+@names_operator
 def prepare_leaky_relu(ctx: OpContext) -> LeakyReluData:
     x, y = _prepare_unary(ctx)
     alpha = F32(ctx.options.get("alpha", 0.0))
@@ -315,6 +317,7 @@ class PreluData:
     dtype: np.dtype = np.dtype(np.float32)
 
 
+@names_operator
 def prepare_prelu(ctx: OpContext) -> PreluData:
     if ctx.num_inputs != 2 or ctx.num_outputs != 1:
         ctx.fail(f"expects 2 inputs and 1 output, got {ctx.num_inputs} and {ctx.num_outputs}")
@@ -386,6 +389,7 @@ class HardSwishData:
     table: np.ndarray | None = None
 
 
+@names_operator
 def prepare_hard_swish(ctx: OpContext) -> HardSwishData:
     x, y = _prepare_unary(ctx)
     if x.type == T.FLOAT32:
@@ -608,10 +612,12 @@ def _prepare_sigmoid_tanh(ctx: OpContext, function: str) -> SigmoidTanhData:
     return SigmoidTanhData(lut_populate_int8(s_in, z_in, s_out, z_out, transform, dtype=dtype))
 
 
+@names_operator
 def prepare_logistic(ctx: OpContext) -> SigmoidTanhData:
     return _prepare_sigmoid_tanh(ctx, "logistic")
 
 
+@names_operator
 def prepare_tanh(ctx: OpContext) -> SigmoidTanhData:
     return _prepare_sigmoid_tanh(ctx, "tanh")
 
@@ -723,6 +729,7 @@ def _check_softmax_output(ctx: OpContext, in_type: int, out_type: int, s_out: fl
         need(_near(s_out, 1.0 / 32768, 0.001), "scale 1/32768 (within 0.1 %)")
 
 
+@names_operator
 def prepare_softmax(ctx: OpContext) -> SoftmaxData:
     if ctx.num_inputs != 1 or ctx.num_outputs != 1:
         ctx.fail(f"expects 1 input and 1 output, got {ctx.num_inputs} and {ctx.num_outputs}")
@@ -852,6 +859,7 @@ class LogSoftmaxData:
     dtype: np.dtype = np.dtype(np.float32)
 
 
+@names_operator
 def prepare_log_softmax(ctx: OpContext) -> LogSoftmaxData:
     x, y = _prepare_unary(ctx)
     if x.type == T.FLOAT32:
@@ -915,6 +923,7 @@ class LutData:
     approximate: bool = False  # GELU only
 
 
+@names_operator
 def prepare_elu(ctx: OpContext) -> LutData:
     x, y = _prepare_unary(ctx)
     if x.type == T.FLOAT32:
@@ -968,6 +977,7 @@ def _gelu_transform(v: npt.NDArray[np.float32], approximate: bool) -> npt.NDArra
     return (half_v * c_erfcf(v * F32(-_M_SQRT1_2))).astype(F32)
 
 
+@names_operator
 def prepare_gelu(ctx: OpContext) -> LutData:
     x, y = _prepare_unary(ctx)
     approximate = bool(ctx.options.get("approximate", False))
@@ -1021,6 +1031,7 @@ class L2NormData:
     dtype: np.dtype = np.dtype(np.float32)
 
 
+@names_operator
 def prepare_l2_normalization(ctx: OpContext) -> L2NormData:
     x, y = _prepare_unary(ctx)
     rank = len(ctx.input_shape(0))

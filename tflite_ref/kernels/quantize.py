@@ -17,8 +17,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from tflite_ref.errors import ModelValidationError
-from tflite_ref.kernels.common import per_tensor_quant_params, type_range
+from tflite_ref.kernels.common import names_operator, per_tensor_quant_params, type_range
 from tflite_ref.kernels.registry import BuiltinOperator as Op
 from tflite_ref.kernels.registry import OpContext, register
 from tflite_ref.kernels.registry import TensorType as T
@@ -31,14 +30,6 @@ from tflite_ref.quant.fixedpoint import (
     wrap_int32,
 )
 from tflite_ref.quant.multipliers import quantize_multiplier, requantize_effective_scale
-
-
-def _multiplier(ctx: OpContext, real: float) -> tuple[int, int]:
-    """``QuantizeMultiplier``, failing with the operator named."""
-    try:
-        return quantize_multiplier(real)
-    except ModelValidationError as exc:
-        ctx.fail(f"cannot rescale by {real!r}: {exc}")
 
 
 def _require_tflm(ctx: OpContext, ok: bool, what: str) -> None:
@@ -98,6 +89,7 @@ _TFLM_REQUANT = {T.INT16: (T.INT8, T.INT16, T.INT32), T.INT32: (T.INT8, T.INT16)
                  T.INT8: (T.INT8, T.UINT8, T.INT16, T.INT32), T.UINT8: (T.INT8,)}
 
 
+@names_operator
 def prepare_quantize(ctx: OpContext) -> QuantizeData:
     x, y = _one_to_one(ctx)
     out_dtype = np.dtype(y.dtype)
@@ -127,7 +119,7 @@ def prepare_quantize(ctx: OpContext) -> QuantizeData:
     s_out, z_out = per_tensor_quant_params(ctx, y, "output")
     if x.type == T.INT16 and y.type == T.INT16 and ctx.emulate == "tflite" and (z_in or z_out):
         ctx.fail(f"int16 -> int16 QUANTIZE needs zero points 0 (input {z_in}, output {z_out})")
-    m, shift = _multiplier(ctx, requantize_effective_scale(s_in, s_out))
+    m, shift = quantize_multiplier(requantize_effective_scale(s_in, s_out))
     if shift > 31:
         ctx.fail(f"requantization scale {s_in}/{s_out} is too large (shift {shift} > 31)")
     return QuantizeData(out_dtype, *type_range(out_dtype), None, np.array(z_out, np.int64), m,
@@ -160,6 +152,7 @@ class DequantizeData:
     zero_point: np.ndarray | None
 
 
+@names_operator
 def prepare_dequantize(ctx: OpContext) -> DequantizeData:
     x, y = _one_to_one(ctx)
     # dequantize.cc Prepare / TFLM DequantizePrepare input types.
@@ -218,6 +211,7 @@ _CAST_TFLM_IN = (T.INT8, T.INT16, T.INT32, T.UINT32, T.FLOAT32, T.BOOL)
 _CAST_TFLM_OUT = (T.INT8, T.INT16, T.INT32, T.UINT32, T.FLOAT32, T.BOOL)
 
 
+@names_operator
 def prepare_cast(ctx: OpContext) -> CastData:
     x, y = _one_to_one(ctx)
     if x.type == T.INT4 and y.type == T.FLOAT32:

@@ -25,8 +25,13 @@ from typing import Callable
 import numpy as np
 import numpy.typing as npt
 
-from tflite_ref.errors import KernelRuntimeError, ModelValidationError
-from tflite_ref.kernels.common import is_quantized, per_tensor_quant_params, type_range
+from tflite_ref.errors import KernelRuntimeError
+from tflite_ref.kernels.common import (
+    is_quantized,
+    names_operator,
+    per_tensor_quant_params,
+    type_range,
+)
 from tflite_ref.kernels.registry import BuiltinOperator as Op
 from tflite_ref.kernels.registry import OpContext, register
 from tflite_ref.kernels.registry import TensorType as T
@@ -98,16 +103,6 @@ def _axis_tensor_check(ctx: OpContext, slot: int = 1) -> np.ndarray | None:
     if t.type != T.INT32:
         ctx.unsupported(f"the axis tensor is {ctx.dtype_name(t)}; reductions take INT32 axes")
     return ctx.const(slot)
-
-
-def _multiplier(ctx: OpContext, real: float, smaller_than_one: bool = False) -> tuple[int, int]:
-    """``QuantizeMultiplier`` (or its SmallerThanOneExp CHECK), failing with the operator named."""
-    try:
-        if smaller_than_one:
-            return quantize_multiplier_smaller_than_one_exp(real)
-        return quantize_multiplier(real)
-    except ModelValidationError as exc:
-        ctx.fail(f"cannot rescale by {real!r}: {exc}")
 
 
 def _require_tflm(ctx: OpContext, ok: bool, what: str) -> None:
@@ -195,6 +190,7 @@ _TFLM_TYPES = {
 }
 
 
+@names_operator
 def prepare_reduce(ctx: OpContext) -> ReduceData:
     kind = _KIND[Op(ctx.op.builtin_code)]
     if ctx.num_inputs != 2 or ctx.num_outputs != 1:
@@ -234,7 +230,7 @@ def prepare_reduce(ctx: OpContext) -> ReduceData:
         # the presence of quantization — an int8 SUM always rescales.
         s_in, z_in = per_tensor_quant_params(ctx, x, "input")
         s_out, z_out = per_tensor_quant_params(ctx, y, "output")
-        m, s = _multiplier(ctx, requantize_effective_scale(s_in, s_out))
+        m, s = quantize_multiplier(requantize_effective_scale(s_in, s_out))
         quant_sum = QuantMeanSum(m, s, z_in, z_out, *type_range(dtype))
         if layout is not None and layout.n:
             requant = (m, s) if kind == "sum" else _mean_multiplier(quant_sum, layout.n)
@@ -483,6 +479,7 @@ def _arg_axis(values: npt.ArrayLike, rank: int) -> int | str:
     return r
 
 
+@names_operator
 def prepare_arg_min_max(ctx: OpContext) -> ArgMinMaxData:
     if ctx.num_inputs != 2 or ctx.num_outputs != 1:
         ctx.fail(f"{ctx.op.name} takes 2 inputs (data, axis) and 1 output")
@@ -613,6 +610,7 @@ class CumsumData:
 _CUMSUM_LEFT_SHIFT = 20  # kCumSumIntegerShift
 
 
+@names_operator
 def prepare_cumsum(ctx: OpContext) -> CumsumData:
     if ctx.num_inputs != 2 or ctx.num_outputs != 1:
         ctx.fail("CUMSUM takes 2 inputs (data, axis) and 1 output")
@@ -647,8 +645,8 @@ def prepare_cumsum(ctx: OpContext) -> CumsumData:
         twice = 2.0 * float(np.float32(s_in))
         real_in = float(np.float32(s_in)) / twice
         real_out = twice / ((1 << _CUMSUM_LEFT_SHIFT) * float(np.float32(s_out)))
-        m_in, sh_in = _multiplier(ctx, real_in, smaller_than_one=True)
-        m_out, sh_out = _multiplier(ctx, real_out, smaller_than_one=True)
+        m_in, sh_in = quantize_multiplier_smaller_than_one_exp(real_in)
+        m_out, sh_out = quantize_multiplier_smaller_than_one_exp(real_out)
         quant = CumsumQuant(z_in, m_in, sh_in, m_out, sh_out, z_out)
     return CumsumData(ctx.op.locator, axis, bool(ctx.options.get("exclusive", False)),
                       bool(ctx.options.get("reverse", False)), quant)
@@ -714,6 +712,7 @@ def _topk_k(values: npt.ArrayLike, last: int) -> int | str:
     return max(k, 0)
 
 
+@names_operator
 def prepare_topk_v2(ctx: OpContext) -> TopKData:
     if ctx.num_inputs != 2 or ctx.num_outputs != 2:
         ctx.fail("TOPK_V2 takes 2 inputs (data, k) and 2 outputs (values, indices)")
