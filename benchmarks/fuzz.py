@@ -546,6 +546,25 @@ _SELF_TEST: dict[str, Callable[[], dict[str, Any]]] = {
 }
 
 
+def _default_warnings() -> None:
+    """Warnings as a fresh ``tflite-ref`` process shows them (on stderr, once per place): the
+    parent may record them instead (pytest does), and a warning the CLI prints is part of what
+    the harness checks."""
+    import warnings
+
+    warnings.resetwarnings()  # also forgets which warnings were already shown
+    for category in (DeprecationWarning, PendingDeprecationWarning, ImportWarning,
+                     ResourceWarning):
+        warnings.filterwarnings("ignore", category=category)
+
+    def show(msg: warnings.WarningMessage) -> None:
+        sys.stderr.write(warnings.formatwarning(msg.message, msg.category, msg.filename,
+                                                msg.lineno, msg.line))
+
+    warnings._showwarnmsg_impl = show  # type: ignore[attr-defined]
+    warnings.showwarning = warnings._showwarning_orig  # type: ignore[attr-defined]
+
+
 def _send(fd: int, obj: dict[str, Any]) -> None:
     view = memoryview(json.dumps(obj).encode() + b"\n")
     while view:
@@ -571,6 +590,7 @@ def _child(commands: Sequence[str], path: str, workdir: str, write_fd: int,
             # someone else's (pytest's capture writes to a file of its own).
             sys.stdout = open(1, "w", encoding="utf-8", closefd=False)  # noqa: SIM115
             sys.stderr = open(2, "w", encoding="utf-8", closefd=False)  # noqa: SIM115
+            _default_warnings()
             _send(write_fd, {"start": command})
             start = time.perf_counter()
             if command == "load":
@@ -956,8 +976,10 @@ def render(s: Summary, out: io.TextIOBase | Any = sys.stdout) -> None:
         total = sum(by_cmd.values())
         print(f"{name:<{width}} " + " ".join(f"{by_cmd.get(c, 0):>8}" for c in cmds)
               + f" {total:>8}", file=out)
-    print(f"errors with a locator: {100 * s.locator_share:.1f}% "
-          f"({s.errors_with_locator} of {s.errors})", file=out)
+    share = 100 * s.locator_share
+    # Never round 99.97% up to 100%: the criterion is "every error".
+    text = "100%" if s.errors_with_locator == s.errors else f"{math.floor(share * 100) / 100:.2f}%"
+    print(f"errors with a locator: {text} ({s.errors_with_locator} of {s.errors})", file=out)
     print(f"max RSS of a child: {s.max_rss / 2**20:.0f} MiB ({s.max_rss_case}); "
           f"time per mutant (all commands): mean {s.seconds_mean:.3f} s, "
           f"p99 {s.seconds_p99:.3f} s, max {s.seconds_max:.2f} s ({s.seconds_max_case})",
