@@ -209,3 +209,24 @@ def test_logistic_tanh_int8_input_scaling(scale: float) -> None:
     m = cxx.i32(m)
     radius = int(math.floor(1.0 * 15 * (1 << 27) / (1 << ls)))
     assert q.logistic_tanh_int8_input_scaling(scale) == (m, ls, radius)
+
+
+def test_checked_log2() -> None:
+    """CheckedLog2 against its transcription: float32 log(x) · (1/log 2), TfLiteRound, the 1e-3
+    test.  The exponent is used only when the flag is true, and then the ``floor(|v| + 0.5)``
+    rounding elementwise.py used to compute gives the same exponent."""
+    rng = np.random.default_rng(3)
+    xs = [2.0**e * (1 + d) for e in range(-30, 8) for d in (0.0, 1e-4, -1e-4, 7e-4, 3e-3)]
+    xs += list(10 ** rng.uniform(-8, 3, 300)) + [0.0, -1.0, math.inf, math.nan, 2**0.4999999]
+    for x in xs:
+        x32 = np.float32(x)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            v = np.float32(np.log(x32)) * (np.float32(1.0) / np.float32(np.log(np.float32(2.0))))
+        ok, log2 = q.checked_log2(float(x32))
+        if not np.isfinite(v):
+            assert (ok, log2) == (False, 0)
+            continue
+        rounded = cxx.std_round(float(v))
+        assert (ok, log2) == (abs(float(v) - rounded) < float(np.float32(1e-3)), int(rounded))
+        if ok:
+            assert log2 == int(np.sign(v) * np.floor(np.abs(v) + np.float32(0.5)))

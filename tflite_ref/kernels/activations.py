@@ -73,6 +73,7 @@ from tflite_ref.quant.lut import (
 )
 from tflite_ref.quant.multipliers import (
     calculate_input_radius,
+    checked_log2,
     logistic_tanh_int8_input_scaling,
     preprocess_log_softmax_scaling_exp,
     preprocess_softmax_scaling,
@@ -506,17 +507,6 @@ class SigmoidTanhData:
     input_left_shift: int = 0
 
 
-def _checked_log2(x: float) -> tuple[bool, int]:
-    """quantization_util.cc CheckedLog2: float32 ``log(x) · (1 / log(2))``, rounded half away;
-    true when within 1e-3 of an integer."""
-    with np.errstate(divide="ignore", invalid="ignore"):
-        x_log2 = F32(np.log(F32(x))) * (F32(1.0) / F32(np.log(F32(2.0))))
-    if not np.isfinite(x_log2):
-        return False, 0
-    rounded = F32(round_away(x_log2))
-    return bool(abs(x_log2 - rounded) < F32(1e-3)), int(rounded)
-
-
 def _int16_sigmoid_tanh_scaling(ctx: OpContext, x: Tensor, y: Tensor, is_tanh: bool
                                 ) -> SigmoidTanhData:
     """Shared int16 Prepare of LOGISTIC (SigmoidPrepare) and TANH (TanhPrepare), identical in
@@ -526,7 +516,7 @@ def _int16_sigmoid_tanh_scaling(ctx: OpContext, x: Tensor, y: Tensor, is_tanh: b
     s_out, z_out = quant_params(y)
     _require_zero_points(ctx, "int16 LOGISTIC/TANH", input=z_in, output=z_out)
     _require_positive_scales(ctx, input=s_in, output=s_out)
-    pot, log2_in = _checked_log2(s_in)
+    pot, log2_in = checked_log2(s_in)
     left_shift = (15 - 3) + log2_in
     pot = pot and (left_shift in (0, 1) if is_tanh else left_shift == 0)
     multiplier = 0  # the kernels turn 0 into 3 << left_shift
@@ -537,7 +527,7 @@ def _int16_sigmoid_tanh_scaling(ctx: OpContext, x: Tensor, y: Tensor, is_tanh: b
             left_shift += 1
             real *= 2.0
         multiplier = int(real)  # static_cast<int32_t>: truncation
-    ok, log2_out = _checked_log2(s_out)
+    ok, log2_out = checked_log2(s_out)
     if not ok or log2_out != -15:
         ctx.fail(f"int16 output scale must be 2^-15, got {s_out}")
     return SigmoidTanhData(None, multiplier, left_shift)

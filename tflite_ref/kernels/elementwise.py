@@ -49,6 +49,7 @@ from tflite_ref.quant.multipliers import (
     add_effective_scales,
     calculate_activation_range,
     calculate_activation_range_quantized,
+    checked_log2,
     mul_effective_scale,
     quantize_multiplier,
     quantize_multiplier_smaller_than_one_exp,
@@ -164,17 +165,6 @@ class AddData:
 SubData = AddData
 
 
-def _checked_log2(scale: float) -> tuple[bool, int]:
-    """``CheckedLog2`` (kernel_util.cc): is ``scale`` a power of two (within 1e-3 in log2)?"""
-    s = np.float32(scale)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        x_log2 = np.float32(np.log(s)) * (np.float32(1.0) / np.float32(np.log(np.float32(2.0))))
-    rounded = np.float32(np.sign(x_log2) * np.floor(np.abs(x_log2) + np.float32(0.5)))
-    if not np.isfinite(rounded):
-        return False, 0
-    return bool(abs(x_log2 - rounded) < np.float32(1e-3)), int(rounded)
-
-
 def _prepare_add_sub(ctx: OpContext, is_sub: bool) -> AddData:
     shape = _prepare_binary_shape(ctx)
     require_output_type(ctx)
@@ -215,7 +205,7 @@ def _prepare_add_sub(ctx: OpContext, is_sub: bool) -> AddData:
         # TFLite takes the power-of-two path when the option asks for it (the schema default)
         # and all three scales are powers of two; TFLM always uses the general path.
         if ctx.emulate == "tflite" and ctx.options.get("pot_scale_int16", True):
-            pots = [_checked_log2(s) for s in (s1, s2, so)]
+            pots = [checked_log2(s) for s in (s1, s2, so)]
             if all(ok for ok, _ in pots):
                 sh1, sh2 = pots[0][1] - pots[2][1], pots[1][1] - pots[2][1]
                 if not (sh1 == 0 or sh2 == 0) or sh1 > 0 or sh2 > 0:

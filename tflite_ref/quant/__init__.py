@@ -82,6 +82,7 @@ from tflite_ref.quant.multipliers import (
     calculate_activation_range,
     calculate_activation_range_quantized,
     calculate_input_radius,
+    checked_log2,
     conv_effective_scales,
     fc_per_channel_effective_scales,
     fc_per_tensor_effective_scale,
@@ -122,7 +123,8 @@ __all__ = [
     "lut_populate_int8", "lut_populate_int16", "softmax_int16_luts", "tanh_f32", "tanh_lut_int8",
     # multipliers
     "Emulate", "QuantizedMultiplier", "add_effective_scales", "calculate_activation_range",
-    "calculate_activation_range_quantized", "calculate_input_radius", "conv_effective_scales",
+    "calculate_activation_range_quantized", "calculate_input_radius", "checked_log2",
+    "conv_effective_scales",
     "fc_per_channel_effective_scales", "fc_per_tensor_effective_scale",
     "logistic_tanh_int8_input_scaling", "mul_effective_scale",
     "preprocess_log_softmax_scaling_exp", "preprocess_softmax_scaling", "quantize_multiplier",

@@ -36,6 +36,7 @@ __all__ = [
     "preprocess_softmax_scaling",
     "preprocess_log_softmax_scaling_exp",
     "calculate_input_radius",
+    "checked_log2",
     "calculate_activation_range",
     "calculate_activation_range_quantized",
     "logistic_tanh_int8_input_scaling",
@@ -211,6 +212,22 @@ def calculate_input_radius(
     ib = input_integer_bits
     v = 1.0 * ((1 << ib) - 1) * float(1 << (total_signed_bits - ib)) / float(1 << input_left_shift)
     return int(math.floor(v))
+
+
+def checked_log2(x: float) -> tuple[bool, int]:
+    """quantization_util.cc ``CheckedLog2`` -> ``(is_power_of_two, log2)``.
+
+    ``log2 = float32(log(x)) · (1 / float32(log 2))`` in float32, rounded half away from zero
+    (``TfLiteRound``); the scale counts as a power of two when the fraction dropped is below
+    1e-3.  The exponent means something only when the flag is true (the kernels use it only
+    then); a non-positive or non-finite ``x`` gives ``(False, 0)``.
+    """
+    with np.errstate(divide="ignore", invalid="ignore"):
+        x_log2 = _F32(np.log(_F32(x))) * (_F32(1.0) / _F32(np.log(_F32(2.0))))
+    if not np.isfinite(x_log2):
+        return False, 0
+    rounded = _F32(round_away(x_log2))
+    return bool(abs(x_log2 - rounded) < _F32(1e-3)), int(rounded)
 
 
 _ACTIVATIONS = {
