@@ -15,6 +15,8 @@
 * Window geometry of ``tflite/kernels/padding.h`` (pooling; the convolutions compute the same):
   :func:`compute_out_size`, :func:`compute_padding_with_offset`.
 * :func:`names_operator`, the decorator of every prepare that calls :mod:`tflite_ref.quant`.
+* :func:`require_tflm`, :func:`require_tflite`: refuse a combination the emulated runtime's
+  kernel does not take.
 """
 
 from __future__ import annotations
@@ -39,6 +41,8 @@ __all__ = [
     "names_operator",
     "per_tensor_quant_params",
     "quant_params",
+    "require_tflite",
+    "require_tflm",
     "type_range",
 ]
 
@@ -100,6 +104,20 @@ def type_range(dtype: npt.DTypeLike) -> tuple[int, int]:
     """``(numeric_limits<T>::min(), numeric_limits<T>::max())`` of an integer type, as ints."""
     info = np.iinfo(dtype)
     return int(info.min), int(info.max)
+
+
+# -- emulated runtime ----------------------------------------------------------------------------
+def require_tflm(ctx: OpContext, ok: bool, what: str) -> None:
+    """When emulating TFLM, refuse (unsupported) what its kernel does not take: emulating a
+    runtime for a type combination it rejects would have no meaning."""
+    if ctx.emulate == "tflm" and not ok:
+        ctx.unsupported(f"TFLite Micro's {ctx.op.name} kernel does not take {what}")
+
+
+def require_tflite(ctx: OpContext, ok: bool, what: str) -> None:
+    """The same for LiteRT (ops or types only TFLM has)."""
+    if ctx.emulate == "tflite" and not ok:
+        ctx.unsupported(f"TFLite's {ctx.op.name} kernel does not take {what}")
 
 
 # -- window geometry (tflite/kernels/padding.h) -------------------------------------------------

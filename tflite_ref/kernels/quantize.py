@@ -17,7 +17,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from tflite_ref.kernels.common import names_operator, per_tensor_quant_params, type_range
+from tflite_ref.kernels.common import (
+    names_operator,
+    per_tensor_quant_params,
+    require_tflm,
+    type_range,
+)
 from tflite_ref.kernels.registry import BuiltinOperator as Op
 from tflite_ref.kernels.registry import OpContext, register
 from tflite_ref.kernels.registry import TensorType as T
@@ -30,12 +35,6 @@ from tflite_ref.quant.fixedpoint import (
     wrap_int32,
 )
 from tflite_ref.quant.multipliers import quantize_multiplier, requantize_effective_scale
-
-
-def _require_tflm(ctx: OpContext, ok: bool, what: str) -> None:
-    """Emulating TFLM for a type combination its kernel rejects would have no meaning."""
-    if ctx.emulate == "tflm" and not ok:
-        ctx.unsupported(f"TFLite Micro's {ctx.op.name} kernel does not take {what}")
 
 
 def _one_to_one(ctx: OpContext) -> tuple[Tensor, Tensor]:
@@ -99,11 +98,11 @@ def prepare_quantize(ctx: OpContext) -> QuantizeData:
     if x.type == T.FLOAT32:
         if y.type not in (T.INT8, T.UINT8, T.INT16):
             ctx.unsupported(f"QUANTIZE float32 -> {y.type_name} (int8, uint8, int16 only)")
-        _require_tflm(ctx, y.type != T.UINT8, "float32 -> uint8")
+        require_tflm(ctx, y.type != T.UINT8, "float32 -> uint8")
         if qy.per_axis:
             # quantize.cc: per-channel output -> reference_ops::PerChannelQuantize. TFLM's
             # PrepareQuantizeReference requires a single scale.
-            _require_tflm(ctx, False, "per-channel output quantization")
+            require_tflm(ctx, False, "per-channel output quantization")
             scale, zp = _per_axis(ctx, y, len(ctx.input_shape(0)))
         else:
             s, z = per_tensor_quant_params(ctx, y, "output")
@@ -158,14 +157,14 @@ def prepare_dequantize(ctx: OpContext) -> DequantizeData:
     # dequantize.cc Prepare / TFLM DequantizePrepare input types.
     if x.type not in (T.INT8, T.UINT8, T.INT16, T.FLOAT16, T.INT4):
         ctx.unsupported(f"DEQUANTIZE does not take {x.type_name} inputs")
-    _require_tflm(ctx, x.type in (T.INT8, T.UINT8, T.INT16), f"{x.type_name} inputs")
+    require_tflm(ctx, x.type in (T.INT8, T.UINT8, T.INT16), f"{x.type_name} inputs")
     if x.type == T.FLOAT16:
         return DequantizeData(None, None)
     q = x.quantization
     if q is None or not q.is_quantized:
         ctx.fail(f"input tensor {x.index} {x.name!r} has no quantization parameters")
     if q.per_axis:
-        _require_tflm(ctx, False, "per-channel inputs")
+        require_tflm(ctx, False, "per-channel inputs")
         if x.type == T.INT16:
             ctx.unsupported("per-channel int16 DEQUANTIZE (dequantize.h takes uint8/int8/int4)")
         scale, zp = _per_axis(ctx, x, len(ctx.input_shape(0)))
@@ -220,8 +219,8 @@ def prepare_cast(ctx: OpContext) -> CastData:
         ctx.unsupported(f"CAST from {x.type_name} is not supported")
     if y.type not in _CAST_TFLITE_OUT:
         ctx.unsupported(f"CAST to {y.type_name} is not supported")
-    _require_tflm(ctx, x.type in _CAST_TFLM_IN, f"{x.type_name} inputs")
-    _require_tflm(ctx, y.type in _CAST_TFLM_OUT, f"{y.type_name} outputs")
+    require_tflm(ctx, x.type in _CAST_TFLM_IN, f"{x.type_name} inputs")
+    require_tflm(ctx, y.type in _CAST_TFLM_OUT, f"{y.type_name} outputs")
     return CastData(np.dtype(y.dtype), nan_to_max=ctx.emulate == "tflite")
 
 

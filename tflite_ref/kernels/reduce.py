@@ -30,6 +30,8 @@ from tflite_ref.kernels.common import (
     is_quantized,
     names_operator,
     per_tensor_quant_params,
+    require_tflite,
+    require_tflm,
     type_range,
 )
 from tflite_ref.kernels.registry import BuiltinOperator as Op
@@ -103,17 +105,6 @@ def _axis_tensor_check(ctx: OpContext, slot: int = 1) -> np.ndarray | None:
     if t.type != T.INT32:
         ctx.unsupported(f"the axis tensor is {ctx.dtype_name(t)}; reductions take INT32 axes")
     return ctx.const(slot)
-
-
-def _require_tflm(ctx: OpContext, ok: bool, what: str) -> None:
-    """Emulating TFLM for a type its kernel rejects would have no meaning."""
-    if ctx.emulate == "tflm" and not ok:
-        ctx.unsupported(f"TFLite Micro's {ctx.op.name} kernel does not take {what}")
-
-
-def _require_tflite(ctx: OpContext, ok: bool, what: str) -> None:
-    if ctx.emulate == "tflite" and not ok:
-        ctx.unsupported(f"TFLite's {ctx.op.name} kernel does not take {what}")
 
 
 # -- MEAN / SUM / REDUCE_PROD / REDUCE_MAX / REDUCE_MIN / REDUCE_ANY / REDUCE_ALL ----------------
@@ -200,7 +191,7 @@ def prepare_reduce(ctx: OpContext) -> ReduceData:
         ctx.unsupported(f"input is {x.type_name} but output is {y.type_name}; they must match")
     if x.type not in _TFLITE_TYPES[kind]:
         ctx.unsupported(f"{ctx.op.name} does not take {x.type_name} inputs")
-    _require_tflm(ctx, x.type in _TFLM_TYPES[kind], f"{x.type_name} inputs")
+    require_tflm(ctx, x.type in _TFLM_TYPES[kind], f"{x.type_name} inputs")
     dtype = np.dtype(y.dtype)
     shape = ctx.input_shape(0)
     keep_dims = bool(ctx.options.get("keep_dims", False))
@@ -487,11 +478,11 @@ def prepare_arg_min_max(ctx: OpContext) -> ArgMinMaxData:
     # arg_min_max.cc Prepare / micro arg_min_max.cc Eval type switches.
     if x.type not in (T.FLOAT32, T.UINT8, T.INT8, T.INT32, T.BOOL):
         ctx.unsupported(f"{ctx.op.name} does not take {x.type_name} inputs")
-    _require_tflm(ctx, x.type in (T.FLOAT32, T.INT8), f"{x.type_name} inputs")
-    _require_tflm(ctx, y.type == T.INT32, f"{y.type_name} outputs")
+    require_tflm(ctx, x.type in (T.FLOAT32, T.INT8), f"{x.type_name} inputs")
+    require_tflm(ctx, y.type == T.INT32, f"{y.type_name} outputs")
     if axis_t.type not in (T.INT32, T.INT64):
         ctx.unsupported(f"the axis tensor is {axis_t.type_name}; {ctx.op.name} takes INT32/INT64")
-    _require_tflm(ctx, axis_t.type == T.INT32, f"{axis_t.type_name} axes")
+    require_tflm(ctx, axis_t.type == T.INT32, f"{axis_t.type_name} axes")
     declared = ctx.options.get("output_type")
     if isinstance(declared, str) and declared != y.type_name:
         # LiteRT overwrites the output type with the option; a file where they differ would be
@@ -618,8 +609,8 @@ def prepare_cumsum(ctx: OpContext) -> CumsumData:
     if x.type != y.type:
         ctx.unsupported(f"input is {x.type_name} but output is {y.type_name}; they must match")
     # LiteRT cumsum.cc: int32, int64, float32. TFLM cumsum.cc: float32, int8.
-    _require_tflite(ctx, x.type in (T.FLOAT32, T.INT32, T.INT64), f"{x.type_name} inputs")
-    _require_tflm(ctx, x.type in (T.FLOAT32, T.INT8), f"{x.type_name} inputs")
+    require_tflite(ctx, x.type in (T.FLOAT32, T.INT32, T.INT64), f"{x.type_name} inputs")
+    require_tflm(ctx, x.type in (T.FLOAT32, T.INT8), f"{x.type_name} inputs")
     if axis_t.type != T.INT32:
         ctx.unsupported(f"the axis tensor is {axis_t.type_name}; CUMSUM takes INT32")
     shape = ctx.input_shape(0)
@@ -723,7 +714,7 @@ def prepare_topk_v2(ctx: OpContext) -> TopKData:
     # topk_v2.cc TopKImpl / Eval switches. TFLM has no TOPK_V2.
     if x.type not in (T.FLOAT32, T.UINT8, T.INT8, T.INT16, T.INT32, T.INT64):
         ctx.unsupported(f"TOPK_V2 does not take {x.type_name} inputs")
-    _require_tflm(ctx, False, "any input (TFLite Micro has no TOPK_V2)")
+    require_tflm(ctx, False, "any input (TFLite Micro has no TOPK_V2)")
     if index_t.type not in (T.INT32, T.INT16):
         ctx.unsupported(f"indices output is {index_t.type_name}; TOPK_V2 writes INT32 or INT16")
     if k_t.type not in (T.INT32, T.INT16):

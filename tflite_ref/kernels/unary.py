@@ -28,6 +28,7 @@ from tflite_ref.kernels.common import (
     is_quantized,
     names_operator,
     per_tensor_quant_params,
+    require_tflm,
     type_range,
 )
 from tflite_ref.kernels.elementwise import require_num_io
@@ -88,11 +89,6 @@ def _prepare_same_type(ctx: OpContext) -> tuple[int, ...]:
     return shape
 
 
-def _tflite_only(ctx: OpContext, what: str) -> None:
-    if ctx.emulate == "tflm":
-        ctx.unsupported(f"TFLite Micro has no {what} kernel")
-
-
 def _quantized_io(ctx: OpContext) -> tuple[float, int, float, int]:
     """Scales and zero points, with elementwise.cc GenericPrepare's rule that int16 is
     symmetric (zero points 0)."""
@@ -132,7 +128,7 @@ def prepare_exp(ctx: OpContext) -> UnaryData:
     t = ctx.output(0).type
     if t == T.FLOAT32:
         return UnaryData(shape, ctx.op.locator)
-    _tflite_only(ctx, f"{ctx.output(0).type_name} EXP")
+    require_tflm(ctx, False, f"{ctx.output(0).type_name} tensors")
     s_in, z_in, s_out, z_out = _quantized_io(ctx)
     # exp.cc: LUTPopulate with std::exp(float).
     if t == T.INT8:
@@ -170,7 +166,7 @@ def prepare_log(ctx: OpContext) -> UnaryData:
     t = ctx.output(0).type
     if t == T.FLOAT32:
         return UnaryData(shape, ctx.op.locator)
-    _tflite_only(ctx, f"{ctx.output(0).type_name} LOG")
+    require_tflm(ctx, False, f"{ctx.output(0).type_name} tensors")
     s_in, z_in, s_out, z_out = _quantized_io(ctx)
     # elementwise.cc LogLUTPrepare: log(x) for x > 0; the lowest representable output for x <= 0.
     qmin = -128 if t == T.INT8 else -32768
@@ -220,7 +216,7 @@ def prepare_sqrt(ctx: OpContext) -> UnaryData:
     out = ctx.output(0)
     if out.type == T.FLOAT32:
         return UnaryData(shape, ctx.op.locator)
-    _tflite_only(ctx, f"{out.type_name} SQRT")
+    require_tflm(ctx, False, f"{out.type_name} tensors")
     s_in, z_in, s_out, z_out = _quantized_io(ctx)
     assert out.dtype is not None
     if out.type == T.INT8:
@@ -299,7 +295,7 @@ def prepare_rsqrt(ctx: OpContext) -> UnaryData:
         m, shift = quantize_multiplier(float(rsqrt_multiplier_real))
         table, invalid = _rsqrt_int8_table(z_in, z_out, m, shift)
         return UnaryData(shape, loc, "lut8", table.astype(np.int8), invalid, message)
-    _tflite_only(ctx, "INT16 RSQRT")
+    require_tflm(ctx, False, "INT16 tensors")
 
     def rsqrt_or_max(v: F32) -> F32:
         # value <= 0 maps to the largest output (int16 max · s_out), else 1.0f / sqrtf(v).
