@@ -20,6 +20,7 @@ from tflite_ref.kernels import (  # noqa: F401 - imported for their registration
     reduce,
     resize,
     rnn,
+    signal,
     sparse,
     svdf,
     unary,
