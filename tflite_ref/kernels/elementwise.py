@@ -244,16 +244,23 @@ def prepare_sub(ctx: OpContext) -> SubData:
     return _prepare_add_sub(ctx, is_sub=True)
 
 
-def _add_sub_general(r: AddSubRescale, x: np.ndarray, y: np.ndarray, sign: int) -> I64:
-    """reference_integer_ops::AddElementwise / reference_ops::SubElementwise, per element:
-    offset, shift left, scale each input to the common scale, add (or subtract) in int32, scale
-    to the output, add the output zero point."""
+def _to_common_scale(r: AddSubRescale, x: np.ndarray, y: np.ndarray) -> tuple[I64, I64]:
+    """The first steps of AddElementwise, SubElementwise and SquaredDifference: each input
+    offset by its zero point, shifted left by ``left_shift`` and scaled to the common scale."""
     a = (_i64(x) + r.input1_offset) << r.left_shift
     b = (_i64(y) + r.input2_offset) << r.left_shift
     a = as_i64(multiply_by_quantized_multiplier_smaller_than_one_exp(
         a, r.input1_multiplier, r.input1_shift))
     b = as_i64(multiply_by_quantized_multiplier_smaller_than_one_exp(
         b, r.input2_multiplier, r.input2_shift))
+    return a, b
+
+
+def _add_sub_general(r: AddSubRescale, x: np.ndarray, y: np.ndarray, sign: int) -> I64:
+    """reference_integer_ops::AddElementwise / reference_ops::SubElementwise, per element:
+    both inputs at the common scale, added (or subtracted) in int32, scaled to the output, plus
+    the output zero point."""
+    a, b = _to_common_scale(r, x, y)
     raw = wrap_int32(a + sign * b)
     return as_i64(multiply_by_quantized_multiplier_smaller_than_one_exp(
         raw, r.output_multiplier, r.output_shift)) + r.output_offset
@@ -653,12 +660,7 @@ def _squared_difference_quantized(data: SquaredDifferenceData, x: np.ndarray,
                                   y: np.ndarray) -> np.ndarray:
     r = data.rescale
     assert r is not None
-    a = (_i64(x) + r.input1_offset) << r.left_shift
-    b = (_i64(y) + r.input2_offset) << r.left_shift
-    a = as_i64(multiply_by_quantized_multiplier_smaller_than_one_exp(
-        a, r.input1_multiplier, r.input1_shift))
-    b = as_i64(multiply_by_quantized_multiplier_smaller_than_one_exp(
-        b, r.input2_multiplier, r.input2_shift))
+    a, b = _to_common_scale(r, x, y)
     d = as_i64(wrap_int32(a - b))
     sq = wrap_int32(d * d)
     # TFLite: MBQM_SmallerThanOneExp; TFLM: MBQM. Identical whenever the shift is <= 0, which

@@ -18,6 +18,7 @@ Quantized kernels come in three kinds, all built in prepare:
 from __future__ import annotations
 
 import functools
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -129,12 +130,19 @@ def prepare_exp(ctx: OpContext) -> UnaryData:
     if t == T.FLOAT32:
         return UnaryData(shape, ctx.op.locator)
     require_tflm(ctx, False, f"{ctx.output(0).type_name} tensors")
-    s_in, z_in, s_out, z_out = _quantized_io(ctx)
     # exp.cc: LUTPopulate with std::exp(float).
-    if t == T.INT8:
-        table = lut_populate_int8(s_in, z_in, s_out, z_out, c_expf)
+    return _lut_data(ctx, shape, _quantized_io(ctx), c_expf)
+
+
+def _lut_data(ctx: OpContext, shape: tuple[int, ...], io: tuple[float, int, float, int],
+              transform: Callable[[F32], F32]) -> UnaryData:
+    """``LUTPopulate`` of ``transform`` for the output type: the 256-entry int8 table or the
+    513-entry int16 one."""
+    s_in, z_in, s_out, z_out = io
+    if ctx.output(0).type == T.INT8:
+        table = lut_populate_int8(s_in, z_in, s_out, z_out, transform)
         return UnaryData(shape, ctx.op.locator, "lut8", table)
-    table = lut_populate_int16(s_in, z_in, s_out, z_out, c_expf)
+    table = lut_populate_int16(s_in, z_in, s_out, z_out, transform)
     return UnaryData(shape, ctx.op.locator, "lut16", table)
 
 
@@ -167,7 +175,8 @@ def prepare_log(ctx: OpContext) -> UnaryData:
     if t == T.FLOAT32:
         return UnaryData(shape, ctx.op.locator)
     require_tflm(ctx, False, f"{ctx.output(0).type_name} tensors")
-    s_in, z_in, s_out, z_out = _quantized_io(ctx)
+    io = _quantized_io(ctx)
+    _, _, s_out, z_out = io
     # elementwise.cc LogLUTPrepare: log(x) for x > 0; the lowest representable output for x <= 0.
     qmin = -128 if t == T.INT8 else -32768
     output_min = np.float32(qmin - z_out) * np.float32(s_out)
@@ -176,11 +185,7 @@ def prepare_log(ctx: OpContext) -> UnaryData:
         safe = np.where(v > 0, v, np.float32(1.0)).astype(np.float32)
         return np.where(v <= 0, output_min, c_logf(safe)).astype(np.float32)
 
-    if t == T.INT8:
-        table = lut_populate_int8(s_in, z_in, s_out, z_out, log_or_min)
-        return UnaryData(shape, ctx.op.locator, "lut8", table)
-    return UnaryData(shape, ctx.op.locator, "lut16",
-                     lut_populate_int16(s_in, z_in, s_out, z_out, log_or_min))
+    return _lut_data(ctx, shape, io, log_or_min)
 
 
 @register(Op.LOG, T.FLOAT32, prepare=prepare_log)
