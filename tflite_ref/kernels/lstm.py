@@ -1,5 +1,5 @@
-"""Kernels: UNIDIRECTIONAL_SEQUENCE_LSTM (float32; int8 activations with an int16 cell state),
-BIDIRECTIONAL_SEQUENCE_LSTM (float32).
+"""Kernels: UNIDIRECTIONAL_SEQUENCE_LSTM (float32; int8 activations with an int16 cell state;
+hybrid), BIDIRECTIONAL_SEQUENCE_LSTM (float32).
 
 The LSTM cell, per time step (``⊙`` element-wise, ``σ`` sigmoid, ``g`` the fused activation)::
 
@@ -50,8 +50,15 @@ sequence, the backward one from the last step to the first -- each with its own 
 (inputs 35-38).  An aux input (39) either feeds both cells through aux weights (40-47) or, without
 aux weights, replaces the backward cell's input.  ``merge_outputs`` concatenates both outputs.
 
-Not implemented: hybrid LSTMs (float input, int8 weights; LiteRT ``EvalHybrid``), int16
-activations (TFLM 16x8), 2-D input.
+**Hybrid** (float input, states and output; int8 or uint8 weights; LiteRT ``EvalHybrid``; TFLM
+refuses it): :class:`LstmHybridData`.  Every product's float operand is quantized per batch row
+at run time (rnn.py :class:`~tflite_ref.kernels.rnn.HybridWeights`), everything else is float32
+in LiteRT's operation order with Eigen's tanh and sigmoid reproduced bit for bit -- needed,
+because the output state is quantized again at the next step, where one ulp can move a rounding.
+Supports CIFG, peephole, layer norm, projection, diagonal (float) recurrent weights and both
+``asymmetric_quantize_inputs`` settings.
+
+Not implemented: int16 activations (TFLM 16x8), 2-D input, hybrid BIDIRECTIONAL_SEQUENCE_LSTM.
 """
 
 from __future__ import annotations
@@ -62,25 +69,33 @@ import numpy as np
 from numpy.typing import NDArray
 
 from tflite_ref.kernels.activations import SigmoidTanhData, logistic_int16, tanh_int16
+from tflite_ref.kernels.conv import hybrid_refused_by_tflm, hybrid_weights
 from tflite_ref.kernels.registry import BuiltinOperator as Op
 from tflite_ref.kernels.registry import OpContext, register
 from tflite_ref.kernels.registry import TensorType as T
 from tflite_ref.kernels.rnn import (
+    HybridWeights,
+    QuantizedRows,
+    apply_activation_eigen,
     apply_activation_float,
+    batch_quantize_floats,
     check_activation_float,
+    eigen_scalar_lanes,
     exact_int_matmul,
+    hybrid_float_tensor,
     per_tensor_quant,
     require_state,
     state_view,
 )
-from tflite_ref.kernels.unary import get_inv_sqrt_quantized_multiplier_exp
+from tflite_ref.model.schema import tensor_type_name
 from tflite_ref.quant.fixedpoint import (
     INT16_MAX,
     INT16_MIN,
+    get_inv_sqrt_quantized_multiplier_exp,
     logistic,
     multiply_by_quantized_multiplier,
-    rounding_divide_by_pot,
     round_away,
+    rounding_divide_by_pot,
     tanh,
     wrap_int32,
 )
@@ -88,10 +103,12 @@ from tflite_ref.quant.multipliers import quantize_multiplier
 
 __all__ = [
     "BidirectionalLstmData",
-    "LstmSlots",
-    "LstmFloatData",
-    "LstmIntegerData",
+    "HybridGate",
     "IntegerLstmArithmetic",
+    "LstmFloatData",
+    "LstmHybridData",
+    "LstmIntegerData",
+    "LstmSlots",
     "prepare_bidirectional_sequence_lstm",
     "prepare_unidirectional_sequence_lstm",
 ]
@@ -311,19 +328,22 @@ def _from_time_major(shape: LstmShape, y: np.ndarray) -> np.ndarray:
     return y if shape.time_major else np.ascontiguousarray(y.transpose(1, 0, 2))
 
 
-def prepare_unidirectional_sequence_lstm(ctx: OpContext) -> LstmFloatData | LstmIntegerData:
-    shape = _lstm_shape(ctx)
+def prepare_unidirectional_sequence_lstm(ctx: OpContext
+                                         ) -> LstmFloatData | LstmIntegerData | LstmHybridData:
     x = ctx.require_input(INPUT)
     w_type = ctx.require_input(UNIDIRECTIONAL.input_weights("output")).type
+    hybrid = x.type == T.FLOAT32 and w_type in (T.INT8, T.UINT8)
+    if hybrid:
+        hybrid_refused_by_tflm(ctx)
+    shape = _lstm_shape(ctx)
     if x.type == T.FLOAT32 and w_type == T.FLOAT32:
         return _prepare_float(ctx, shape, UNIDIRECTIONAL)
-    if x.type == T.FLOAT32:
-        ctx.unsupported(f"hybrid LSTM ({ctx.describe_types()}: float activations, quantized "
-                        "weights) is not implemented")
+    if hybrid:
+        return _prepare_hybrid(ctx, shape)
     if x.type == T.INT8 and w_type == T.INT8:
         return _prepare_integer(ctx, shape)
-    ctx.unsupported(f"{ctx.describe_types()}: implemented are float32 and int8 activations "
-                    "with int8 weights")
+    ctx.unsupported(f"{ctx.describe_types()}: implemented are float32 activations with float32 "
+                    "or int8/uint8 (hybrid) weights, and int8 activations with int8 weights")
 
 
 # =============================================================================================
@@ -422,7 +442,8 @@ def _mean_stddev_normalization(v: NDArray[np.float32]) -> NDArray[np.float32]:
     diff = (v - mean).astype(F32)
     variance = np.cumsum(diff * diff, axis=-1, dtype=F32)[..., -1:] / n
     stddev_inv = F32(1) / np.sqrt(variance + F32(1e-8))
-    return ((v - mean) * stddev_inv).astype(F32)
+    out: NDArray[np.float32] = ((v - mean) * stddev_inv).astype(F32)
+    return out
 
 
 def _float_gate(g: FloatGate, x_term: NDArray[np.float32], h: NDArray[np.float32],
@@ -491,14 +512,227 @@ def _float_lstm_pass(data: LstmFloatData, xs: NDArray[np.float32],
 
 @register(Op.UNIDIRECTIONAL_SEQUENCE_LSTM, T.FLOAT32,
           prepare=prepare_unidirectional_sequence_lstm)
-def unidirectional_sequence_lstm_float32(data: LstmFloatData, x: NDArray[np.float32],
-                                         *inputs: np.ndarray | None) -> NDArray[np.float32]:
+def unidirectional_sequence_lstm_float32(data: LstmFloatData | LstmHybridData,
+                                         x: NDArray[np.float32], *inputs: np.ndarray | None
+                                         ) -> NDArray[np.float32]:
     """lstm_eval.cc EvalFloat (LiteRT), EvalLstm<float> (TFLM).  Inputs 18 and 19 (output and
-    cell state) are updated in place."""
+    cell state) are updated in place.  Hybrid data (int8 weights): EvalHybrid,
+    :func:`_lstm_hybrid`."""
+    if isinstance(data, LstmHybridData):
+        return _lstm_hybrid(data, x, inputs[OUTPUT_STATE - 1],  # type: ignore[arg-type]
+                            inputs[CELL_STATE - 1])  # type: ignore[arg-type]
     sh, sl = data.shape, data.slots
     xs = np.ascontiguousarray(_to_time_major(sh, x), dtype=F32)
     out = _float_lstm_pass(data, xs, None, inputs[sl.output_state - 1],  # type: ignore[arg-type]
                            inputs[sl.cell_state - 1])  # type: ignore[arg-type]
+    return _from_time_major(sh, out)
+
+
+# =============================================================================================
+# Hybrid: float activations and states, int8 weights (LiteRT only: TFLM refuses it)
+# =============================================================================================
+@dataclass(frozen=True, slots=True)
+class HybridGate:
+    """One gate of lstm_eval.cc ``CalculateLstmGateHybrid``."""
+
+    input_weights: HybridWeights
+    recurrent_weights: HybridWeights | None  # None: diagonal recurrent weights
+    recurrent_diagonal: NDArray[np.float32] | None  # float32 (read with GetTensorData<float>)
+    cell_weights: NDArray[np.float32] | None  # peephole, fl32(s · w) (VectorScalarMultiply)
+    layer_norm: NDArray[np.float32] | None
+    bias: NDArray[np.float32]
+    activation: str  # SIGMOID, or the fused activation for the cell gate
+    # (n_batch, n_cell): where Eigen computes this gate's sigmoid with its scalar functor, from
+    # where the gate's scratch buffer sits (EvalHybrid's scratch layout, eigen_scalar_lanes).
+    scalar_lanes: NDArray[np.bool_] | None
+
+
+@dataclass(frozen=True, slots=True)
+class LstmHybridData:
+    """lstm_eval.cc ``EvalHybrid`` / ``LstmStepHybrid``.
+
+    Per step, every float operand of a product (the input, the output state, the projection's
+    input) is quantized per batch row (``asymmetric_quantize_inputs`` picks the quantizer) and
+    multiplied by int8 weights (rnn.py :class:`HybridWeights`); the rest is float32 in LiteRT's
+    order: ``gate = bias; gate += W·x; gate += R·h; gate += P⊙c``, layer norm, Eigen's sigmoid /
+    tanh; ``c = f·c; c += z·i``; ``h = o · act(c)``, projection.
+    """
+
+    shape: LstmShape
+    asymmetric: bool
+    input_gate: HybridGate | None  # None: CIFG
+    forget_gate: HybridGate
+    cell_gate: HybridGate
+    output_gate: HybridGate
+    cell_clip: float
+    proj_clip: float
+    projection_weights: HybridWeights | None
+    projection_bias: NDArray[np.float32] | None
+    activation: str
+    # With activation NONE, ApplyActivationToVector(c) writes nothing, so CalculateLstmOutputHybrid
+    # multiplies the output gate by what its scratch buffer holds: the cell gate z (the same
+    # buffer).  h = o ⊙ z instead of o ⊙ c -- reproduced, as LiteRT computes it.
+    hidden_from_cell_gate: bool
+
+
+def _hybrid_scratch_slot(shape: LstmShape, gate: str) -> int:
+    """EvalHybrid's scratch buffer: input, cell, forget, output gate (n_cell·n_batch floats
+    each; without the input gate under CIFG)."""
+    order = ("cell", "forget", "output") if shape.use_cifg else ("input", "cell", "forget",
+                                                                  "output")
+    return order.index(gate)
+
+
+def _hybrid_scalar_lanes(shape: LstmShape, gate: str) -> NDArray[np.bool_]:
+    """Eigen's scalar lanes of one gate (see :func:`eigen_scalar_lanes`): time-major input
+    activates a gate's whole buffer at once; batch-major runs one batch row per call, at row
+    offset ``b·n_cell`` in the buffer."""
+    size = shape.n_cell * shape.n_batch
+    base = _hybrid_scratch_slot(shape, gate) * size
+    if shape.time_major:
+        return eigen_scalar_lanes(base, size).reshape(shape.n_batch, shape.n_cell)
+    return np.stack([eigen_scalar_lanes(base + b * shape.n_cell, shape.n_cell)
+                     for b in range(shape.n_batch)])
+
+
+def _prepare_hybrid(ctx: OpContext, shape: LstmShape) -> LstmHybridData:
+    """unidirectional_sequence_lstm.cc Prepare for ``IsHybridOp`` and EvalHybrid's reads."""
+    sl = UNIDIRECTIONAL
+    activation = str(ctx.options.get("fused_activation_function", "NONE"))
+    check_activation_float(ctx, activation)
+    for i, what in ((sl.output_state, "output state"), (sl.cell_state, "cell state")):
+        if ctx.require_input(i).type != T.FLOAT32:
+            ctx.fail(f"input {i} ({what}) must be FLOAT32 in a hybrid LSTM, not "
+                     f"{ctx.require_input(i).type_name}")
+    if ctx.output(0).type != T.FLOAT32:
+        ctx.fail(f"the output must be FLOAT32 in a hybrid LSTM, not {ctx.output(0).type_name}")
+    asymmetric = bool(ctx.options.get("asymmetric_quantize_inputs", False))
+    w_type = ctx.require_input(sl.input_weights("forget")).type
+
+    def gate(name: str, act: str) -> HybridGate | None:
+        if shape.use_cifg and name == "input":
+            return None
+        rec_t = ctx.require_input(sl.recurrent_weights(name))
+        rec = diag = None
+        if len(ctx.input_shape(sl.recurrent_weights(name))) == 2:
+            if rec_t.type != w_type:  # CheckInputTensorDimensions
+                ctx.fail(f"recurrent-to-{name} weights are {rec_t.type_name}, the "
+                         f"input-to-forget weights {tensor_type_name(w_type)}")
+            rec = HybridWeights.of(ctx, sl.recurrent_weights(name),
+                                   f"recurrent-to-{name} weights", asymmetric)
+        else:
+            if rec_t.type != T.FLOAT32:
+                # LstmStepHybrid reads a diagonal with GetTensorData<float>: int8 bytes would be
+                # taken four at a time as floats, past the end of the tensor.
+                ctx.unsupported(f"diagonal recurrent-to-{name} weights of type "
+                                f"{rec_t.type_name}: LiteRT's hybrid LSTM reads them as FLOAT32")
+            diag = hybrid_float_tensor(ctx, sl.recurrent_weights(name),
+                                       f"recurrent-to-{name} weights")
+        cell = None
+        if shape.use_peephole and name != "cell":
+            i = sl.cell_weights(name)
+            if ctx.require_input(i).type != w_type:
+                ctx.fail(f"cell-to-{name} weights must have the weights' type "
+                         f"{tensor_type_name(w_type)}")
+            s_cw, _ = per_tensor_quant(ctx, ctx.input(i), f"cell-to-{name} weights")
+            cell = (F32(s_cw) * hybrid_weights(ctx, i, f"cell-to-{name} weights").astype(F32)
+                    ).astype(F32)
+        ln = (hybrid_float_tensor(ctx, sl.layer_norm_coefficients(name), f"{name} layer norm")
+              if shape.use_layer_norm else None)
+        bias = hybrid_float_tensor(ctx, sl.bias(name), f"{name} gate bias")
+        assert bias is not None  # _cell_shape required it
+        return HybridGate(
+            HybridWeights.of(ctx, sl.input_weights(name), f"input-to-{name} weights",
+                             asymmetric), rec, diag, cell, ln, bias, act,
+            _hybrid_scalar_lanes(shape, name) if act == "SIGMOID" else None)
+
+    proj_w = proj_b = None
+    if shape.use_projection:
+        proj_w = HybridWeights.of(ctx, sl.projection_weights, "projection weights", asymmetric)
+        proj_b = hybrid_float_tensor(ctx, sl.projection_bias, "projection bias")
+    forget, cell_g, output = gate("forget", "SIGMOID"), gate("cell", activation), gate(
+        "output", "SIGMOID")
+    assert forget is not None and cell_g is not None and output is not None
+    return LstmHybridData(shape, asymmetric, gate("input", "SIGMOID"), forget, cell_g, output,
+                          float(F32(ctx.options.get("cell_clip", 0.0))),
+                          float(F32(ctx.options.get("proj_clip", 0.0))), proj_w, proj_b,
+                          activation, activation == "NONE")
+
+
+def _hybrid_input_terms(g: HybridGate | None, qx: QuantizedRows | None, rows: int
+                        ) -> NDArray[np.float32] | None:
+    """``gate = bias (0 with layer norm); gate += W·x`` for every (step, batch) row at once:
+    each row is quantized on its own, so the term does not depend on the step.  (LiteRT skips
+    the product for an all-zero step, which only changes the sign of a zero.)"""
+    if g is None:
+        return None
+    start = np.broadcast_to(np.zeros_like(g.bias) if g.layer_norm is not None else g.bias,
+                            (rows, g.bias.size))
+    return start.copy() if qx is None else g.input_weights.accumulate(start, qx)
+
+
+def _hybrid_gate(g: HybridGate, x_term: NDArray[np.float32], hq: QuantizedRows | None,
+                 h: NDArray[np.float32], c: NDArray[np.float32]) -> NDArray[np.float32]:
+    """CalculateLstmGateHybrid after its input product: ``+= R·h`` (skipped for an all-zero
+    state, ``hq`` None), peephole, layer norm, activation."""
+    acc = x_term
+    if hq is not None:
+        if g.recurrent_weights is None:
+            assert g.recurrent_diagonal is not None
+            acc = acc + g.recurrent_diagonal * h  # VectorBatchVectorCwiseProductAccumulate
+        else:
+            acc = g.recurrent_weights.accumulate(acc, hq)
+    if g.cell_weights is not None:
+        acc = acc + g.cell_weights * c
+    if g.layer_norm is not None:  # MeanStddevNormalization, × coefficients, + bias
+        acc = (_mean_stddev_normalization(acc) * g.layer_norm + g.bias).astype(F32)
+    return apply_activation_eigen(acc, g.activation, g.scalar_lanes)
+
+
+def _lstm_hybrid(data: LstmHybridData, x: NDArray[np.float32], h_state: np.ndarray,
+                 c_state: np.ndarray) -> NDArray[np.float32]:
+    """lstm_eval.cc EvalHybrid / LstmStepHybrid over the sequence; the states are updated in
+    place.  Batch rows are independent (LiteRT runs batch-major input one row at a time), so
+    every step runs all rows at once."""
+    sh = data.shape
+    xs = np.ascontiguousarray(_to_time_major(sh, x), dtype=F32)
+    h = state_view(h_state, (sh.n_batch, sh.n_output))
+    c = state_view(c_state, (sh.n_batch, sh.n_cell))
+    rows = xs.reshape(-1, sh.n_input)
+    qx = batch_quantize_floats(rows, data.asymmetric) if rows.any() else None
+    gates = (data.input_gate, data.forget_gate, data.cell_gate, data.output_gate)
+    x_terms = [_hybrid_input_terms(g, qx, rows.shape[0]) for g in gates]
+    out = np.empty((sh.n_time, sh.n_batch, sh.n_output), dtype=F32)
+    for t in range(sh.n_time):  # the recurrence is sequential in time
+        step = slice(t * sh.n_batch, (t + 1) * sh.n_batch)
+        hq = batch_quantize_floats(h, data.asymmetric) if h.any() else None
+        forget = _hybrid_gate(data.forget_gate, x_terms[1][step], hq, h, c)  # type: ignore
+        if data.input_gate is not None:
+            inp = _hybrid_gate(data.input_gate, x_terms[0][step], hq, h, c)  # type: ignore
+        cell_in = _hybrid_gate(data.cell_gate, x_terms[2][step], hq, h, c)  # type: ignore
+        # UpdateLstmCellFloat: c = f·c; c += z·i (CIFG: i = 1 − f)
+        if data.input_gate is None:
+            inp = F32(1) - forget
+        new_c = forget * c + cell_in * inp
+        if data.cell_clip > 0:
+            new_c = np.clip(new_c, F32(-data.cell_clip), F32(data.cell_clip))
+        c[...] = new_c
+        o = _hybrid_gate(data.output_gate, x_terms[3][step], hq, h, c)  # type: ignore
+        # CalculateLstmOutputHybrid
+        hidden = o * (cell_in if data.hidden_from_cell_gate
+                      else apply_activation_eigen(c.copy(), data.activation))
+        if data.projection_weights is not None:
+            proj = np.zeros((sh.n_batch, sh.n_output), F32)
+            if data.projection_bias is not None:
+                proj = proj + data.projection_bias  # VectorBatchVectorAssign
+            if hidden.any():
+                proj = data.projection_weights.accumulate(
+                    proj, batch_quantize_floats(hidden, data.asymmetric))
+            if data.proj_clip > 0:
+                proj = np.clip(proj, F32(-data.proj_clip), F32(data.proj_clip))
+            hidden = proj
+        h[...] = hidden
+        out[t] = hidden
     return _from_time_major(sh, out)
 
 
@@ -886,7 +1120,8 @@ def _prepare_integer(ctx: OpContext, shape: LstmShape) -> LstmIntegerData:
 
 
 def _sat16(v: np.ndarray) -> I64:
-    return np.clip(v, INT16_MIN, INT16_MAX)
+    out: I64 = np.clip(v, INT16_MIN, INT16_MAX)
+    return out
 
 
 def _layer_norm(p: LayerNormParams, gate: I64) -> I64:
@@ -930,7 +1165,8 @@ def _nonlinearity(arith: IntegerLstmArithmetic, activation: str, v: I64) -> I64:
         return np.asarray(fn(v, 3, bits=16))
     # TFLM Sigmoid(): Logistic(input_multiplier = 0, left_shift = 0); Tanh(-12): the same ×3.
     kernel = logistic_int16 if activation == "SIGMOID" else tanh_int16
-    return kernel(SigmoidTanhData(None, 0, 0), v.astype(np.int16)).astype(np.int64)
+    out: I64 = kernel(SigmoidTanhData(None, 0, 0), v.astype(np.int16)).astype(np.int64)
+    return out
 
 
 def _integer_gate(data: LstmIntegerData, g: IntegerGate, x_term: I64, h: I64, c: I64) -> I64:

@@ -35,7 +35,13 @@ the effective scales:
   and weights_time, subtracts the state zero point in step 3 and adds it in step 2 -- after the
   clamp, with the int8/int16 store wrapping, which is reproduced.
 
-Hybrid SVDF (float input, int8 weights) is LiteRT-only and not implemented.
+**Hybrid** (float input, state and output; int8 or uint8 weights; LiteRT only -- TFLM refuses
+it): ``reference_ops::EvalHybridSVDF`` (``internal/reference/svdf.h``).  Step 2 quantizes each
+input row on the fly (``asymmetric_quantize_inputs`` picks the quantizer) and stores
+``fl(Σ q·wf) · fl(s_row · s_wf)`` as a float; steps 3-4 run in float32 against
+``weights_time`` dequantized once (``fl(wt · s_wt)``), with the x86 build's NEON_2_SSE dot
+product and reduction (four float32 lanes summed left to right, then the tail in order:
+``NeonVectorVectorDotProduct``, ``NeonReductionSumVector``) and Eigen's tanh -- bit for bit.
 """
 
 from __future__ import annotations
@@ -45,13 +51,18 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import NDArray
 
+from tflite_ref.kernels.conv import hybrid_refused_by_tflm, hybrid_weights
 from tflite_ref.kernels.registry import BuiltinOperator as Op
 from tflite_ref.kernels.registry import OpContext, register
 from tflite_ref.kernels.registry import TensorType as T
 from tflite_ref.kernels.rnn import (
+    HybridWeights,
+    apply_activation_eigen,
     apply_activation_float,
+    batch_quantize_floats,
     check_activation_float,
     exact_int_matmul,
+    hybrid_float_tensor,
     per_tensor_quant,
     require_state,
     state_view,
@@ -59,7 +70,7 @@ from tflite_ref.kernels.rnn import (
 from tflite_ref.quant.fixedpoint import multiply_by_quantized_multiplier, wrap_int32
 from tflite_ref.quant.multipliers import quantize_multiplier
 
-__all__ = ["SvdfData", "prepare_svdf"]
+__all__ = ["SvdfData", "SvdfHybridData", "neon_dot", "neon_sum", "prepare_svdf"]
 
 F32 = np.float32
 
@@ -101,7 +112,7 @@ def _effective_scale(a: float, b: float, c: float, arithmetic: str) -> float:
     return float(F32(a)) * float(F32(b)) / float(F32(c))
 
 
-def prepare_svdf(ctx: OpContext) -> SvdfData:
+def prepare_svdf(ctx: OpContext) -> SvdfData | SvdfHybridData:
     """svdf.cc Prepare (LiteRT) / svdf_common.cc PrepareSvdf (TFLM)."""
     if ctx.num_inputs != 5 or ctx.num_outputs != 1:
         ctx.fail(f"SVDF takes 5 inputs and 1 output, got {ctx.num_inputs} and {ctx.num_outputs}")
@@ -141,8 +152,12 @@ def prepare_svdf(ctx: OpContext) -> SvdfData:
                         "(it crashes on this model)")
 
     if x.type == T.FLOAT32:
+        if wf.type in (T.INT8, T.UINT8):
+            return _prepare_svdf_hybrid(ctx, rank, activation, batch, num_filters, num_units,
+                                        memory)
         if wf.type != T.FLOAT32:
-            ctx.unsupported(f"hybrid SVDF ({ctx.describe_types()}) is not implemented")
+            ctx.unsupported(f"{ctx.describe_types()}: float input takes FLOAT32 weights, or "
+                            "INT8/UINT8 ones (hybrid)")
         for t, what in ((wt, "weights_time"), (bias, "bias"), (state, "state"), (out, "output")):
             if t is not None and t.type != T.FLOAT32:
                 ctx.fail(f"{what} must be FLOAT32 in a float SVDF, not {t.type_name}")
@@ -206,18 +221,108 @@ def _prepare_svdf_integer(ctx: OpContext, rank: int, activation: str, batch: int
         multiplier_1=m1, shift_1=sh1, multiplier_2=m2, shift_2=sh2)
 
 
-def _shift_state(data: SvdfData, state: np.ndarray) -> np.ndarray:
+@dataclass(frozen=True, slots=True)
+class SvdfHybridData:
+    """svdf.cc EvalHybrid -> ``reference_ops::EvalHybridSVDF``: float state, int8 weights."""
+
+    batch: int
+    num_filters: int
+    num_units: int
+    rank: int
+    memory: int
+    weights_feature: HybridWeights
+    weights_time: NDArray[np.float32]  # (num_filters, memory): fl(wt · s_wt), dequantized once
+    bias: NDArray[np.float32] | None
+    activation: str
+    asymmetric: bool  # asymmetric_quantize_inputs
+
+
+def _prepare_svdf_hybrid(ctx: OpContext, rank: int, activation: str, batch: int,
+                         num_filters: int, num_units: int, memory: int) -> SvdfHybridData:
+    """svdf.cc Prepare/Eval for float input with int8 weights_feature (``IsHybridOp``)."""
+    hybrid_refused_by_tflm(ctx)
+    wt, state, out = ctx.input(2), ctx.input(4), ctx.output(0)
+    assert wt is not None and state is not None
+    if wt.type not in (T.INT8, T.UINT8):
+        # Eval dequantizes weights_time through GetTensorData<int8_t> whatever its type.
+        ctx.fail(f"weights_time must be INT8 or UINT8 in a hybrid SVDF, not {wt.type_name}")
+    for t, what in ((state, "state"), (out, "output")):
+        if t.type != T.FLOAT32:
+            ctx.fail(f"{what} must be FLOAT32 in a hybrid SVDF, not {t.type_name}")
+    check_activation_float(ctx, activation)
+    asymmetric = bool(ctx.options.get("asymmetric_quantize_inputs", False))
+    s_wt, _ = per_tensor_quant(ctx, wt, "weights_time")
+    # float_weights_time[i] = weights_time[i] * dequantization_scale (int8 -> float, times float)
+    wt_float = (hybrid_weights(ctx, 2, "weights_time").astype(F32) * F32(s_wt)).astype(F32)
+    return SvdfHybridData(batch, num_filters, num_units, rank, memory,
+                          HybridWeights.of(ctx, 1, "weights_feature", asymmetric), wt_float,
+                          hybrid_float_tensor(ctx, 3, "bias"), activation, asymmetric)
+
+
+def neon_dot(a: NDArray[np.float32], b: NDArray[np.float32]) -> NDArray[np.float32]:
+    """``NeonVectorVectorDotProduct`` along the last axis, as the x86 build (NEON_2_SSE) runs
+    it: four float32 lanes accumulate ``lane += a·b`` (a multiply, then an add) over the full
+    blocks of 4, the lanes are summed left to right, then the tail is added in order."""
+    n = a.shape[-1]
+    body = n - n % 4
+    lanes = np.zeros(np.broadcast_shapes(a.shape[:-1], b.shape[:-1]) + (4,), F32)
+    for k in range(0, body, 4):  # memory_size / 4 blocks
+        lanes = lanes + a[..., k:k + 4] * b[..., k:k + 4]
+    acc = ((lanes[..., 0] + lanes[..., 1]) + lanes[..., 2]) + lanes[..., 3]
+    for k in range(body, n):
+        acc = acc + a[..., k] * b[..., k]
+    out: NDArray[np.float32] = acc.astype(F32)
+    return out
+
+
+def neon_sum(a: NDArray[np.float32]) -> NDArray[np.float32]:
+    """``NeonReductionSumVector`` (float) along the last axis: the lanes of :func:`neon_dot`."""
+    n = a.shape[-1]
+    body = n - n % 4
+    lanes = np.zeros(a.shape[:-1] + (4,), F32)
+    for k in range(0, body, 4):
+        lanes = lanes + a[..., k:k + 4]
+    acc = ((lanes[..., 0] + lanes[..., 1]) + lanes[..., 2]) + lanes[..., 3]
+    for k in range(body, n):
+        acc = acc + a[..., k]
+    out: NDArray[np.float32] = acc.astype(F32)
+    return out
+
+
+def _shift_state(data: SvdfData | SvdfHybridData, state: np.ndarray) -> np.ndarray:
     """View the state as (batch, filters, memory) and drop each filter's oldest activation."""
     s = state_view(state, (data.batch, data.num_filters, data.memory))
     s[:, :, :-1] = s[:, :, 1:].copy()
     return s
 
 
+def _svdf_hybrid(data: SvdfHybridData, x: NDArray[np.float32], state: NDArray[np.float32]
+                 ) -> NDArray[np.float32]:
+    """reference_ops::EvalHybridSVDF: shift, quantized feature product into the newest column
+    (skipped, leaving 0, when the whole input is zero), then ApplyTimeWeightsBiasAndActivation
+    in float32."""
+    s = _shift_state(data, state)
+    newest = np.zeros((data.batch, data.num_filters), F32)
+    rows = np.ascontiguousarray(x, dtype=F32)
+    if rows.any():
+        newest = data.weights_feature.accumulate(newest, batch_quantize_floats(rows,
+                                                                               data.asymmetric))
+    s[:, :, -1] = newest
+    scratch = neon_dot(data.weights_time, s)  # BatchVectorBatchVectorDotProduct per filter
+    out = neon_sum(scratch.reshape(data.batch, data.num_units, data.rank))
+    if data.bias is not None:
+        out = out + data.bias  # VectorBatchVectorAdd
+    return apply_activation_eigen(out, data.activation)
+
+
 @register(Op.SVDF, T.FLOAT32, prepare=prepare_svdf)
-def svdf_float32(data: SvdfData, x: NDArray[np.float32], wf: np.ndarray, wt: np.ndarray,
-                 bias: np.ndarray | None, state: NDArray[np.float32]) -> NDArray[np.float32]:
+def svdf_float32(data: SvdfData | SvdfHybridData, x: NDArray[np.float32], wf: np.ndarray,
+                 wt: np.ndarray, bias: np.ndarray | None, state: NDArray[np.float32]
+                 ) -> NDArray[np.float32]:
     """reference_ops::EvalFloatSVDF (svdf.h) / TFLM EvalFloatSvdfReference; ``state`` is
-    updated in place."""
+    updated in place.  Hybrid data: :func:`_svdf_hybrid`."""
+    if isinstance(data, SvdfHybridData):
+        return _svdf_hybrid(data, x, state)
     s = _shift_state(data, state)
     s[:, :, -1] = x.astype(F32) @ data.weights_feature
     scratch = np.einsum("bfm,fm->bf", s, data.weights_time).astype(F32)
@@ -248,4 +353,6 @@ def svdf_int8(data: SvdfData, x: NDArray[np.int8], wf: np.ndarray, wt: np.ndarra
     if data.bias is not None:
         acc = acc + data.bias
     y = multiply_by_quantized_multiplier(wrap_int32(acc), data.multiplier_2, data.shift_2)
-    return np.clip(np.asarray(y) + data.output_zero_point, -128, 127).astype(np.int8)
+    out: NDArray[np.int8] = np.clip(np.asarray(y) + data.output_zero_point, -128,
+                                    127).astype(np.int8)
+    return out
