@@ -113,18 +113,8 @@ def _bit_length(x: npt.NDArray[np.integer]) -> I64:
     return np.frexp(x.astype(np.float64))[1].astype(np.int64)
 
 
-def _msb32(x: npt.NDArray[np.integer]) -> I64:
-    """``MostSignificantBit32`` (``signal/src/msb_32.cc``, GCC path): bit length, and 32 for 0."""
-    b = _bit_length(x)
-    return np.where(x == 0, 32, b)
-
-
 def _data_error(locator: str, message: str) -> KernelRuntimeError:
     return KernelRuntimeError(f"{locator}: {message}")
-
-
-def _dtype_name(t: int) -> str:
-    return {T.INT16: "INT16", T.INT32: "INT32", T.FLOAT32: "FLOAT32"}.get(t, str(t))
 
 
 # =============================================================================================
@@ -158,7 +148,8 @@ def signal_window(data: WindowData, x: I16, w: I16) -> I16:
     """``ApplyWindow``: ``(int32(x) * w) >> shift``, saturated to int16, chunk by chunk."""
     rows = x.reshape(-1, data.window_size).astype(np.int32)
     raw = (rows * w.astype(np.int32)) >> data.shift  # |x·w| < 2**30: no int32 overflow
-    return np.clip(raw, -32768, 32767).astype(np.int16).reshape(x.shape)
+    out: I16 = np.clip(raw, -32768, 32767).astype(np.int16).reshape(x.shape)
+    return out
 
 
 # =============================================================================================
@@ -239,12 +230,12 @@ class _KissArith:
         """``sround``: ``(x + 2**(FRACBITS-1)) >> FRACBITS`` in SAMPPROD, cast to the scalar."""
         return ((x + (1 << (self.frac_bits - 1))) >> self.frac_bits).astype(self.dtype)
 
-    def s_mul(self, a: np.ndarray, b: np.ndarray | np.generic) -> np.ndarray:
-        """``S_MUL``: ``sround(smul(a, b))`` (fixed) or ``a * b``."""
+    def s_mul(self, a: np.ndarray, b: Any) -> np.ndarray:
+        """``S_MUL``: ``sround(smul(a, b))`` (fixed) or ``a * b`` (``b`` a scalar twiddle part)."""
         if not self.fixed:
-            return a * b  # type: ignore[no-any-return]
-        return self.sround(a.astype(np.int64) * np.int64(b) if np.isscalar(b)
-                           else a.astype(np.int64) * np.asarray(b).astype(np.int64))
+            prod: np.ndarray = a * b
+            return prod
+        return self.sround(a.astype(np.int64) * np.asarray(b).astype(np.int64))
 
     def c_mul(self, a: Cpx, b: Cpx) -> Cpx:
         """``C_MUL``: one rounding per component (fixed: of the exact int64 difference/sum)."""
@@ -266,9 +257,8 @@ class _KissArith:
 
     def half(self, x: np.ndarray) -> np.ndarray:
         """``HALF_OF`` of a scalar: ``x >> 1`` (fixed) or ``x * 0.5f`` (TFLM's patch)."""
-        if self.fixed:
-            return x >> 1  # type: ignore[no-any-return]
-        return x * self.dtype(0.5)  # type: ignore[no-any-return]
+        out: np.ndarray = x >> 1 if self.fixed else x * self.dtype(0.5)
+        return out
 
     def half_sum(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
         """``HALF_OF(a + b)``: the sum is an ``int`` (int16 operands are promoted, so it does not
@@ -313,7 +303,7 @@ class _KissStage:
     m: int
     fstride: int
     tw: tuple[Cpx, ...]  # tw[q - 1][k] = twiddles[(q * k * fstride) mod n], q = 1..radix-1
-    extra: tuple[Any, ...]  # radix 3: epi3; radix 5: ya, yb (scalar twiddles); generic: table
+    extra: tuple[Any, ...]  # radix 3: epi3; radix 5: ya, yb (scalar twiddles)
 
 
 @dataclass(frozen=True, slots=True)
@@ -349,7 +339,7 @@ def _kiss_plan(arith: _KissArith, fft_length: int) -> _KissPlan:
     twr = np.array([t[0] for t in tw_pairs], dtype=arith.dtype)
     twi = np.array([t[1] for t in tw_pairs], dtype=arith.dtype)
 
-    factors = _kf_factor(n) if n > 1 else [(1, 1)]
+    factors = _kf_factor(n)
     stages = []
     pos = np.zeros(1, dtype=np.intp)
     src = np.zeros(1, dtype=np.intp)
@@ -367,7 +357,7 @@ def _kiss_plan(arith: _KissArith, fft_length: int) -> _KissPlan:
             extra = ((twr[fstride * m], twi[fstride * m]),
                      (twr[2 * fstride * m], twi[2 * fstride * m]))
         else:
-            extra = ((twr, twi),)
+            extra = ()
         stages.append(_KissStage(p, m, fstride, tw, extra))
         fstride *= p
     perm = np.empty(n, dtype=np.intp)
@@ -436,26 +426,6 @@ def _bfly5(a: _KissArith, s: _KissStage, f: list[Cpx]) -> list[Cpx]:
     return [y0, y1, y2, y3, y4]
 
 
-def _bfly_generic(a: _KissArith, s: _KissStage, f: list[Cpx]) -> list[Cpx]:
-    """``kf_bfly_generic``: output ``q1`` sums ``scratch[q] * twiddles[q * fstride * k mod n]``
-    for ``k = u + q1 * m``, accumulated in order q = 1..p-1 (each sum wraps in the scalar)."""
-    p, m, fs = s.radix, s.m, s.fstride
-    twr, twi = s.extra[0]
-    n = twr.shape[0]
-    scratch = [a.fixdiv(c, p) for c in f]
-    u = np.arange(m)
-    out = []
-    for q1 in range(p):
-        k = u + q1 * m
-        acc = scratch[0]
-        for q in range(1, p):
-            idx = (q * fs * k) % n
-            t = a.c_mul(scratch[q], (twr[idx], twi[idx]))
-            acc = (acc[0] + t[0], acc[1] + t[1])
-        out.append(acc)
-    return out
-
-
 _BUTTERFLIES: dict[int, Callable[[_KissArith, _KissStage, list[Cpx]], list[Cpx]]] = {
     2: _bfly2, 3: _bfly3, 4: _bfly4, 5: _bfly5}
 
@@ -466,13 +436,10 @@ def _kiss_fft(a: _KissArith, plan: _KissPlan, re: np.ndarray, im: np.ndarray) ->
     rows, n = re.shape
     re, im = re[:, plan.perm], im[:, plan.perm]
     for st in reversed(plan.stages):
-        if st.radix == 1:
-            continue
         shape = (rows, st.fstride, st.radix, st.m)
         r4, i4 = re.reshape(shape), im.reshape(shape)
         parts = [(r4[:, :, q, :], i4[:, :, q, :]) for q in range(st.radix)]
-        bfly = _BUTTERFLIES.get(st.radix, _bfly_generic)
-        out = bfly(a, st, parts)
+        out = _BUTTERFLIES[st.radix](a, st, parts)
         re = np.stack([o[0] for o in out], axis=2).reshape(rows, n)
         im = np.stack([o[1] for o in out], axis=2).reshape(rows, n)
     return re, im
@@ -531,6 +498,15 @@ def prepare_rfft(ctx: OpContext) -> RfftData:
     # kiss_fftr_alloc returns NULL for an odd length (TFLM then runs with no state).
     if fft_length < 2 or fft_length % 2:
         ctx.fail(f"fft_length is {fft_length}; kiss_fftr needs an even length >= 2")
+    # kf_bfly_generic (radices other than 2, 3, 4, 5 -- and length 1) takes its scratch from
+    # KISS_FFT_TMP_ALLOC, which TFLM's kissfft.patch turns into a null pointer: TFLM writes
+    # through it and crashes.  We refuse those lengths.
+    radices = sorted({p for p, _ in _kf_factor(fft_length // 2)} - set(_BUTTERFLIES))
+    if radices:
+        ctx.fail(f"fft_length {fft_length} factors (as kiss_fft does, over fft_length/2) into "
+                 f"radix {', '.join(map(str, radices))}; TFLM's kiss_fft has no scratch memory "
+                 "for such stages (its allocator is patched to return NULL) and crashes. Use "
+                 "a length whose half is a product of 2, 3 and 5")
     shape = ctx.input_shape(0)
     if len(shape) < 1:
         ctx.fail("the input must have rank >= 1")
@@ -666,10 +642,10 @@ def prepare_filter_bank(ctx: OpContext) -> FilterBankData:
                  "computed")
     if shapes[1][0] != shapes[2][0]:
         ctx.fail(f"weights ({shapes[1][0]}) and unweights ({shapes[2][0]}) differ in length")
-    tables = [ctx.const(i) for i in (3, 4, 5)]
+    freq, wstart, width = (ctx.const(i) for i in (3, 4, 5))
     index = None
-    if all(t is not None for t in tables):
-        got = _filter_bank_index(nc, *tables, shapes[0][0], shapes[1][0])  # type: ignore[arg-type]
+    if freq is not None and wstart is not None and width is not None:
+        got = _filter_bank_index(nc, freq, wstart, width, shapes[0][0], shapes[1][0])
         if isinstance(got, str):
             ctx.fail(got)
         index = got
@@ -700,7 +676,8 @@ def signal_filter_bank(data: FilterBankData, x: U32, weights: I16, unweights: I1
     w_sum = cw[index.bounds[1:]] - cw[index.bounds[:-1]]  # per channel 0..num_channels
     u_sum = cu[index.bounds[1:]] - cu[index.bounds[:-1]]
     acc = w_sum[1:] + u_sum[:-1]  # work_area[1:]: the first channel's weighted sum is dropped
-    return acc[:data.n_out].astype(np.uint64)
+    out: U64 = acc[:data.n_out].astype(np.uint64)
+    return out
 
 
 # =============================================================================================
@@ -736,7 +713,8 @@ def _sqrt64(n: U64) -> U64:
         r1 = r + np.uint64(1)
         r = np.where((r < 0xFFFFFFFF) & (r1 * r1 <= n), r1, r)
     cap = np.where((n >> np.uint64(32)) == 0, np.uint64(0xFFFF), np.uint64(0xFFFFFFFF))
-    return np.where((n - r * r > r) & (r != cap), r + np.uint64(1), r)  # type: ignore[no-any-return]
+    rounded: U64 = np.where((n - r * r > r) & (r != cap), r + np.uint64(1), r)
+    return rounded
 
 
 def signal_filter_bank_square_root(data: SquareRootData, x: U64, scale_bits: I32) -> U32:
