@@ -14,6 +14,12 @@ Runtime coverage (what is compared against what, and why not more):
   projection, layer norm and diagonal recurrent weights: LiteRT only (TFLM's LSTM rejects them).
 * BIDIRECTIONAL_SEQUENCE_LSTM, RNN, UNIDIRECTIONAL_SEQUENCE_RNN float32: LiteRT only (TFLM has
   none of these ops).
+* Hybrid (float activations and states, int8/uint8 weights quantized per row at run time)
+  UNIDIRECTIONAL_SEQUENCE_LSTM, SVDF, RNN, UNIDIRECTIONAL_SEQUENCE_RNN: LiteRT only, and compared
+  **exactly**, floats included (the kernels reproduce LiteRT's float32 operation order, its x86
+  SSE / NEON_2_SSE products and Eigen's tanh and sigmoid).  TFLM has no RNN ops, refuses a hybrid
+  SVDF at allocation, and runs a hybrid LSTM through its float kernel, reading the int8 weights
+  as floats (NaNs): :func:`test_hybrid_in_tflm` checks both and that ``emulate="tflm"`` refuses.
 
 Both runtimes start an int8 variable tensor at its zero point (LiteRT ``ResetVariableTensor``,
 tflite/core/api/tensor_utils.cc; TFLM ``MicroInterpreterGraph::ResetTensorData``), and so does
@@ -26,6 +32,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -35,7 +42,8 @@ from hypothesis import strategies as st
 
 import tflite_ref
 from tflite_ref.errors import ModelValidationError, UnsupportedOpError
-from tflite_ref.model.writer import ModelBuilder, TensorSpec
+from tflite_ref.kernels.rnn import eigen_logistic, eigen_scalar_lanes, eigen_tanh
+from tflite_ref.model.writer import ModelBuilder, SubgraphBuilder, TensorSpec
 
 Inputs = Sequence[np.ndarray]
 
@@ -65,11 +73,14 @@ def _skipped(model: tflite_ref.model.Model) -> set[int]:
 
 
 def check_litert(model: bytes, invokes: Sequence[Inputs], *, rtol: float = 1e-5,
-                 reset_before: int | None = None) -> None:
+                 reset_before: int | None = None, exact: bool = False) -> None:
     """Every tensor LiteRT shows after each invoke equals ours (``emulate="tflite"``).
 
-    ``reset_before=k`` calls ``reset_all_variables()`` on both before invoke ``k``.
+    ``reset_before=k`` calls ``reset_all_variables()`` on both before invoke ``k``; ``exact``
+    compares floats bit for bit too.
     """
+    atol = 0.0 if exact else 1e-6
+    rtol = 0.0 if exact else rtol
     ref = litert_interpreter(model)
     ref.allocate_tensors()
     it = ours(model, "tflite")
@@ -93,7 +104,8 @@ def check_litert(model: bytes, invokes: Sequence[Inputs], *, rtol: float = 1e-5,
             except ValueError:
                 continue
             assert_tensor_matches(it.get_tensor(ti), theirs,
-                                  f"invoke {k}: tensor {ti} {sg.tensors[ti].name!r}", rtol=rtol)
+                                  f"invoke {k}: tensor {ti} {sg.tensors[ti].name!r}", rtol=rtol,
+                                  atol=atol)
             compared += 1
         assert compared >= 2 + len(sg.inputs)  # inputs, the output, at least one state
 
@@ -141,12 +153,28 @@ def _int_data(rng: np.random.Generator, shape: Sequence[int], dtype: str, limit:
     return rng.integers(-hi, hi, shape, endpoint=True).astype(dtype.lower())
 
 
+def hybrid_weights(sg: SubgraphBuilder, rng: np.random.Generator, name: str,
+                   shape: Sequence[int], *, sd: float = 0.4, weight_type: str = "INT8",
+                   minus_128: bool = False) -> TensorSpec:
+    """Float weights quantized as the converter's dynamic-range mode does: symmetric per tensor,
+    ``scale = max|w| / 127``.  ``UINT8`` stores the same bytes in a uint8 tensor (LiteRT's hybrid
+    kernels read any 8-bit weights as int8); ``minus_128`` plants -128s, which no converter
+    writes and LiteRT's SSE product gets wrong (conv.py ``sse_sign_wrap_mask``)."""
+    w = rng.normal(0, sd, shape)
+    scale = float(np.abs(w).max()) / 127 or 1.0
+    q = np.clip(np.round(w / scale), -127, 127).astype(np.int8)
+    if minus_128:
+        q.reshape(-1)[::5] = -128
+    data = q.view(np.uint8) if weight_type == "UINT8" else q
+    return sg.tensor(name, shape, weight_type, data=data, scale=scale, zero_point=0)
+
+
 # =============================================================================================
 # SVDF
 # =============================================================================================
 @dataclass(frozen=True)
 class SvdfCase:
-    dtype: str  # "FLOAT32" or "INT8"
+    dtype: str  # "FLOAT32", "INT8" or "HYBRID" (float input and state, 8-bit weights)
     batch: int = 1
     input_size: int = 6
     units: int = 4
@@ -158,13 +186,18 @@ class SvdfCase:
     state_zero_point: int = 0
     input_zero_point: int = -3
     output_zero_point: int = 5
+    asymmetric: bool = False  # hybrid: asymmetric_quantize_inputs
+    weight_type: str = "INT8"  # hybrid: INT8 or UINT8
     seed: int = 0
 
     @property
     def id(self) -> str:
         state = f"{self.state_dtype.lower()}state" if self.dtype == "INT8" else ""
+        hybrid = ("asym" if self.asymmetric else "sym") if self.dtype == "HYBRID" else ""
         return "-".join(x for x in (
-            "svdf", self.dtype.lower(), state, f"{self.batch}x{self.input_size}",
+            "svdf", self.dtype.lower(), state, hybrid,
+            self.weight_type.lower() if self.weight_type != "INT8" else "",
+            f"{self.batch}x{self.input_size}",
             f"u{self.units}r{self.rank}m{self.memory}", self.activation.lower(),
             "" if self.bias else "nobias", f"zs{self.state_zero_point}"
             if self.state_zero_point else "") if x)
@@ -181,6 +214,16 @@ def svdf_model(c: SvdfCase) -> bytes:
                        data=rng.normal(0, 0.5, (filters, c.input_size)).astype(np.float32))
         wt = sg.tensor("weights_time", [filters, c.memory], "FLOAT32",
                        data=rng.normal(0, 0.5, (filters, c.memory)).astype(np.float32))
+        b = sg.tensor("bias", [c.units], "FLOAT32",
+                      data=rng.normal(0, 0.5, c.units).astype(np.float32)) if c.bias else None
+        state = sg.tensor("state", [c.batch, c.memory * filters], "FLOAT32", is_variable=True)
+        y = sg.tensor("output", [c.batch, c.units], "FLOAT32")
+    elif c.dtype == "HYBRID":
+        x = sg.tensor("input", [c.batch, c.input_size], "FLOAT32")
+        wf = hybrid_weights(sg, rng, "weights_feature", [filters, c.input_size], sd=0.5,
+                            weight_type=c.weight_type)
+        wt = hybrid_weights(sg, rng, "weights_time", [filters, c.memory], sd=0.5,
+                            weight_type=c.weight_type)
         b = sg.tensor("bias", [c.units], "FLOAT32",
                       data=rng.normal(0, 0.5, c.units).astype(np.float32)) if c.bias else None
         state = sg.tensor("state", [c.batch, c.memory * filters], "FLOAT32", is_variable=True)
@@ -214,7 +257,8 @@ def svdf_model(c: SvdfCase) -> bytes:
         y = sg.tensor("output", [c.batch, c.units], "INT8", scale=s_out,
                       zero_point=c.output_zero_point)
     sg.operator("SVDF", [x, wf, wt, b, state], [y],
-                {"rank": c.rank, "fused_activation_function": c.activation})
+                {"rank": c.rank, "fused_activation_function": c.activation,
+                 "asymmetric_quantize_inputs": c.asymmetric})
     sg.inputs, sg.outputs = [x], [y]
     return mb.build()
 
@@ -272,6 +316,44 @@ def test_svdf_drawn(data: st.DataObject) -> None:
         check_tflm(model, invokes)
 
 
+SVDF_HYBRID_CASES = [
+    SvdfCase("HYBRID"),
+    SvdfCase("HYBRID", asymmetric=True, activation="TANH"),
+    SvdfCase("HYBRID", batch=3, input_size=33, units=5, rank=3, memory=11, activation="RELU6"),
+    SvdfCase("HYBRID", batch=2, input_size=20, units=3, rank=1, memory=1, asymmetric=True,
+             bias=False, activation="NONE"),
+    SvdfCase("HYBRID", batch=2, memory=7, weight_type="UINT8", activation="SIGN_BIT"),
+]
+
+
+@pytest.mark.parametrize("case", SVDF_HYBRID_CASES, ids=lambda c: c.id)
+def test_svdf_hybrid_vs_litert(case: SvdfCase) -> None:
+    model = svdf_model(case)
+    rng = np.random.default_rng(case.seed)
+    # An all-zero input first: LiteRT skips its quantization and leaves the new column 0.
+    invokes = [[np.zeros((case.batch, case.input_size), np.float32)]] + random_invokes(
+        model, rng, n=3, float_range=3.0)
+    check_litert(model, invokes, exact=True)
+
+
+@given(data=st.data())
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+def test_svdf_hybrid_drawn(data: st.DataObject) -> None:
+    case = SvdfCase(
+        "HYBRID", batch=data.draw(st.integers(1, 3)), input_size=data.draw(st.integers(1, 40)),
+        units=data.draw(st.integers(1, 6)), rank=data.draw(st.integers(1, 3)),
+        memory=data.draw(st.integers(1, 10)), bias=data.draw(st.booleans()),
+        activation=data.draw(st.sampled_from(["NONE", "RELU", "RELU6", "RELU_N1_TO_1", "TANH",
+                                              "SIGN_BIT"])),
+        asymmetric=data.draw(st.booleans()),
+        weight_type=data.draw(st.sampled_from(["INT8", "UINT8"])),
+        seed=data.draw(st.integers(0, 2**16)))
+    model = svdf_model(case)
+    check_litert(model, random_invokes(model, np.random.default_rng(case.seed), n=3,
+                                       float_range=data.draw(st.sampled_from([0.01, 3.0, 100.0]))),
+                 exact=True)
+
+
 def test_svdf_int8_state_refused_for_litert() -> None:
     model = svdf_model(SvdfCase("INT8", state_dtype="INT8", state_zero_point=-50))
     with pytest.raises(UnsupportedOpError, match="INT8.*reads past the end.*emulate='tflm'"):
@@ -296,8 +378,8 @@ def test_svdf_int16_state_zero_point_is_an_emulation_difference() -> None:
 
 # Parameter sets where forming eff1 = s_in·s_wf/s_state or eff2 = s_state·s_wt/s_out in float32
 # or in double changes results (found by search): LiteRT uses float32, the TFLM wheel double.
-_WIDE = dict(batch=32, input_size=48, units=16, rank=1, memory=1, output_zero_point=5)
-_OUT = dict(batch=32, input_size=8, units=32, rank=1, memory=2, output_zero_point=0)
+_WIDE = {"batch": 32, "input_size": 48, "units": 16, "rank": 1, "memory": 1, "output_zero_point": 5}
+_OUT = {"batch": 32, "input_size": 8, "units": 32, "rank": 1, "memory": 2, "output_zero_point": 0}
 
 
 @pytest.mark.parametrize("case, runtime", [
@@ -345,7 +427,7 @@ def test_svdf_litert_requires_relu_on_integer_path() -> None:
 # =============================================================================================
 @dataclass(frozen=True)
 class LstmCase:
-    dtype: str  # "FLOAT32" or "INT8"
+    dtype: str  # "FLOAT32", "INT8" or "HYBRID" (float activations and states, 8-bit weights)
     batch: int = 1
     time: int = 3
     n_input: int = 5
@@ -356,7 +438,7 @@ class LstmCase:
     peephole: bool = False
     layer_norm: bool = False
     projection_bias: bool = True
-    diagonal: bool = False  # float only
+    diagonal: bool = False  # float and hybrid
     activation: str = "TANH"
     cell_clip: float = 0.0
     proj_clip: float = 0.0
@@ -364,6 +446,9 @@ class LstmCase:
     input_zero_point: int = -7
     state_zero_point: int = 3
     n_slots: int = 24  # LiteRT also takes the 20-input form (no layer-norm slots)
+    asymmetric: bool = False  # hybrid: asymmetric_quantize_inputs
+    weight_type: str = "INT8"  # hybrid: INT8 or UINT8
+    minus_128: bool = False  # hybrid: weights holding -128 (see hybrid_weights)
     seed: int = 0
 
     @property
@@ -373,7 +458,8 @@ class LstmCase:
     @property
     def tflm_can_run(self) -> bool:
         return not (self.cifg or self.peephole or self.layer_norm or self.projection
-                    or self.diagonal) and self.activation == "TANH" and self.n_slots == 24
+                    or self.diagonal) and self.activation == "TANH" and self.n_slots == 24 \
+            and self.dtype != "HYBRID"
 
     @property
     def id(self) -> str:
@@ -389,6 +475,10 @@ class LstmCase:
             parts.append(f"cs{self.cell_scale_log2}")
         if self.n_slots != 24:
             parts.append(f"{self.n_slots}inputs")
+        if self.dtype == "HYBRID":
+            parts += ["asym" if self.asymmetric else "sym",
+                      "uint8" if self.weight_type == "UINT8" else "",
+                      "m128" if self.minus_128 else ""]
         return "-".join(p for p in parts if p)
 
 
@@ -422,6 +512,31 @@ def lstm_model(c: LstmCase) -> bytes:
         if c.projection:
             slots[16] = f("proj_w", [n_out, c.n_cell])
             slots[17] = f("proj_b", [n_out], 0.1) if c.projection_bias else None
+        h = sg.tensor("output_state", [c.batch, n_out], "FLOAT32", is_variable=True)
+        cs = sg.tensor("cell_state", [c.batch, c.n_cell], "FLOAT32", is_variable=True)
+        y = sg.tensor("output", out_shape, "FLOAT32")
+    elif c.dtype == "HYBRID":
+        def q8(name: str, shape: Sequence[int], sd: float = 0.4) -> TensorSpec:
+            return hybrid_weights(sg, rng, name, shape, sd=sd, weight_type=c.weight_type,
+                                  minus_128=c.minus_128)
+
+        def f32(name: str, data: np.ndarray) -> TensorSpec:
+            return sg.tensor(name, list(data.shape), "FLOAT32", data=data.astype(np.float32))
+        x = sg.tensor("input", in_shape, "FLOAT32")
+        for k, g in enumerate(gates):
+            if not use[g]:
+                continue
+            slots[1 + k] = q8(f"w_{g}", [c.n_cell, c.n_input])
+            slots[5 + k] = (f32(f"r_{g}", rng.normal(0, 0.4, c.n_cell)) if c.diagonal
+                            else q8(f"r_{g}", [c.n_cell, n_out]))
+            slots[12 + k] = f32(f"b_{g}", rng.normal(0, 0.2, c.n_cell))
+            if c.peephole and g != "cell":
+                slots[9 + k - (k > 2)] = q8(f"p_{g}", [c.n_cell])
+            if c.layer_norm:
+                slots[20 + k] = f32(f"ln_{g}", rng.uniform(0.5, 1.5, c.n_cell))
+        if c.projection:
+            slots[16] = q8("proj_w", [n_out, c.n_cell])
+            slots[17] = f32("proj_b", rng.normal(0, 0.1, n_out)) if c.projection_bias else None
         h = sg.tensor("output_state", [c.batch, n_out], "FLOAT32", is_variable=True)
         cs = sg.tensor("cell_state", [c.batch, c.n_cell], "FLOAT32", is_variable=True)
         y = sg.tensor("output", out_shape, "FLOAT32")
@@ -476,7 +591,8 @@ def lstm_model(c: LstmCase) -> bytes:
     slots[0], slots[18], slots[19] = x, h, cs
     options = {"fused_activation_function": c.activation, "cell_clip": c.cell_clip,
                "proj_clip": c.proj_clip, "time_major": c.time_major,
-               "diagonal_recurrent_tensors": c.diagonal}
+               "diagonal_recurrent_tensors": c.diagonal,
+               "asymmetric_quantize_inputs": c.asymmetric}
     sg.operator("UNIDIRECTIONAL_SEQUENCE_LSTM", slots[:c.n_slots], [y], options,
                 intermediates=intermediates or None)
     sg.inputs, sg.outputs = [x], [y]
@@ -566,6 +682,58 @@ def test_lstm_float_drawn(data: st.DataObject) -> None:
     check_tflm(model, invokes)
 
 
+LSTM_HYBRID_CASES = [
+    LstmCase("HYBRID"),
+    LstmCase("HYBRID", batch=2, time=4, n_input=3, n_cell=6, time_major=True, asymmetric=True),
+    LstmCase("HYBRID", batch=2, time=2, cell_clip=0.5, weight_type="UINT8"),
+    LstmCase("HYBRID", batch=3, time=5, n_input=37, n_cell=21, asymmetric=True, peephole=True),
+    LstmCase("HYBRID", cifg=True, peephole=True, time_major=True),
+    LstmCase("HYBRID", batch=2, n_output=3, proj_clip=0.3, asymmetric=True),
+    LstmCase("HYBRID", batch=2, layer_norm=True, cifg=True, n_cell=7, time_major=True),
+    LstmCase("HYBRID", batch=2, layer_norm=True, peephole=True, n_output=5, time=4),
+    LstmCase("HYBRID", time=2, diagonal=True, activation="RELU"),
+    LstmCase("HYBRID", n_output=6, projection_bias=False, activation="RELU6", asymmetric=True),
+    LstmCase("HYBRID", n_slots=20, batch=2, activation="SIGN_BIT"),
+    # NONE: LiteRT's h = o ⊙ (cell gate), its scratch buffer (see LstmHybridData)
+    LstmCase("HYBRID", batch=2, activation="NONE", time_major=True),
+    LstmCase("HYBRID", batch=2, n_input=40, n_cell=18, n_output=17, minus_128=True),
+    LstmCase("HYBRID", batch=2, n_input=33, n_cell=16, minus_128=True, asymmetric=True,
+             weight_type="UINT8"),
+]
+
+
+@pytest.mark.parametrize("case", LSTM_HYBRID_CASES, ids=lambda c: c.id)
+def test_lstm_hybrid_vs_litert(case: LstmCase) -> None:
+    model = lstm_model(case)
+    invokes = random_invokes(model, np.random.default_rng(case.seed), n=3)
+    # All-zero input and state: LiteRT skips those products (IsZeroVector).
+    invokes.insert(1, [np.zeros_like(invokes[0][0])])
+    check_litert(model, invokes, exact=True, reset_before=2)
+
+
+@given(data=st.data())
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+def test_lstm_hybrid_drawn(data: st.DataObject) -> None:
+    n_cell = data.draw(st.integers(1, 24))
+    case = LstmCase(
+        "HYBRID", batch=data.draw(st.integers(1, 3)), time=data.draw(st.integers(1, 5)),
+        n_input=data.draw(st.integers(1, 40)), n_cell=n_cell,
+        n_output=data.draw(st.sampled_from([None, None, max(1, n_cell - 3), n_cell + 2])),
+        time_major=data.draw(st.booleans()), cifg=data.draw(st.booleans()),
+        peephole=data.draw(st.booleans()), layer_norm=data.draw(st.booleans()),
+        activation=data.draw(st.sampled_from(["TANH", "TANH", "RELU", "RELU6", "NONE"])),
+        cell_clip=data.draw(st.sampled_from([0.0, 0.0, 0.8])),
+        proj_clip=data.draw(st.sampled_from([0.0, 0.5])),
+        asymmetric=data.draw(st.booleans()),
+        weight_type=data.draw(st.sampled_from(["INT8", "UINT8"])),
+        minus_128=data.draw(st.sampled_from([False, False, True])),
+        seed=data.draw(st.integers(0, 2**16)))
+    model = lstm_model(case)
+    check_litert(model, random_invokes(model, np.random.default_rng(case.seed),
+                                       float_range=data.draw(st.sampled_from([0.05, 2.0, 50.0]))),
+                 exact=True)
+
+
 # Found by search: the gate multipliers s·s_w / 2^-12 formed from a float32 or a double product
 # give different TFLM results here; the TFLM wheel follows the double one.
 @pytest.mark.parametrize("zp_in, zp_state, seed", [(28, -4, 368966752), (-85, 4, 711976462)])
@@ -606,27 +774,6 @@ def test_lstm_int8_runtimes_differ() -> None:
 def test_lstm_refusals(case: LstmCase, emulate: str, match: str) -> None:
     with pytest.raises(UnsupportedOpError, match=match):
         ours(lstm_model(case), emulate)
-
-
-def test_lstm_hybrid_refused() -> None:
-    mb = ModelBuilder()
-    sg = mb.subgraph("main")
-    rng = np.random.default_rng(0)
-    slots: list[TensorSpec | None] = [None] * 24
-    slots[0] = x = sg.tensor("x", [1, 2, 3], "FLOAT32")
-    for k in range(4):
-        slots[1 + k] = sg.tensor(f"w{k}", [2, 3], "INT8", scale=0.1,
-                                 data=_int_data(rng, (2, 3), "INT8"))
-        slots[5 + k] = sg.tensor(f"r{k}", [2, 2], "INT8", scale=0.1,
-                                 data=_int_data(rng, (2, 2), "INT8"))
-        slots[12 + k] = sg.tensor(f"b{k}", [2], "FLOAT32", data=np.zeros(2, np.float32))
-    slots[18] = sg.tensor("h", [1, 2], "FLOAT32", is_variable=True)
-    slots[19] = sg.tensor("c", [1, 2], "FLOAT32", is_variable=True)
-    y = sg.tensor("y", [1, 2, 2], "FLOAT32")
-    sg.operator("UNIDIRECTIONAL_SEQUENCE_LSTM", slots, [y], {"fused_activation_function": "TANH"})
-    sg.inputs, sg.outputs = [x], [y]
-    with pytest.raises(UnsupportedOpError, match="hybrid LSTM"):
-        ours(mb.build(), "tflite")
 
 
 @pytest.mark.parametrize("emulate", ["tflite", "tflm"])
@@ -771,14 +918,22 @@ class RnnCase:
     units: int = 5
     time_major: bool = False
     activation: str = "TANH"
+    weights: str = "FLOAT32"  # or INT8 / UINT8: hybrid
+    asymmetric: bool = False  # hybrid: asymmetric_quantize_inputs
     seed: int = 0
+
+    @property
+    def hybrid(self) -> bool:
+        return self.weights != "FLOAT32"
 
     @property
     def id(self) -> str:
         op = "unidirectional_sequence_rnn" if self.sequence else "rnn"
         shape = (f"{self.batch}x{self.time}x{self.n_input}" if self.sequence
                  else f"{self.batch}x{self.n_input}")
-        return "-".join(p for p in (op, "float32", shape, f"u{self.units}",
+        kind = (f"hybrid-{self.weights.lower()}-{'asym' if self.asymmetric else 'sym'}"
+                if self.hybrid else "float32")
+        return "-".join(p for p in (op, kind, shape, f"u{self.units}",
                                     "tm" if self.time_major and self.sequence else "",
                                     self.activation.lower()) if p)
 
@@ -792,14 +947,19 @@ def rnn_model(c: RnnCase) -> bytes:
     else:
         in_shape = [c.batch, c.n_input]
     x = sg.tensor("input", in_shape, "FLOAT32")
-    w = sg.tensor("w", [c.units, c.n_input], "FLOAT32",
-                  data=rng.normal(0, 0.5, (c.units, c.n_input)).astype(np.float32))
-    r = sg.tensor("r", [c.units, c.units], "FLOAT32",
-                  data=rng.normal(0, 0.5, (c.units, c.units)).astype(np.float32))
+    if c.hybrid:
+        w = hybrid_weights(sg, rng, "w", [c.units, c.n_input], sd=0.5, weight_type=c.weights)
+        r = hybrid_weights(sg, rng, "r", [c.units, c.units], sd=0.5, weight_type=c.weights)
+    else:
+        w = sg.tensor("w", [c.units, c.n_input], "FLOAT32",
+                      data=rng.normal(0, 0.5, (c.units, c.n_input)).astype(np.float32))
+        r = sg.tensor("r", [c.units, c.units], "FLOAT32",
+                      data=rng.normal(0, 0.5, (c.units, c.units)).astype(np.float32))
     b = sg.tensor("b", [c.units], "FLOAT32", data=rng.normal(0, 0.3, c.units).astype(np.float32))
     h = sg.tensor("hidden_state", [c.batch, c.units], "FLOAT32", is_variable=True)
     y = sg.tensor("output", [*in_shape[:-1], c.units], "FLOAT32")
-    options: dict[str, object] = {"fused_activation_function": c.activation}
+    options: dict[str, object] = {"fused_activation_function": c.activation,
+                                  "asymmetric_quantize_inputs": c.asymmetric}
     if c.sequence:
         options["time_major"] = c.time_major
     sg.operator("UNIDIRECTIONAL_SEQUENCE_RNN" if c.sequence else "RNN", [x, w, r, b, h], [y],
@@ -815,13 +975,24 @@ RNN_CASES = [
     RnnCase(True, batch=3, time=4, time_major=True, activation="RELU6"),
     RnnCase(True, batch=1, time=5, n_input=2, units=6, activation="NONE"),
     RnnCase(True, batch=2, time=2, activation="SIGN_BIT"),
+    RnnCase(False, weights="INT8"),
+    RnnCase(False, batch=3, n_input=20, units=17, weights="INT8", asymmetric=True,
+            activation="RELU"),
+    RnnCase(True, weights="INT8"),
+    RnnCase(True, batch=3, time=4, n_input=33, units=9, time_major=True, weights="INT8",
+            asymmetric=True),
+    RnnCase(True, batch=1, time=5, n_input=2, units=6, weights="UINT8", activation="NONE"),
+    RnnCase(True, batch=2, time=3, weights="UINT8", asymmetric=True, activation="RELU_N1_TO_1"),
 ]
 
 
 @pytest.mark.parametrize("case", RNN_CASES, ids=lambda c: c.id)
 def test_rnn_vs_litert(case: RnnCase) -> None:
     model = rnn_model(case)
-    check_litert(model, random_invokes(model, np.random.default_rng(case.seed), n=3))
+    invokes = random_invokes(model, np.random.default_rng(case.seed), n=3)
+    if case.hybrid:
+        invokes.insert(1, [np.zeros_like(invokes[0][0])])  # LiteRT skips it (IsZeroVector)
+    check_litert(model, invokes, exact=case.hybrid)
 
 
 @given(data=st.data())
@@ -831,9 +1002,123 @@ def test_rnn_drawn(data: st.DataObject) -> None:
                    time=data.draw(st.integers(1, 4)), n_input=data.draw(st.integers(1, 6)),
                    units=data.draw(st.integers(1, 6)), time_major=data.draw(st.booleans()),
                    activation=data.draw(st.sampled_from(["NONE", "RELU", "TANH", "RELU_N1_TO_1"])),
-                   seed=data.draw(st.integers(0, 2**16)))
+                   weights=data.draw(st.sampled_from(["FLOAT32", "INT8", "UINT8"])),
+                   asymmetric=data.draw(st.booleans()), seed=data.draw(st.integers(0, 2**16)))
     model = rnn_model(case)
-    check_litert(model, random_invokes(model, np.random.default_rng(case.seed)))
+    check_litert(model, random_invokes(model, np.random.default_rng(case.seed)),
+                 exact=case.hybrid)
+
+
+# =============================================================================================
+# Hybrid ops in TFLM; Eigen's float functions as LiteRT runs them
+# =============================================================================================
+@pytest.mark.parametrize("kind", ["svdf", "lstm", "rnn"])
+def test_hybrid_in_tflm(kind: str, tmp_path: Path) -> None:
+    """TFLM refuses a hybrid SVDF at allocation and has no RNN ops; its LSTM takes float input
+    to its float kernel and reads the int8 weights as float32 (NaNs, or worse: run in a child
+    process).  ``emulate="tflm"`` refuses all three."""
+    from native import run_native
+
+    model = {"svdf": lambda: svdf_model(SvdfCase("HYBRID")),
+             "lstm": lambda: lstm_model(LstmCase("HYBRID", batch=2)),
+             "rnn": lambda: rnn_model(RnnCase(True, weights="INT8"))}[kind]()
+    path = tmp_path / f"hybrid_{kind}.tflite"
+    path.write_bytes(model)
+    inputs = random_invokes(model, np.random.default_rng(0), n=1)[0]
+    res = run_native("tflm", path, inputs)
+    if kind == "lstm":
+        it = ours(model, "tflite")
+        _feed(it, it.get_input_details(), inputs)
+        it.invoke()
+        litert_like = it.get_tensor(it.get_output_details()[0]["index"])
+        assert not res.ok or not np.allclose(res.tensors["o0"].reshape(litert_like.shape),
+                                             litert_like, atol=1e-2), \
+            "TFLM computed the hybrid LSTM: compare it instead of refusing it"
+    else:
+        assert not res.ok and "TFLM failed to allocate tensors" in res.error, res.error
+    match = {"svdf": "refuses hybrid", "lstm": "reads the int8 weights as float32",
+             "rnn": "no emulation of 'tflm'"}[kind]
+    with pytest.raises(UnsupportedOpError, match=match):
+        ours(model, "tflm")
+
+
+def _zero_weight_model(op: str, n: int, bias: np.ndarray, batch: int = 1,
+                       time_major: bool = True) -> bytes:
+    """A hybrid op whose int8 weights are all zero, so that its output is an activation of its
+    bias alone: RNN (``tanh(b)``), or an LSTM whose input, forget and cell gates saturate
+    (biases 100) so that after 10 steps ``c >= 9``, ``tanh(c) = 1`` and ``h = σ(b_o)``."""
+    mb = ModelBuilder()
+    sg = mb.subgraph("main")
+
+    def zeros(name: str, shape: list[int]) -> TensorSpec:
+        return sg.tensor(name, shape, "INT8", data=np.zeros(shape, np.int8), scale=1.0)
+
+    def f32(name: str, data: np.ndarray) -> TensorSpec:
+        return sg.tensor(name, list(data.shape), "FLOAT32", data=data.astype(np.float32))
+    if op == "RNN":
+        x = sg.tensor("x", [batch, 1], "FLOAT32")
+        h = sg.tensor("h", [batch, n], "FLOAT32", is_variable=True)
+        y = sg.tensor("y", [batch, n], "FLOAT32")
+        sg.operator("RNN", [x, zeros("w", [n, 1]), zeros("r", [n, n]), f32("b", bias), h], [y],
+                    {"fused_activation_function": "TANH"})
+    else:
+        shape = [10, batch, 1] if time_major else [batch, 10, 1]
+        slots: list[TensorSpec | None] = [None] * 24
+        x = slots[0] = sg.tensor("x", shape, "FLOAT32")
+        for k, g in enumerate("ifco"):
+            slots[1 + k] = zeros(f"w{g}", [n, 1])
+            slots[5 + k] = zeros(f"r{g}", [n, n])
+            slots[12 + k] = f32(f"b{g}", bias if g == "o" else np.full(n, 100.0))
+        slots[18] = sg.tensor("h", [batch, n], "FLOAT32", is_variable=True)
+        slots[19] = sg.tensor("c", [batch, n], "FLOAT32", is_variable=True)
+        y = sg.tensor("y", [*shape[:2], n], "FLOAT32")
+        sg.operator("UNIDIRECTIONAL_SEQUENCE_LSTM", slots, [y],
+                    {"fused_activation_function": "TANH", "time_major": time_major})
+    sg.inputs, sg.outputs = [x], [y]
+    return mb.build()
+
+
+def _litert_tensor(model: bytes, name: str) -> np.ndarray:
+    ref = litert_interpreter(model)
+    ref.allocate_tensors()
+    d = ref.get_input_details()[0]
+    ref.set_tensor(d["index"], np.zeros(d["shape"], np.float32))
+    ref.invoke()
+    return np.array(ref.get_tensor(next(t["index"] for t in ref.get_tensor_details()
+                                        if t["name"] == name)))
+
+
+def test_eigen_tanh_is_litert_tanh() -> None:
+    bias = np.concatenate([np.linspace(-9, 9, 2001), np.random.default_rng(0).normal(0, 2, 1003),
+                           [0.0, -0.0, 1e-30, 7.9, 8.5]]).astype(np.float32)
+    theirs = _litert_tensor(_zero_weight_model("RNN", bias.size, bias), "h")[0]
+    np.testing.assert_array_equal(eigen_tanh(bias), theirs)
+    assert np.count_nonzero(np.tanh(bias) != theirs) > 100  # why not NumPy's (or libm's) tanh
+
+
+@pytest.mark.parametrize("n_cell, batch, time_major, packet_only_wrong", [
+    (13, 3, True, 1), (13, 3, False, 6), (10, 2, False, 4), (1026, 1, True, 0),
+    (7, 5, False, 4)])
+def test_eigen_logistic_lanes_are_litert_sigmoid(n_cell: int, batch: int, time_major: bool,
+                                                 packet_only_wrong: int) -> None:
+    """Eigen computes the first elements before a 16-byte boundary and the tail after the last
+    packet of 4 with its scalar logistic (expf-based), the rest with its packet formula.  The
+    output gate is slot 3 of EvalHybrid's scratch buffer (n_cell·n_batch floats per gate);
+    time-major input activates the whole gate buffer at once, batch-major one row at a time."""
+    bias = np.random.default_rng(n_cell).normal(0, 3, n_cell).astype(np.float32)
+    model = _zero_weight_model("LSTM", n_cell, bias, batch, time_major)
+    assert np.all(_litert_tensor(model, "c") >= 9)  # so that tanh(c) = 1 exactly
+    theirs = _litert_tensor(model, "h")
+    size, start = n_cell * batch, 3 * n_cell * batch
+    if time_major:
+        lanes = eigen_scalar_lanes(start, size).reshape(batch, n_cell)
+    else:
+        lanes = np.stack([eigen_scalar_lanes(start + b * n_cell, n_cell) for b in range(batch)])
+    tiled = np.tile(bias, (batch, 1))
+    np.testing.assert_array_equal(eigen_logistic(tiled, lanes), theirs)
+    # Without the scalar lanes (the packet formula everywhere) this many elements are wrong
+    # (1026: the two scalar lanes of that buffer happen to agree in both formulas).
+    assert np.count_nonzero(eigen_logistic(tiled) != theirs) == packet_only_wrong
 
 
 # =============================================================================================
@@ -852,7 +1137,8 @@ REAL_MODELS = {  # model id -> runtimes to compare with
 
 @pytest.mark.parametrize("model_id", sorted(REAL_MODELS))
 def test_real_model(model_id: str) -> None:
-    from conftest import SHARED_MODEL_FILES, model_id as id_of
+    from conftest import SHARED_MODEL_FILES
+    from conftest import model_id as id_of
     from harness import random_inputs
     from native import run_native
 

@@ -51,7 +51,7 @@ sequence, the backward one from the last step to the first -- each with its own 
 aux weights, replaces the backward cell's input.  ``merge_outputs`` concatenates both outputs.
 
 **Hybrid** (float input, states and output; int8 or uint8 weights; LiteRT ``EvalHybrid``; TFLM
-refuses it): :class:`LstmHybridData`.  Every product's float operand is quantized per batch row
+runs its float kernel on such a model, reading the int8 weights as floats -- refused): :class:`LstmHybridData`.  Every product's float operand is quantized per batch row
 at run time (rnn.py :class:`~tflite_ref.kernels.rnn.HybridWeights`), everything else is float32
 in LiteRT's operation order with Eigen's tanh and sigmoid reproduced bit for bit -- needed,
 because the output state is quantized again at the next step, where one ulp can move a rounding.
@@ -69,7 +69,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from tflite_ref.kernels.activations import SigmoidTanhData, logistic_int16, tanh_int16
-from tflite_ref.kernels.conv import hybrid_refused_by_tflm, hybrid_weights
+from tflite_ref.kernels.conv import hybrid_weights
 from tflite_ref.kernels.registry import BuiltinOperator as Op
 from tflite_ref.kernels.registry import OpContext, register
 from tflite_ref.kernels.registry import TensorType as T
@@ -333,8 +333,13 @@ def prepare_unidirectional_sequence_lstm(ctx: OpContext
     x = ctx.require_input(INPUT)
     w_type = ctx.require_input(UNIDIRECTIONAL.input_weights("output")).type
     hybrid = x.type == T.FLOAT32 and w_type in (T.INT8, T.UINT8)
-    if hybrid:
-        hybrid_refused_by_tflm(ctx)
+    if hybrid and ctx.emulate == "tflm":
+        # unidirectional_sequence_lstm.cc Eval switches on the input type only: float input runs
+        # EvalLstm<float, float, float, float>, which reads the int8 weights as float32 -- four
+        # bytes per weight, past the end of each tensor (the wheel returns NaNs).
+        ctx.unsupported(f"hybrid LSTM ({ctx.describe_types()}): TFLite Micro runs its float "
+                        "kernel on it and reads the int8 weights as float32, past their end; "
+                        "there is no result to reproduce (LiteRT runs it: emulate='tflite')")
     shape = _lstm_shape(ctx)
     if x.type == T.FLOAT32 and w_type == T.FLOAT32:
         return _prepare_float(ctx, shape, UNIDIRECTIONAL)
@@ -529,7 +534,7 @@ def unidirectional_sequence_lstm_float32(data: LstmFloatData | LstmHybridData,
 
 
 # =============================================================================================
-# Hybrid: float activations and states, int8 weights (LiteRT only: TFLM refuses it)
+# Hybrid: float activations and states, int8 weights (LiteRT only)
 # =============================================================================================
 @dataclass(frozen=True, slots=True)
 class HybridGate:
