@@ -35,8 +35,6 @@ MOBILENET = MODELS["tflm/mobilenet_v2_quantized_1x3x224x224"]
 
 # Models tflite_ref does not run yet: `check` stops with exit 2 and says which operator.
 NOT_YET = {
-    "tflm/audio_preprocessor_float": "Signal",  # TFLite Micro's signal-processing custom ops
-    "tflm/audio_preprocessor_int8": "Signal",
     "tflm/person_detect_vela": "ethos-u",  # an Ethos-U NPU command stream
 }
 # Hybrid models (float activations, int8 weights): TFLite Micro refuses them at Prepare, and so
@@ -45,7 +43,11 @@ NOT_FOR_TFLM = {"mlperf_tiny/kws_ref_model_float32": "hybrid",
                 "mlperf_tiny/model_ToyCar_quant": "hybrid"}
 # tflite_ref refuses to emulate LiteRT on an 8-bit SVDF state (LiteRT reads it as int16 and
 # overruns its buffer, see test_runtime_crash_is_a_finding); it emulates TFLite Micro there.
-NOT_FOR_LITERT = {"tflm/keyword_scrambled_8bit": "SVDF"}
+NOT_FOR_LITERT = {"tflm/keyword_scrambled_8bit": "SVDF",
+                  # TFLite Micro's signal-processing custom ops: LiteRT has no kernels for them,
+                  # so tflite_ref runs them only under emulate="tflm".
+                  "tflm/audio_preprocessor_float": "Signal",
+                  "tflm/audio_preprocessor_int8": "Signal"}
 # LiteRT refuses this file (per-axis bias quantization with quantized_dimension 3 on rank-1
 # tensors): a finding about LiteRT, exit 1.
 LITERT_REFUSES = {"tflm/person_detect"}

@@ -28,9 +28,6 @@ from tflite_ref.errors import UnsupportedOpError
 
 # model id -> the operator tflite_ref does not run yet (and why), checked by test_not_yet_*.
 NOT_YET = {
-    # TFLM's signal-processing library ops; LiteRT has no kernels for them either.
-    "tflm/audio_preprocessor_float": "CUSTOM:Signal",
-    "tflm/audio_preprocessor_int8": "CUSTOM:Signal",
     "tflm/person_detect_vela": "CUSTOM:ethos-u",  # an Ethos-U NPU command stream; no host runtime
 }
 # Hybrid models (float activations, int8 weights): TFLite Micro refuses them at Prepare, so they
@@ -42,6 +39,9 @@ LITERT_REFUSES = {"tflm/person_detect"}
 # SVDF with an int8 state tensor: LiteRT's kernel assumes int16 state, reads and writes out of
 # bounds and corrupts its heap; TFLite Micro runs it. tflite_ref refuses it under emulate="tflite".
 LITERT_CRASHES = {"tflm/keyword_scrambled_8bit"}
+# TFLite Micro's signal-processing custom ops (the micro_speech audio front end): LiteRT has no
+# kernels for them, so they are compared with TFLM only, and emulate="tflite" refuses them.
+TFLM_ONLY = {"tflm/audio_preprocessor_float", "tflm/audio_preprocessor_int8"}
 
 RUNNABLE = [p for p in SHARED_MODEL_FILES if model_id(p) not in NOT_YET]
 NOT_YET_FILES = [p for p in SHARED_MODEL_FILES if model_id(p) in NOT_YET]
@@ -62,7 +62,7 @@ def _ours(path: Path, inputs: list[np.ndarray], emulate: str) -> tflite_ref.Inte
 
 
 @pytest.mark.parametrize("path", [p for p in RUNNABLE
-                                  if model_id(p) not in LITERT_REFUSES | LITERT_CRASHES],
+                                  if model_id(p) not in LITERT_REFUSES | LITERT_CRASHES | TFLM_ONLY],
                          ids=model_id)
 def test_every_tensor_matches_litert(path: Path) -> None:
     inputs = _inputs(path)
@@ -124,6 +124,16 @@ def test_tflm_refuses_what_we_list(mid: str) -> None:
     path = next(p for p in SHARED_MODEL_FILES if model_id(p) == mid)
     res = run_native("tflm", path, _inputs(path))
     assert not res.ok and "TFLM failed to allocate tensors" in res.error, res.error
+
+
+@pytest.mark.parametrize("mid", sorted(TFLM_ONLY))
+def test_tflm_only_models(mid: str) -> None:
+    """LiteRT cannot resolve these custom ops; our LiteRT emulation says so instead of guessing."""
+    path = next(p for p in SHARED_MODEL_FILES if model_id(p) == mid)
+    res = run_native("litert", path, _inputs(path))
+    assert not res.ok and "unresolved custom op" in res.error, res.error
+    with pytest.raises(UnsupportedOpError, match="Signal"):
+        tflite_ref.Interpreter(model_path=str(path)).allocate_tensors()
 
 
 def test_litert_refuses_what_we_list() -> None:

@@ -197,6 +197,15 @@ class _Executor:
                     plan.values[t.index] = self._variable_start(t, plan.shapes[t.index])
         if self.emulate == "tflm":
             self.resources.reset()
+            # TFLM's MicroInterpreter::Reset() also calls each kernel's reset, clearing state a
+            # kernel keeps in its own data (e.g. SignalFilterBankSpectralSubtraction's noise
+            # estimate): such op data offers a reset() method.
+            for plan in self.plans.values():
+                for variant in plan.variants.values():
+                    for prepared in variant.ops:
+                        reset = getattr(getattr(prepared, "data", None), "reset", None)
+                        if callable(reset):
+                            reset()
 
     # -- preparing ------------------------------------------------------------------------------
     def prepare(self, plan: _SubgraphPlan, key: tuple[Shape, ...], caller: Operator | None

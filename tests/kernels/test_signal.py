@@ -332,9 +332,6 @@ def test_spectral_subtraction_hypothesis(seed: int, nc: int, sm: int, alt: int, 
           *[[int_array(rng, (nc,), np.uint32, 0, hi)] for _ in range(4)])
 
 
-@pytest.mark.xfail(strict=True, reason="needs the interpreter to call op data's reset() from "
-                   "reset_all_variables() under emulate='tflm' (TFLM's MicroInterpreter::Reset "
-                   "calls each registration's reset); tflite_ref/interpreter.py is not ours")
 def test_spectral_subtraction_reset() -> None:
     from tflite_micro.python.tflite_micro import runtime  # noqa: F401
 
