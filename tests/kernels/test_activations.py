@@ -24,21 +24,22 @@ from typing import Any, Sequence
 
 import numpy as np
 import pytest
-from harness import (
-    assert_matches_litert,
-    assert_matches_tflm,
-    assert_tensor_matches,
-    random_array,
-    run_litert,
-    run_ours,
-    run_tflm,
-)
+from harness import assert_matches_tflm, assert_tensor_matches, random_array
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from opmodels import (
+    S,
+    litert_rejects,
+    op_model,
+    ours_output,
+    prepared,
+    run_litert_builtin,
+    tflm_rejects,
+)
+from opmodels import check_model as check
 
 import tflite_ref
 from tflite_ref.errors import ModelValidationError, UnsupportedOpError
-from tflite_ref.model.writer import ModelBuilder
 
 QParams = tuple[float, int]
 
@@ -54,32 +55,10 @@ def build(op: str, shape: Sequence[int], dtype: str, qin: QParams | None = None,
     ``alpha`` (PRELU): ``{"shape", "dtype", "q", "data"}``; without ``data`` it is a second
     model input.
     """
-    mb = ModelBuilder(description=f"single {op}")
-    sg = mb.subgraph("main")
-
-    def q(p: QParams | None) -> dict[str, Any]:
-        return {} if p is None else {"scale": p[0], "zero_point": p[1]}
-
-    x = sg.tensor("x", shape, dtype, **q(qin))
-    ins = [x]
-    inputs = [x]
+    ins = [S(shape, dtype, None, *(qin or ()))]
     if alpha is not None:
-        a = sg.tensor("alpha", alpha["shape"], alpha["dtype"], alpha.get("data"),
-                      **q(alpha.get("q")))
-        ins.append(a)
-        if alpha.get("data") is None:
-            inputs.append(a)
-    y = sg.tensor("y", shape, out_dtype or dtype, **q(qout))
-    sg.operator(op, ins, [y], options)
-    sg.inputs, sg.outputs = inputs, [y]
-    return mb.build()
-
-
-def check(model: bytes, inputs: Sequence[np.ndarray], tflm: bool, litert: bool = True) -> None:
-    if litert:
-        assert assert_matches_litert(model, inputs) >= 1
-    if tflm:
-        assert_matches_tflm(model, inputs)
+        ins.append(S(alpha["shape"], alpha["dtype"], alpha.get("data"), *(alpha.get("q") or ())))
+    return op_model(op, ins, [S(shape, out_dtype or dtype, None, *(qout or ()))], options)
 
 
 def make_input(shape: Sequence[int], dtype: str, rng: np.random.Generator, low: float = -8.0,
@@ -98,45 +77,6 @@ def make_input(shape: Sequence[int], dtype: str, rng: np.random.Generator, low: 
         flat[: min(4, flat.size)] = np.array([-32768, 32767, 0, -1], np.int16)[: min(4, flat.size)]
         return a
     return random_array(shape, np_dtype, rng, low, high)
-
-
-def run_litert_builtin(model: bytes, inputs: Sequence[np.ndarray]) -> list[np.ndarray]:
-    """LiteRT's default builtin kernels without XNNPACK (for ELU, which BUILTIN_REF lacks)."""
-    from ai_edge_litert.interpreter import Interpreter, OpResolverType
-
-    it = Interpreter(model_content=model, experimental_op_resolver_type=(
-        OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES))
-    it.allocate_tensors()
-    for d, x in zip(it.get_input_details(), inputs):
-        it.set_tensor(d["index"], x)
-    it.invoke()
-    return [np.array(it.get_tensor(d["index"])) for d in it.get_output_details()]
-
-
-def ours_output(model: bytes, inputs: Sequence[np.ndarray], emulate: str = "tflite"
-                ) -> np.ndarray:
-    it = run_ours(model, inputs, emulate)
-    return it.get_tensor(it.get_output_details()[0]["index"])
-
-
-def prepare_ours(model: bytes, emulate: str) -> None:
-    tflite_ref.Interpreter(model_content=model, emulate=emulate).allocate_tensors()
-
-
-def litert_rejects(model: bytes, inputs: Sequence[np.ndarray]) -> bool:
-    try:
-        run_litert(model, inputs)
-    except (RuntimeError, ValueError):
-        return True
-    return False
-
-
-def tflm_rejects(model: bytes, inputs: Sequence[np.ndarray]) -> bool:
-    try:
-        run_tflm(model, inputs)
-    except (RuntimeError, ValueError):
-        return True
-    return False
 
 
 # ------------------------------------------------------------------------------------------------
@@ -251,7 +191,7 @@ def test_case(case: Case) -> None:
     model = build(case.op, case.shape, case.dtype, case.qin, case.qout, case.options or None,
                   out_dtype=case.out_dtype)
     rng = np.random.default_rng(zlib.crc32(case.id.encode()))
-    check(model, [make_input(case.shape, case.dtype, rng, case.low, case.high)], case.tflm)
+    check(model, [make_input(case.shape, case.dtype, rng, case.low, case.high)], tflm=case.tflm)
 
 
 # -- PRELU: a second (constant or runtime) input ------------------------------------------------
@@ -279,7 +219,7 @@ def test_prelu(case: tuple[Any, ...]) -> None:
     model = build("PRELU", shape, dtype, qin, qout, alpha={
         "shape": a_shape, "dtype": a_dtype, "q": qa, "data": alpha if const else None})
     x = make_input(shape, dtype, rng)
-    check(model, [x] if const else [x, alpha], tflm)
+    check(model, [x] if const else [x, alpha], tflm=tflm)
 
 
 # -- ELU: LiteRT's BUILTIN_REF resolver does not register ELU -------------------------------------
@@ -526,7 +466,7 @@ def test_softmax_output_scale_checks_differ() -> None:
     x = make_input((2, 10), "INT8", np.random.default_rng(3))
     check(model, [x], tflm=False)
     with pytest.raises(ModelValidationError, match="exactly 1/256"):
-        prepare_ours(model, "tflm")
+        prepared(model, "tflm")
     assert tflm_rejects(model, [x])
 
 
@@ -548,7 +488,7 @@ def test_prepare_rejects_what_litert_rejects(op: str, dtype: str, qin: QParams, 
     x = make_input((2, 8), dtype, np.random.default_rng(0))
     assert litert_rejects(model, [x])
     with pytest.raises(ModelValidationError, match=message):
-        prepare_ours(model, "tflite")
+        prepared(model, "tflite")
 
 
 @pytest.mark.parametrize("op,dtype,options", [
@@ -563,7 +503,7 @@ def test_tflm_lacks(op: str, dtype: str, options: dict[str, Any] | None) -> None
     model = build(op, (2, 8), dtype, q, qout, options)
     assert tflm_rejects(model, [make_input((2, 8), dtype, np.random.default_rng(0))])
     with pytest.raises(UnsupportedOpError):
-        prepare_ours(model, "tflm")
+        prepared(model, "tflm")
 
 
 def test_resize_input_replans_softmax() -> None:

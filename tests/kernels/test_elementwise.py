@@ -18,13 +18,14 @@ from typing import Any
 
 import numpy as np
 import pytest
-from harness import assert_matches_litert, assert_matches_tflm, random_array, run_litert, run_ours
+from harness import assert_matches_tflm, random_array, run_litert, run_ours
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from opmodels import S, op_model, ours_output
+from opmodels import check_model as check
 
 import tflite_ref
 from tflite_ref.errors import KernelRuntimeError, ModelValidationError, UnsupportedOpError
-from tflite_ref.model.writer import ModelBuilder
 
 ACTIVATIONS = ("NONE", "RELU", "RELU6", "RELU_N1_TO_1")
 
@@ -45,29 +46,14 @@ class Spec:
     def np_dtype(self) -> np.dtype:
         return np.dtype(self.dtype.lower())
 
+    def tensor(self) -> S:
+        return S(self.shape, self.dtype, scale=self.scale,
+                 zero_point=None if self.scale is None else self.zero_point)
+
 
 def build(op: str, inputs: Sequence[Spec], output: Spec,
           options: dict[str, Any] | None = None) -> bytes:
-    mb = ModelBuilder(description=f"single {op}")
-    sg = mb.subgraph("main")
-    ts = []
-    for i, s in enumerate(inputs):
-        q = {} if s.scale is None else {"scale": s.scale, "zero_point": s.zero_point}
-        ts.append(sg.tensor(f"x{i}", s.shape, s.dtype, **q))
-    q = {} if output.scale is None else {"scale": output.scale, "zero_point": output.zero_point}
-    y = sg.tensor("y", output.shape, output.dtype, **q)
-    sg.operator(op, ts, [y], options)
-    sg.inputs, sg.outputs = ts, [y]
-    return mb.build()
-
-
-def check(model: bytes, inputs: Sequence[np.ndarray], tflm: bool) -> None:
-    # LiteRT also lists its own temporaries (ADD_N's scratch tensor) after the model's tensors;
-    # there is nothing of ours to compare them with.
-    n = len(tflite_ref.load(model).subgraphs[0].tensors)
-    assert assert_matches_litert(model, inputs, skip=range(n, n + 16)) >= 1
-    if tflm:
-        assert_matches_tflm(model, inputs)
+    return op_model(op, [s.tensor() for s in inputs], [output.tensor()], options)
 
 
 def bshape(*shapes: Sequence[int]) -> tuple[int, ...]:
@@ -219,7 +205,7 @@ def test_case(case: Case) -> None:
     ins, out = case.specs()
     model = build(case.op, ins, out, case.options)
     rng = np.random.default_rng(zlib.crc32(case.id.encode()))
-    check(model, case.inputs(rng), case.tflm)
+    check(model, case.inputs(rng), tflm=case.tflm)
 
 
 def test_pow_integer_exponent_path() -> None:
@@ -238,7 +224,7 @@ def test_add_n() -> None:
         # TFLM's ADD_N takes float32 and int8 (quantized, which LiteRT lacks): int32 vs LiteRT only
         specs = [Spec((2, 3, 4), dtype) for _ in range(n)]
         model = build("ADD_N", specs, Spec((2, 3, 4), dtype))
-        check(model, [random_array(s.shape, s.np_dtype, rng) for s in specs], tflm)
+        check(model, [random_array(s.shape, s.np_dtype, rng) for s in specs], tflm=tflm)
 
 
 def test_add_n_int8_tflm_only() -> None:
@@ -462,14 +448,6 @@ def test_division_family(op: str, dtype: str, shapes: tuple, seed: int) -> None:
 # ------------------------------------------------------------------------------------------------
 # Faults and preconditions
 # ------------------------------------------------------------------------------------------------
-def _invoke_ours(model: bytes, xs: Sequence[np.ndarray]) -> None:
-    it = tflite_ref.Interpreter(model_content=model)
-    it.allocate_tensors()
-    for d, x in zip(it.get_input_details(), xs):
-        it.set_tensor(d["index"], x)
-    it.invoke()
-
-
 DIVISION_BY_ZERO = [
     ("DIV", "INT32", None),
     ("DIV", "INT8", (0.1, 5)),
@@ -490,7 +468,7 @@ def test_division_by_zero_raises(op: str, dtype: str, q: tuple[float, int] | Non
     np_dtype = spec.np_dtype
     xs = [np.array([1, 2, 3, 4], np_dtype), np.array([1, zero, 2, 3], np_dtype)]
     with pytest.raises(KernelRuntimeError, match="operator 0"):
-        _invoke_ours(model, xs)
+        ours_output(model, xs)
     with pytest.raises(RuntimeError):  # LiteRT fails the invoke as well
         run_litert(model, xs)
 
@@ -498,13 +476,13 @@ def test_division_by_zero_raises(op: str, dtype: str, q: tuple[float, int] | Non
 def test_int32_div_overflow_raises() -> None:
     model = build("DIV", [Spec((1,), "INT32")] * 2, Spec((1,), "INT32"))
     with pytest.raises(KernelRuntimeError, match="overflow"):
-        _invoke_ours(model, [np.array([-(2**31)], np.int32), np.array([-1], np.int32)])
+        ours_output(model, [np.array([-(2**31)], np.int32), np.array([-1], np.int32)])
 
 
 def test_pow_negative_int_exponent_raises() -> None:
     model = build("POW", [Spec((2,), "INT32")] * 2, Spec((2,), "INT32"))
     with pytest.raises(KernelRuntimeError, match="negative"):
-        _invoke_ours(model, [np.array([2, 3], np.int32), np.array([1, -1], np.int32)])
+        ours_output(model, [np.array([2, 3], np.int32), np.array([1, -1], np.int32)])
 
 
 def test_mismatched_input_types_fail_at_allocate() -> None:

@@ -11,7 +11,7 @@ import pytest
 from harness import assert_matches_tflm
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from test_layout import S, check, const, litert_fails, op_model, ours_fails, t
+from opmodels import S, check, const, litert_fails, op_model, ours_fails, t
 
 from tflite_ref.errors import KernelRuntimeError, ModelValidationError
 

@@ -6,13 +6,12 @@ output path); constants are written into the file. TFLM is compared wherever it 
 the dtype and the parameters are constant (it cannot resize outputs at run time); the comment at
 each ``tflm=False`` says why.
 
-Other kernel test files import :func:`op_model`, :class:`S` and :func:`check` from here.
+The single-op model helpers are tests/kernels/opmodels.py's.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -20,118 +19,23 @@ import pytest
 from harness import assert_matches_litert, assert_matches_tflm, litert_interpreter, random_array
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from opmodels import (
+    S,
+    check,
+    const,
+    litert_fails,
+    op_model,
+    ours_fails,
+    q,
+    t,
+)
 
 import tflite_ref
 from tflite_ref.errors import KernelRuntimeError, ModelValidationError, UnsupportedOpError
-from tflite_ref.model.writer import ModelBuilder
-
-
-# -- single-op models -----------------------------------------------------------------------------
-@dataclass
-class S:
-    """A tensor of a one-op model: ``data`` makes it a constant, otherwise a model input."""
-
-    shape: Sequence[int]
-    dtype: str
-    data: Any = None
-    scale: float | Sequence[float] | None = None
-    zp: int | Sequence[int] | None = None
-    qdim: int = 0
-
-
-def q(shape: Sequence[int], dtype: str, scale: float = 0.05, zp: int = 0, data: Any = None) -> S:
-    """A per-tensor quantized tensor."""
-    return S(shape, dtype, data, scale, zp)
-
-
-def const(values: Any, dtype: str = "INT32") -> S:
-    arr = np.asarray(values, dtype=np.dtype(dtype.lower()) if dtype != "BOOL" else bool)
-    return S(arr.shape, dtype, arr)
-
-
-# LiteRT's BuiltinRefOpResolver registers these from a version above 1 (register_ref.cc).
-MIN_VERSION = {"BROADCAST_TO": 2}
-
-
-def op_model(op: str, ins: Sequence[S | None], outs: Sequence[S],
-             options: dict[str, Any] | None = None) -> bytes:
-    mb = ModelBuilder(description=f"single {op}")
-    sg = mb.subgraph("main")
-
-    def tensor(name: str, s: S | None) -> Any:
-        if s is None:
-            return None
-        return sg.tensor(name, s.shape, s.dtype, data=s.data, scale=s.scale, zero_point=s.zp,
-                         quantized_dimension=s.qdim)
-
-    ti = [tensor(f"in{i}", s) for i, s in enumerate(ins)]
-    to = [tensor(f"out{j}", s) for j, s in enumerate(outs)]
-    sg.operator(op, ti, to, options, version=MIN_VERSION.get(op, 1))
-    sg.inputs = [t for t, s in zip(ti, ins) if s is not None and s.data is None]
-    sg.outputs = to
-    return mb.build()
-
-
-def model_inputs(ins: Sequence[S | None], rng: np.random.Generator,
-                 values: dict[int, Any] | None = None) -> list[np.ndarray]:
-    """Random data for the non-constant inputs; ``values[i]`` fixes input slot i."""
-    out = []
-    for i, s in enumerate(ins):
-        if s is None or s.data is not None:
-            continue
-        if values and i in values:
-            out.append(np.asarray(values[i], dtype=np.dtype(s.dtype.lower())
-                                  if s.dtype != "BOOL" else bool))
-        else:
-            dt = np.dtype(bool) if s.dtype == "BOOL" else np.dtype(s.dtype.lower())
-            out.append(random_array(s.shape, dt, rng))
-    return out
-
-
-def check(op: str, ins: Sequence[S | None], outs: Sequence[S], options: dict[str, Any] | None,
-          *, tflm: bool = True, seed: int = 0, values: dict[int, Any] | None = None) -> None:
-    """Ours vs LiteRT on every tensor, and on the outputs vs TFLM when ``tflm``."""
-    model = op_model(op, ins, outs, options)
-    inputs = model_inputs(ins, np.random.default_rng(seed), values)
-    assert assert_matches_litert(model, inputs) >= len(outs)
-    if tflm:
-        assert_matches_tflm(model, inputs)
-
-
-def ours_fails(model: bytes, error: type[Exception], inputs: Sequence[np.ndarray] = (),
-               emulate: str = "tflite") -> str:
-    it = tflite_ref.Interpreter(model_content=model, emulate=emulate)
-    with pytest.raises(error) as exc:
-        it.allocate_tensors()
-        for d, x in zip(it.get_input_details(), inputs):
-            it.set_tensor(d["index"], x)
-        it.invoke()
-    return str(exc.value)
-
-
-def litert_fails(model: bytes, inputs: Sequence[np.ndarray] = ()) -> None:
-    with pytest.raises((RuntimeError, ValueError)):
-        it = litert_interpreter(model)
-        it.allocate_tensors()
-        for d, x in zip(it.get_input_details(), inputs):
-            it.set_tensor(d["index"], x)
-        it.invoke()
-
 
 F32 = "FLOAT32"
 NP = {"FLOAT32": np.float32, "INT8": np.int8, "UINT8": np.uint8, "INT16": np.int16,
       "INT32": np.int32, "INT64": np.int64, "BOOL": np.bool_}
-
-
-def t(shape: Sequence[int], dtype: str) -> S:
-    """A tensor of ``dtype``; int8/uint8/int16 get a realistic quantization."""
-    if dtype == "INT8":
-        return q(shape, dtype, 0.05, -3)
-    if dtype == "UINT8":
-        return q(shape, dtype, 0.05, 128)
-    if dtype == "INT16":
-        return q(shape, dtype, 0.001, 0)
-    return S(shape, dtype)
 
 
 # -- RESHAPE, SQUEEZE, EXPAND_DIMS ----------------------------------------------------------------

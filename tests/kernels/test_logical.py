@@ -16,17 +16,17 @@ How to add a case: append to the relevant ``*_CASES`` list with a readable id.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
 
 import numpy as np
 import pytest
-from harness import assert_matches_litert, assert_matches_tflm, random_array
+from harness import random_array
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from opmodels import S, op_model
+from opmodels import check_model as check
 
 import tflite_ref
 from tflite_ref.errors import ModelValidationError, UnsupportedOpError
-from tflite_ref.model.writer import ModelBuilder
 
 COMPARISONS = ("LESS", "LESS_EQUAL", "GREATER", "GREATER_EQUAL", "EQUAL", "NOT_EQUAL")
 TFLM_COMPARE = {"EQUAL": {"BOOL", "FLOAT32", "INT8", "INT32", "INT64"},
@@ -42,25 +42,12 @@ def build(op: str, inputs: Sequence[TensorArg], output: TensorArg,
     """``inputs`` / ``output``: ``(shape, dtype[, scale, zero_point])``; ``consts`` makes some
     inputs constant tensors (not model inputs)."""
     consts = consts or {}
-    mb = ModelBuilder(description=f"single {op}")
-    sg = mb.subgraph("main")
 
-    def tensor(name: str, spec: TensorArg, data: np.ndarray | None = None) -> Any:
-        q = {} if len(spec) < 3 else {"scale": spec[2], "zero_point": spec[3]}
-        return sg.tensor(name, spec[0], spec[1], data, **q)
+    def tensor(spec: TensorArg, data: np.ndarray | None = None) -> S:
+        return S(spec[0], spec[1], data, *spec[2:4])
 
-    ts = [tensor(f"x{i}", s, consts.get(i)) for i, s in enumerate(inputs)]
-    y = tensor("y", output)
-    sg.operator(op, ts, [y])
-    sg.inputs = [t for i, t in enumerate(ts) if i not in consts]
-    sg.outputs = [y]
-    return mb.build()
-
-
-def check(model: bytes, xs: Sequence[np.ndarray], tflm: bool) -> None:
-    assert assert_matches_litert(model, xs) >= 1
-    if tflm:
-        assert_matches_tflm(model, xs)
+    return op_model(op, [tensor(s, consts.get(i)) for i, s in enumerate(inputs)],
+                    [tensor(output)])
 
 
 def bshape(*shapes: Sequence[int]) -> tuple[int, ...]:
@@ -259,7 +246,7 @@ def test_select(case: tuple) -> None:
     arrays = [small_values(cs, "BOOL", rng), random_array(xs, np_dtype, rng),
               random_array(ys, np_dtype, rng)]
     tflm = op == "SELECT_V2" and dtype in ("FLOAT32", "INT8", "INT16")
-    check(model, arrays, tflm)
+    check(model, arrays, tflm=tflm)
 
 
 @settings(max_examples=60, deadline=None)

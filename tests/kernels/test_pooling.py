@@ -18,14 +18,14 @@ from dataclasses import dataclass
 
 import numpy as np
 import pytest
-from harness import assert_matches_litert, assert_matches_tflm, random_array, run_tflm
+from harness import assert_matches_litert, random_array, run_tflm
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from opmodels import S, check_model, op_model
 
 import tflite_ref
 from tflite_ref.errors import ModelValidationError, UnsupportedOpError
 from tflite_ref.kernels.common import compute_out_size, compute_padding_with_offset
-from tflite_ref.model.writer import ModelBuilder
 
 QParams = tuple[float, int]
 ACTIVATIONS = ("NONE", "RELU", "RELU6", "RELU_N1_TO_1")
@@ -41,24 +41,15 @@ def build(op: str, shape: tuple[int, int, int, int], dtype: str, filt: tuple[int
     n, h, w, c = shape
     out_shape = (n, out_size(h, filt[0], stride[0], padding),
                  out_size(w, filt[1], stride[1], padding), c)
-    mb = ModelBuilder(description=f"single {op}")
-    sg = mb.subgraph("main")
-    x = sg.tensor("x", shape, dtype, **({} if qin is None else
-                                       {"scale": qin[0], "zero_point": qin[1]}))
-    qout = qout or qin
-    y = sg.tensor("y", out_shape, dtype, **({} if qout is None else
-                                           {"scale": qout[0], "zero_point": qout[1]}))
-    sg.operator(op, [x], [y], {"padding": padding, "stride_h": stride[0], "stride_w": stride[1],
-                               "filter_height": filt[0], "filter_width": filt[1],
-                               "fused_activation_function": activation})
-    sg.inputs, sg.outputs = [x], [y]
-    return mb.build()
+    return op_model(op, [S(shape, dtype, None, *(qin or ()))],
+                    [S(out_shape, dtype, None, *(qout or qin or ()))],
+                    {"padding": padding, "stride_h": stride[0], "stride_w": stride[1],
+                     "filter_height": filt[0], "filter_width": filt[1],
+                     "fused_activation_function": activation})
 
 
 def check(model: bytes, x: np.ndarray, tflm: bool) -> None:
-    assert assert_matches_litert(model, [x]) >= 1
-    if tflm:
-        assert_matches_tflm(model, [x])
+    check_model(model, [x], tflm=tflm)
 
 
 @dataclass(frozen=True)

@@ -1,6 +1,6 @@
 """QUANTIZE, DEQUANTIZE and CAST against LiteRT's reference kernels and TFLite Micro.
 
-Each case builds a one-operator model with :class:`ModelBuilder`, runs it in tflite_ref and in
+Each case builds a one-operator model with ``opmodels.op_model``, runs it in tflite_ref and in
 the runtime (``emulate="tflite"`` vs LiteRT ``BUILTIN_REF``, every tensor; ``emulate="tflm"`` vs
 the TFLM interpreter, outputs) and requires integer results to be equal and float results equal
 within 1e-5 relative. Where a runtime has no kernel for a type combination, the case is not run
@@ -9,63 +9,19 @@ against it (the comment says which), and a separate test checks that tflite_ref 
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from typing import Sequence
 
 import numpy as np
 import pytest
-from harness import (
-    assert_matches_litert,
-    assert_matches_tflm,
-    random_array,
-    run_litert_outputs,
-    run_ours,
-)
+from harness import random_array, run_litert_outputs, run_ours
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from opmodels import S, op_model, prepared
+from opmodels import check_model as check
 
-import tflite_ref
 from tflite_ref.errors import ModelValidationError, UnsupportedOpError
-from tflite_ref.model.writer import ModelBuilder
 
 RNG = np.random.default_rng(20261104)
-
-
-# -- model building -------------------------------------------------------------------------------
-def one_op(op: str, inputs: Sequence[dict[str, Any]], outputs: Sequence[dict[str, Any]],
-           options: dict[str, Any] | None = None) -> bytes:
-    """A model with one operator. Each tensor is a dict of ModelBuilder.tensor keywords plus
-    ``shape``/``dtype``; a ``data`` key makes an input constant, the others are graph inputs."""
-    mb = ModelBuilder(description=f"{op} test")
-    sg = mb.subgraph("main")
-    ins, graph_inputs = [], []
-    for k, spec in enumerate(inputs):
-        spec = dict(spec)
-        t = sg.tensor(f"in{k}", spec.pop("shape"), spec.pop("dtype"), **spec)
-        ins.append(t)
-        if "data" not in spec:
-            graph_inputs.append(t)
-    outs = []
-    for k, spec in enumerate(outputs):
-        spec = dict(spec)
-        outs.append(sg.tensor(f"out{k}", spec.pop("shape"), spec.pop("dtype"), **spec))
-    sg.operator(op, ins, outs, options)
-    sg.inputs, sg.outputs = graph_inputs, outs
-    return mb.build()
-
-
-def check(model: bytes, inputs: Sequence[np.ndarray], litert: bool = True,
-          tflm: bool = True, exact: bool = False) -> None:
-    """Compare with the runtimes; ``exact`` also demands bit-identical float outputs (LiteRT)."""
-    assert litert or tflm, "a case must be compared with at least one runtime"
-    if litert:
-        assert assert_matches_litert(model, inputs) >= 1
-        if exact:
-            ours = run_ours(model, inputs)
-            outs = ours.model.subgraphs[0].outputs
-            for ti, ref in zip(outs, run_litert_outputs(model, inputs)):
-                np.testing.assert_array_equal(ours.get_tensor(ti), ref)
-    if tflm:
-        assert_matches_tflm(model, inputs)
 
 
 def ties(shape: Sequence[int], scale: float, rng: np.random.Generator) -> np.ndarray:
@@ -98,8 +54,8 @@ FLOAT_QUANT_CASES = [
     ids=[f"quantize-float32-{d}-{'x'.join(map(str, s))}-s{sc:.3g}-z{z}"
          for d, s, sc, z in FLOAT_QUANT_CASES])
 def test_quantize_float(dtype: str, shape: tuple[int, ...], scale: float, zp: int) -> None:
-    model = one_op("QUANTIZE", [dict(shape=shape, dtype="FLOAT32")],
-                   [dict(shape=shape, dtype=dtype.upper(), scale=scale, zero_point=zp)])
+    model = op_model("QUANTIZE", [S(shape=shape, dtype="FLOAT32")],
+                     [S(shape=shape, dtype=dtype.upper(), scale=scale, zero_point=zp)])
     x = ties(shape, scale, RNG)
     check(model, [x], tflm=dtype != "uint8")
 
@@ -109,8 +65,8 @@ def test_quantize_float_extremes() -> None:
     x = np.array([np.nan, np.inf, -np.inf, 1e20, -1e20, 3e9, -3e9, 2.5, -2.5, 0.5, -0.5, 0.0,
                   -0.0, 126.5, 127.5, -128.5, 1e-30], np.float32)
     for dtype, zp in (("INT8", -5), ("INT8", 7), ("INT16", 0), ("UINT8", 200)):
-        model = one_op("QUANTIZE", [dict(shape=x.shape, dtype="FLOAT32")],
-                       [dict(shape=x.shape, dtype=dtype, scale=1.0, zero_point=zp)])
+        model = op_model("QUANTIZE", [S(shape=x.shape, dtype="FLOAT32")],
+                         [S(shape=x.shape, dtype=dtype, scale=1.0, zero_point=zp)])
         check(model, [x], tflm=dtype != "UINT8")
 
 
@@ -128,9 +84,9 @@ def test_quantize_float_per_channel(dtype: str, shape: tuple[int, ...], axis: in
     scales = RNG.uniform(0.01, 0.1, c).astype(np.float32)
     lo, hi = INT_RANGES[dtype.upper()]
     zps = RNG.integers(max(lo, -20), min(hi, 20) + 1, c) if dtype != "int16" else np.zeros(c)
-    model = one_op("QUANTIZE", [dict(shape=shape, dtype="FLOAT32")],
-                   [dict(shape=shape, dtype=dtype.upper(), scale=scales.tolist(),
-                         zero_point=zps.astype(int).tolist(), quantized_dimension=axis)])
+    model = op_model("QUANTIZE", [S(shape=shape, dtype="FLOAT32")],
+                     [S(shape=shape, dtype=dtype.upper(), scale=scales.tolist(),
+                           zero_point=zps.astype(int).tolist(), quantized_dimension=axis)])
     x = RNG.uniform(-8, 8, size=shape).astype(np.float32)
     check(model, [x], tflm=False)
 
@@ -153,8 +109,8 @@ def _requant_model(a: str, b: str, ratio: float, shape: tuple[int, ...] = (6, 43
     z_in, z_out = zps or (ZERO_POINTS[a][0], ZERO_POINTS[b][1])
     if a == "INT16" and b == "INT16":
         z_in = z_out = 0  # quantize.cc: int16 -> int16 needs zero points 0
-    return one_op("QUANTIZE", [dict(shape=shape, dtype=a, scale=s_in, zero_point=z_in)],
-                  [dict(shape=shape, dtype=b, scale=s_in / ratio, zero_point=z_out)])
+    return op_model("QUANTIZE", [S(shape=shape, dtype=a, scale=s_in, zero_point=z_in)],
+                    [S(shape=shape, dtype=b, scale=s_in / ratio, zero_point=z_out)])
 
 
 @pytest.mark.parametrize("a,b,ratio", REQUANT_CASES,
@@ -197,8 +153,8 @@ def test_requantize_hypothesis(a: str, b: str, log_ratio: float, z_in: int, z_ou
         z_in += 128
     if a == "INT16" and b == "INT16":
         z_in = z_out = 0
-    model = one_op("QUANTIZE", [dict(shape=(n,), dtype=a, scale=0.02, zero_point=z_in)],
-                   [dict(shape=(n,), dtype=b, scale=0.02 / 2.0**log_ratio, zero_point=z_out)])
+    model = op_model("QUANTIZE", [S(shape=(n,), dtype=a, scale=0.02, zero_point=z_in)],
+                     [S(shape=(n,), dtype=b, scale=0.02 / 2.0**log_ratio, zero_point=z_out)])
     x = random_array((n,), np.dtype(a.lower()), rng)
     check(model, [x], litert=(a, b) in TFLITE_REQUANT, tflm=(a, b) in TFLM_REQUANT)
 
@@ -214,33 +170,29 @@ def test_quantize_float_hypothesis(dtype: str, log_scale: float, zp: int, shape:
         zp += 128
     if dtype == "INT16":
         zp *= 7
-    model = one_op("QUANTIZE", [dict(shape=shape, dtype="FLOAT32")],
-                   [dict(shape=shape, dtype=dtype, scale=scale, zero_point=zp)])
+    model = op_model("QUANTIZE", [S(shape=shape, dtype="FLOAT32")],
+                     [S(shape=shape, dtype=dtype, scale=scale, zero_point=zp)])
     x = ties(shape, scale, np.random.default_rng(seed))
     check(model, [x], tflm=dtype != "UINT8")
 
 
 # -- QUANTIZE: combinations the runtimes refuse ---------------------------------------------------
-def _ours(model: bytes, emulate: str) -> None:
-    tflite_ref.Interpreter(model_content=model, emulate=emulate).allocate_tensors()
-
-
 def test_quantize_refusals() -> None:
-    to_uint8 = one_op("QUANTIZE", [dict(shape=(4,), dtype="FLOAT32")],
-                      [dict(shape=(4,), dtype="UINT8", scale=0.1, zero_point=128)])
-    _ours(to_uint8, "tflite")
+    to_uint8 = op_model("QUANTIZE", [S(shape=(4,), dtype="FLOAT32")],
+                        [S(shape=(4,), dtype="UINT8", scale=0.1, zero_point=128)])
+    prepared(to_uint8, "tflite")
     with pytest.raises(UnsupportedOpError, match="Micro"):
-        _ours(to_uint8, "tflm")  # TFLM: "Input float32, output uint8 not supported"
+        prepared(to_uint8, "tflm")  # TFLM: "Input float32, output uint8 not supported"
     with pytest.raises(UnsupportedOpError):
-        _ours(_requant_model("INT32", "INT32", 0.5), "tflite")
+        prepared(_requant_model("INT32", "INT32", 0.5), "tflite")
     with pytest.raises(UnsupportedOpError):
-        _ours(_requant_model("INT8", "INT32", 0.5), "tflite")  # TFLM only
+        prepared(_requant_model("INT8", "INT32", 0.5), "tflite")  # TFLM only
     with pytest.raises(ModelValidationError, match="zero points"):
-        _ours(one_op("QUANTIZE", [dict(shape=(4,), dtype="INT16", scale=0.1, zero_point=3)],
-                     [dict(shape=(4,), dtype="INT16", scale=0.2, zero_point=0)]), "tflite")
+        prepared(op_model("QUANTIZE", [S(shape=(4,), dtype="INT16", scale=0.1, zero_point=3)],
+                     [S(shape=(4,), dtype="INT16", scale=0.2, zero_point=0)]), "tflite")
     with pytest.raises(ModelValidationError, match="quantization"):
-        _ours(one_op("QUANTIZE", [dict(shape=(4,), dtype="FLOAT32")],
-                     [dict(shape=(4,), dtype="INT8")]), "tflite")
+        prepared(op_model("QUANTIZE", [S(shape=(4,), dtype="FLOAT32")],
+                     [S(shape=(4,), dtype="INT8")]), "tflite")
 
 
 # -- DEQUANTIZE -----------------------------------------------------------------------------------
@@ -252,8 +204,8 @@ DEQUANT_CASES = [("INT8", 0.05, -3), ("INT8", 1.7e-3, 127), ("UINT8", 0.1, 128),
                          ids=[f"dequantize-{d.lower()}-s{s:.3g}-z{z}" for d, s, z in DEQUANT_CASES])
 def test_dequantize(dtype: str, scale: float, zp: int) -> None:
     shape = (3, 7, 11)
-    model = one_op("DEQUANTIZE", [dict(shape=shape, dtype=dtype, scale=scale, zero_point=zp)],
-                   [dict(shape=shape, dtype="FLOAT32")])
+    model = op_model("DEQUANTIZE", [S(shape=shape, dtype=dtype, scale=scale, zero_point=zp)],
+                     [S(shape=shape, dtype="FLOAT32")])
     check(model, [random_array(shape, np.dtype(dtype.lower()), RNG)], exact=True)
 
 
@@ -268,9 +220,9 @@ def test_dequantize_per_channel(dtype: str, axis: int) -> None:
     scales = RNG.uniform(0.001, 0.2, c).astype(np.float32).tolist()
     zps = RNG.integers(-10, 10, c) + (128 if dtype == "UINT8" else 0)
     w = random_array(shape, np.dtype(dtype.lower()), RNG)
-    model = one_op("DEQUANTIZE", [dict(shape=shape, dtype=dtype, data=w, scale=scales,
-                                       zero_point=zps.tolist(), quantized_dimension=axis)],
-                   [dict(shape=shape, dtype="FLOAT32")])
+    model = op_model("DEQUANTIZE", [S(shape=shape, dtype=dtype, data=w, scale=scales,
+                                         zero_point=zps.tolist(), quantized_dimension=axis)],
+                     [S(shape=shape, dtype="FLOAT32")])
     check(model, [], tflm=False, exact=True)
 
 
@@ -278,16 +230,16 @@ def test_dequantize_float16_and_int4() -> None:
     # LiteRT only: TFLM takes int8, int16 and uint8 inputs.
     h = np.array([0.0, -0.0, 1.5, -2.25, 65504.0, -65504.0, 6.1e-5, 5.96e-8, np.inf, -np.inf],
                  np.float16)
-    model = one_op("DEQUANTIZE", [dict(shape=h.shape, dtype="FLOAT16", data=h)],
-                   [dict(shape=h.shape, dtype="FLOAT32")])
+    model = op_model("DEQUANTIZE", [S(shape=h.shape, dtype="FLOAT16", data=h)],
+                     [S(shape=h.shape, dtype="FLOAT32")])
     check(model, [], tflm=False, exact=True)
-    model = one_op("DEQUANTIZE", [dict(shape=h.shape, dtype="FLOAT16")],
-                   [dict(shape=h.shape, dtype="FLOAT32")])
+    model = op_model("DEQUANTIZE", [S(shape=h.shape, dtype="FLOAT16")],
+                     [S(shape=h.shape, dtype="FLOAT32")])
     check(model, [h], tflm=False, exact=True)
     w4 = RNG.integers(-8, 8, size=(3, 5)).astype(np.int8)
-    model = one_op("DEQUANTIZE", [dict(shape=w4.shape, dtype="INT4", data=w4, scale=0.3,
-                                       zero_point=-1)],
-                   [dict(shape=w4.shape, dtype="FLOAT32")])
+    model = op_model("DEQUANTIZE", [S(shape=w4.shape, dtype="INT4", data=w4, scale=0.3,
+                                         zero_point=-1)],
+                     [S(shape=w4.shape, dtype="FLOAT32")])
     check(model, [], tflm=False, exact=True)
 
 
@@ -325,8 +277,8 @@ CAST_PAIRS = [(a, b) for a in CAST_TYPES for b in CAST_TFLITE_OUT]
 @pytest.mark.filterwarnings("ignore::numpy.exceptions.ComplexWarning")
 def test_cast(a: str, b: str) -> None:
     n = 64
-    model = one_op("CAST", [dict(shape=(n,), dtype=a)], [dict(shape=(n,), dtype=b)],
-                   {"in_data_type": a, "out_data_type": b})
+    model = op_model("CAST", [S(shape=(n,), dtype=a)], [S(shape=(n,), dtype=b)],
+                     {"in_data_type": a, "out_data_type": b})
     x = cast_values(a, n, RNG)
     check(model, [x], litert=True, tflm=a in CAST_TFLM and b in CAST_TFLM)
     if b == "COMPLEX64":  # the harness compares real parts only; check the imaginary parts too
@@ -337,16 +289,16 @@ def test_cast(a: str, b: str) -> None:
 def test_cast_int4_constant() -> None:
     # LiteRT only (cast.cc castInt4ToFloat); TFLM's CAST has no int4.
     w4 = RNG.integers(-8, 8, size=(3, 7)).astype(np.int8)
-    model = one_op("CAST", [dict(shape=w4.shape, dtype="INT4", data=w4)],
-                   [dict(shape=w4.shape, dtype="FLOAT32")])
+    model = op_model("CAST", [S(shape=w4.shape, dtype="INT4", data=w4)],
+                     [S(shape=w4.shape, dtype="FLOAT32")])
     check(model, [], tflm=False, exact=True)
 
 
 def test_cast_refusals() -> None:
-    model = one_op("CAST", [dict(shape=(3,), dtype="INT64")], [dict(shape=(3,), dtype="INT32")])
-    _ours(model, "tflite")
+    model = op_model("CAST", [S(shape=(3,), dtype="INT64")], [S(shape=(3,), dtype="INT32")])
+    prepared(model, "tflite")
     with pytest.raises(UnsupportedOpError, match="Micro"):
-        _ours(model, "tflm")
+        prepared(model, "tflm")
     with pytest.raises(UnsupportedOpError):
-        _ours(one_op("CAST", [dict(shape=(3,), dtype="UINT64")],
-                     [dict(shape=(3,), dtype="INT32")]), "tflite")
+        prepared(op_model("CAST", [S(shape=(3,), dtype="UINT64")],
+                     [S(shape=(3,), dtype="INT32")]), "tflite")

@@ -1,6 +1,6 @@
 """Reductions, ARG_MAX/ARG_MIN, CUMSUM and TOPK_V2 against LiteRT's reference kernels and TFLM.
 
-Each case builds a one-operator model with :class:`ModelBuilder` and runs it in tflite_ref and in
+Each case builds a one-operator model with ``opmodels.op_model`` and runs it in tflite_ref and in
 the runtime: ``emulate="tflite"`` against LiteRT ``BUILTIN_REF`` (every tensor), ``emulate="tflm"``
 against the TFLM interpreter (outputs). Integers must be equal; floats equal within 1e-5
 relative. A combination a runtime has no kernel for is not run against that runtime (the case
@@ -13,50 +13,16 @@ from typing import Any, Sequence
 
 import numpy as np
 import pytest
-from harness import assert_matches_litert, assert_matches_tflm, random_array
+from harness import random_array
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from opmodels import S, op_model, prepared
+from opmodels import check_model as check
 
 import tflite_ref
 from tflite_ref.errors import KernelRuntimeError, ModelValidationError, UnsupportedOpError
-from tflite_ref.model.writer import ModelBuilder
 
 RNG = np.random.default_rng(20261105)
-
-
-# -- model building -------------------------------------------------------------------------------
-def one_op(op: str, inputs: Sequence[dict[str, Any]], outputs: Sequence[dict[str, Any]],
-           options: dict[str, Any] | None = None) -> bytes:
-    """A model with one operator. Each tensor is a dict of ModelBuilder.tensor keywords plus
-    ``shape``/``dtype``; a ``data`` key makes an input constant, the others are graph inputs."""
-    mb = ModelBuilder(description=f"{op} test")
-    sg = mb.subgraph("main")
-    ins, graph_inputs = [], []
-    for k, spec in enumerate(inputs):
-        spec = dict(spec)
-        t = sg.tensor(f"in{k}", spec.pop("shape"), spec.pop("dtype"), **spec)
-        ins.append(t)
-        if "data" not in spec:
-            graph_inputs.append(t)
-    outs = []
-    for k, spec in enumerate(outputs):
-        spec = dict(spec)
-        outs.append(sg.tensor(f"out{k}", spec.pop("shape"), spec.pop("dtype"), **spec))
-    sg.operator(op, ins, outs, options)
-    sg.inputs, sg.outputs = graph_inputs, outs
-    return mb.build()
-
-
-def check(model: bytes, inputs: Sequence[np.ndarray], litert: bool = True,
-          tflm: bool = True) -> None:
-    assert litert or tflm, "a case must be compared with at least one runtime"
-    if litert:
-        # LiteRT also lists the kernel's temporaries (tensors added by AddTensors, indices past
-        # the model's own); the harness would index the model with them, so skip those.
-        n = len(tflite_ref.load(model).subgraphs[0].tensors)
-        assert assert_matches_litert(model, inputs, skip=range(n, n + 64)) >= 1
-    if tflm:
-        assert_matches_tflm(model, inputs)
 
 
 def reduced_shape(shape: Sequence[int], axes: Sequence[int], keep_dims: bool) -> tuple[int, ...]:
@@ -74,13 +40,13 @@ def quant(dtype: str, scale: float | None, zp: int | None) -> dict[str, Any]:
 def reduce_model(op: str, dtype: str, shape: Sequence[int], axes: Sequence[int],
                  keep_dims: bool, q_in: tuple[float, int] | None = None,
                  q_out: tuple[float, int] | None = None, const_axes: bool = True) -> bytes:
-    axis_spec: dict[str, Any] = dict(shape=(len(axes),), dtype="INT32")
+    axis_spec = S(shape=(len(axes),), dtype="INT32")
     if const_axes:
-        axis_spec["data"] = np.array(axes, np.int32)
-    return one_op(
+        axis_spec.data = np.array(axes, np.int32)
+    return op_model(
         op,
-        [dict(shape=shape, dtype=dtype, **quant(dtype, *(q_in or (None, None)))), axis_spec],
-        [dict(shape=reduced_shape(shape, axes, keep_dims), dtype=dtype,
+        [S(shape=shape, dtype=dtype, **quant(dtype, *(q_in or (None, None)))), axis_spec],
+        [S(shape=reduced_shape(shape, axes, keep_dims), dtype=dtype,
               **quant(dtype, *(q_out or (None, None))))],
         {"keep_dims": keep_dims})
 
@@ -368,12 +334,12 @@ def _arg_values(dtype: str, shape: Sequence[int], rng: np.random.Generator) -> n
 
 def arg_model(op: str, dtype: str, shape: Sequence[int], axis: int, axis_type: str,
               out_type: str, const_axis: bool = True) -> bytes:
-    axis_spec: dict[str, Any] = dict(shape=(1,), dtype=axis_type)
+    axis_spec = S(shape=(1,), dtype=axis_type)
     if const_axis:
-        axis_spec["data"] = np.array([axis], axis_type.lower())
+        axis_spec.data = np.array([axis], axis_type.lower())
     out_shape = tuple(n for d, n in enumerate(shape) if d != axis % len(shape))
-    return one_op(op, [dict(shape=shape, dtype=dtype), axis_spec],
-                  [dict(shape=out_shape, dtype=out_type)], {"output_type": out_type})
+    return op_model(op, [S(shape=shape, dtype=dtype), axis_spec],
+                    [S(shape=out_shape, dtype=out_type)], {"output_type": out_type})
 
 
 @pytest.mark.parametrize("op,dtype,shape,axis,axis_type,out_type,runtimes", [
@@ -452,10 +418,10 @@ def test_cumsum(dtype: str, shape: tuple[int, ...], axis: int, runtimes: str, ex
                 reverse: bool) -> None:
     q = (0.05, -6) if dtype == "INT8" else None
     q_out = (0.4, 3) if dtype == "INT8" else None
-    model = one_op("CUMSUM", [dict(shape=shape, dtype=dtype, **quant(dtype, *(q or (None, None)))),
-                              dict(shape=(1,), dtype="INT32", data=np.array([axis], np.int32))],
-                   [dict(shape=shape, dtype=dtype, **quant(dtype, *(q_out or (None, None))))],
-                   {"exclusive": exclusive, "reverse": reverse})
+    model = op_model("CUMSUM", [S(shape=shape, dtype=dtype, **quant(dtype, *(q or (None, None)))),
+                                S(shape=(1,), dtype="INT32", data=np.array([axis], np.int32))],
+                     [S(shape=shape, dtype=dtype, **quant(dtype, *(q_out or (None, None))))],
+                     {"exclusive": exclusive, "reverse": reverse})
     x = _values(dtype, shape, RNG) if dtype != "INT32" else random_array(shape, np.int32, RNG)
     check(model, [x], litert=runtimes != TFLM, tflm=runtimes != LITERT)
 
@@ -463,9 +429,9 @@ def test_cumsum(dtype: str, shape: tuple[int, ...], axis: int, runtimes: str, ex
 def test_cumsum_int8_multiplier_error_names_the_operator() -> None:
     """TFLM's int8 CUMSUM rescales by 2·s_in / (2^20·s_out), which QuantizeMultiplierSmallerThan
     OneExp refuses when it is not below 1; the error names the operator."""
-    model = one_op("CUMSUM", [dict(shape=(4,), dtype="INT8", scale=0.5, zero_point=0),
-                              dict(shape=(1,), dtype="INT32", data=np.array([0], np.int32))],
-                   [dict(shape=(4,), dtype="INT8", scale=1e-7, zero_point=0)])
+    model = op_model("CUMSUM", [S(shape=(4,), dtype="INT8", scale=0.5, zero_point=0),
+                                S(shape=(1,), dtype="INT32", data=np.array([0], np.int32))],
+                     [S(shape=(4,), dtype="INT8", scale=1e-7, zero_point=0)])
     with pytest.raises(ModelValidationError, match="must be in \\(0, 1\\)") as info:
         tflite_ref.Interpreter(model_content=model, emulate="tflm").allocate_tensors()
     assert str(info.value).startswith("subgraph 0, operator 0 (CUMSUM): ")
@@ -481,11 +447,11 @@ def test_cumsum_int8_hypothesis(shape: list[int], data: st.DataObject, exclusive
                                 z_out: int, seed: int) -> None:
     # TFLM only: LiteRT's CUMSUM has no int8 kernel.
     axis = data.draw(st.integers(-len(shape), len(shape) - 1), label="axis")
-    model = one_op("CUMSUM", [dict(shape=shape, dtype="INT8", scale=s_in, zero_point=z_in),
-                              dict(shape=(1,), dtype="INT32", data=np.array([axis], np.int32))],
-                   [dict(shape=shape, dtype="INT8", scale=s_in / 2.0**log_ratio,
-                         zero_point=z_out)],
-                   {"exclusive": exclusive, "reverse": reverse})
+    model = op_model("CUMSUM", [S(shape=shape, dtype="INT8", scale=s_in, zero_point=z_in),
+                                S(shape=(1,), dtype="INT32", data=np.array([axis], np.int32))],
+                     [S(shape=shape, dtype="INT8", scale=s_in / 2.0**log_ratio,
+                           zero_point=z_out)],
+                     {"exclusive": exclusive, "reverse": reverse})
     check(model, [int_values("INT8", shape, np.random.default_rng(seed))], litert=False)
 
 
@@ -505,12 +471,12 @@ TOPK_CASES = [
 
 def topk_model(dtype: str, shape: Sequence[int], k: int, index_type: str,
                const_k: bool = True, k_type: str = "INT32") -> bytes:
-    k_spec: dict[str, Any] = dict(shape=(1,), dtype=k_type)
+    k_spec = S(shape=(1,), dtype=k_type)
     if const_k:
-        k_spec["data"] = np.array([k], k_type.lower())
+        k_spec.data = np.array([k], k_type.lower())
     out_shape = tuple(shape[:-1]) + (k,)
-    return one_op("TOPK_V2", [dict(shape=shape, dtype=dtype), k_spec],
-                  [dict(shape=out_shape, dtype=dtype), dict(shape=out_shape, dtype=index_type)])
+    return op_model("TOPK_V2", [S(shape=shape, dtype=dtype), k_spec],
+                    [S(shape=out_shape, dtype=dtype), S(shape=out_shape, dtype=index_type)])
 
 
 @pytest.mark.parametrize("dtype,shape,k,index_type", TOPK_CASES,
@@ -540,40 +506,34 @@ def test_topk_v2_hypothesis(shape: list[int], data: st.DataObject, dtype: str,
 
 
 # -- what the runtimes refuse, tflite_ref refuses too ---------------------------------------------
-def _prepare(model: bytes, emulate: str) -> tflite_ref.Interpreter:
-    it = tflite_ref.Interpreter(model_content=model, emulate=emulate)
-    it.allocate_tensors()
-    return it
-
-
 def test_refusals() -> None:
     with pytest.raises(UnsupportedOpError, match="Micro"):
-        _prepare(reduce_model("MEAN", "INT32", (3, 4), (1,), False), "tflm")
+        prepared(reduce_model("MEAN", "INT32", (3, 4), (1,), False), "tflm")
     with pytest.raises(UnsupportedOpError, match="Micro"):
-        _prepare(reduce_model("REDUCE_PROD", "FLOAT32", (3, 4), (1,), False), "tflm")
+        prepared(reduce_model("REDUCE_PROD", "FLOAT32", (3, 4), (1,), False), "tflm")
     with pytest.raises(ModelValidationError, match="zero points 0"):
-        _prepare(reduce_model("MEAN", "INT16", (3, 4), (1,), False, (0.1, 1), (0.1, 0)), "tflite")
-    _prepare(reduce_model("MEAN", "INT16", (3, 4), (1,), False, (0.1, 1), (0.1, 0)), "tflm")
+        prepared(reduce_model("MEAN", "INT16", (3, 4), (1,), False, (0.1, 1), (0.1, 0)), "tflite")
+    prepared(reduce_model("MEAN", "INT16", (3, 4), (1,), False, (0.1, 1), (0.1, 0)), "tflm")
     with pytest.raises(ModelValidationError, match="must be equal"):
-        _prepare(reduce_model("REDUCE_MAX", "INT8", (3, 4), (1,), False, (0.1, 1), (0.2, 1)),
+        prepared(reduce_model("REDUCE_MAX", "INT8", (3, 4), (1,), False, (0.1, 1), (0.2, 1)),
                  "tflite")
     with pytest.raises(ModelValidationError, match="out of range"):
-        _prepare(reduce_model("SUM", "FLOAT32", (3, 4), (2,), False), "tflite")
-    int8_cumsum = one_op("CUMSUM", [dict(shape=(4,), dtype="INT8", scale=0.1, zero_point=0),
-                                    dict(shape=(1,), dtype="INT32", data=np.array([0], np.int32))],
-                         [dict(shape=(4,), dtype="INT8", scale=0.1, zero_point=0)])
-    _prepare(int8_cumsum, "tflm")
+        prepared(reduce_model("SUM", "FLOAT32", (3, 4), (2,), False), "tflite")
+    int8_cumsum = op_model("CUMSUM", [S(shape=(4,), dtype="INT8", scale=0.1, zero_point=0),
+                                      S(shape=(1,), dtype="INT32", data=np.array([0], np.int32))],
+                           [S(shape=(4,), dtype="INT8", scale=0.1, zero_point=0)])
+    prepared(int8_cumsum, "tflm")
     with pytest.raises(UnsupportedOpError, match="TFLite's CUMSUM"):
-        _prepare(int8_cumsum, "tflite")
+        prepared(int8_cumsum, "tflite")
     with pytest.raises(UnsupportedOpError, match="Micro"):
-        _prepare(topk_model("FLOAT32", (3, 4), 2, "INT32"), "tflm")
+        prepared(topk_model("FLOAT32", (3, 4), 2, "INT32"), "tflm")
     with pytest.raises(ModelValidationError, match="larger than"):
-        _prepare(topk_model("FLOAT32", (3, 4), 5, "INT32"), "tflite")
+        prepared(topk_model("FLOAT32", (3, 4), 5, "INT32"), "tflite")
 
 
 def test_axis_out_of_range_at_run_time() -> None:
     model = reduce_model("SUM", "FLOAT32", (3, 4), (1,), False, const_axes=False)
-    it = _prepare(model, "tflite")
+    it = prepared(model, "tflite")
     it.set_tensor(it.get_input_details()[0]["index"], np.ones((3, 4), np.float32))
     it.set_tensor(it.get_input_details()[1]["index"], np.array([5], np.int32))
     with pytest.raises(KernelRuntimeError, match="out of range"):

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from test_layout import S, check, const, litert_fails, op_model, ours_fails, q, t
+from opmodels import S, check, const, litert_fails, op_model, ours_fails, q, t
 
 from tflite_ref.errors import ModelValidationError
 

@@ -19,55 +19,29 @@ from dataclasses import dataclass
 
 import numpy as np
 import pytest
-from harness import assert_matches_litert, assert_matches_tflm, assert_tensor_matches, run_litert
+from harness import assert_tensor_matches, run_litert
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from opmodels import S, check_model, op_model, ours_output, run_litert_builtin
 
 import tflite_ref
 from tflite_ref.errors import KernelRuntimeError, ModelValidationError, UnsupportedOpError
-from tflite_ref.model.writer import ModelBuilder
 
 
 def build(op: str, shape: Sequence[int], dtype: str, q_in: tuple[float, int] | None = None,
           q_out: tuple[float, int] | None = None) -> bytes:
-    mb = ModelBuilder(description=f"single {op}")
-    sg = mb.subgraph("main")
-    qi = {} if q_in is None else {"scale": q_in[0], "zero_point": q_in[1]}
-    qo = {} if q_out is None else {"scale": q_out[0], "zero_point": q_out[1]}
-    x = sg.tensor("x", shape, dtype, **qi)
-    y = sg.tensor("y", shape, dtype, **qo)
-    sg.operator(op, [x], [y])
-    sg.inputs, sg.outputs = [x], [y]
-    return mb.build()
+    return op_model(op, [S(shape, dtype, None, *(q_in or ()))],
+                    [S(shape, dtype, None, *(q_out or ()))])
 
 
 def check(model: bytes, x: np.ndarray, tflm: bool, litert_ref: bool = True) -> None:
-    if litert_ref:
-        assert assert_matches_litert(model, [x]) >= 1
-    else:
-        check_litert_builtin(model, x)
-    if tflm:
-        assert_matches_tflm(model, [x])
-
-
-def check_litert_builtin(model: bytes, x: np.ndarray) -> None:
-    """For ops LiteRT's reference resolver lacks (CEIL, ROUND): its builtin kernels, no delegate.
-
-    They are exact float functions, so the optimized kernels are as good a golden.
-    """
-    from ai_edge_litert.interpreter import Interpreter, OpResolverType
-
-    it = Interpreter(model_content=model,
-                     experimental_op_resolver_type=OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES)
-    it.allocate_tensors()
-    it.set_tensor(it.get_input_details()[0]["index"], x)
-    it.invoke()
-    ref = it.get_tensor(it.get_output_details()[0]["index"])
-    ours = tflite_ref.Interpreter(model_content=model)
-    ours.allocate_tensors()
-    ours.set_tensor(0, x)
-    ours.invoke()
-    assert_tensor_matches(ours.get_tensor(1), ref, "output vs LiteRT builtin kernels")
+    """One input ``x``; ops LiteRT's reference resolver lacks (CEIL, ROUND) are compared with
+    its builtin kernels (exact float functions, so as good a golden) instead."""
+    if not litert_ref:
+        assert_tensor_matches(ours_output(model, [x]), run_litert_builtin(model, [x])[0],
+                              "output vs LiteRT builtin kernels")
+    if litert_ref or tflm:
+        check_model(model, [x], litert=litert_ref, tflm=tflm)
 
 
 def all_codes(dtype: str, lo: int | None = None) -> np.ndarray:
@@ -146,7 +120,7 @@ def test_round_is_bankers() -> None:
     x = np.array([-2.5, -1.5, -0.5, 0.5, 1.5, 2.5, 3.5, 8388607.5], np.float32)
     model = build("ROUND", x.shape, "FLOAT32")
     check(model, x, tflm=True, litert_ref=False)
-    np.testing.assert_array_equal(_invoke_ours(model, x), [-2, -2, -0, 0, 2, 2, 4, 8388608])
+    np.testing.assert_array_equal(ours_output(model, [x]), [-2, -2, -0, 0, 2, 2, 4, 8388608])
 
 
 # ------------------------------------------------------------------------------------------------
@@ -234,7 +208,7 @@ def test_abs_multiplier_per_runtime() -> None:
     model = build("ABS", (65536,), "INT16", q_in, q_out)
     x = all_codes("INT16")
     check(model, x, tflm=True)
-    tfl, tflm = _invoke_ours(model, x), _invoke_ours(model, x, "tflm")
+    tfl, tflm = ours_output(model, [x]), ours_output(model, [x], "tflm")
     assert np.count_nonzero(tfl != tflm) == 22
 
 
@@ -245,7 +219,7 @@ def test_rsqrt_multiplier_per_runtime() -> None:
     x = all_codes("INT8", q_in[1])
     model = build("RSQRT", x.shape, "INT8", q_in, q_out)
     check(model, x, tflm=True)
-    assert np.count_nonzero(_invoke_ours(model, x) != _invoke_ours(model, x, "tflm")) == 1
+    assert np.count_nonzero(ours_output(model, [x]) != ours_output(model, [x], "tflm")) == 1
 
 
 def test_exp_int8_saturates_out_of_range() -> None:
@@ -253,7 +227,7 @@ def test_exp_int8_saturates_out_of_range() -> None:
     model = build("EXP", (256,), "INT8", (0.25, 0), (0.25, 0))
     x = all_codes("INT8")
     check(model, x, tflm=False)
-    assert _invoke_ours(model, x)[-1] == 127
+    assert ours_output(model, [x])[-1] == 127
 
 
 @pytest.mark.parametrize("op", ["EXP", "LOG"])
@@ -269,14 +243,6 @@ def test_int8_lut_nan_and_overflow_entries(op: str) -> None:
 # ------------------------------------------------------------------------------------------------
 # Faults and preconditions
 # ------------------------------------------------------------------------------------------------
-def _invoke_ours(model: bytes, x: np.ndarray, emulate: str = "tflite") -> np.ndarray:
-    it = tflite_ref.Interpreter(model_content=model, emulate=emulate)
-    it.allocate_tensors()
-    it.set_tensor(it.get_input_details()[0]["index"], x)
-    it.invoke()
-    return it.get_tensor(it.get_output_details()[0]["index"])
-
-
 @pytest.mark.parametrize("op,dtype,q", [("SQRT", "INT8", (0.1, 5)), ("RSQRT", "INT8", (0.1, 5)),
                                         ("RSQRT", "INT16", (0.01, 0))],
                          ids=["sqrt-int8", "rsqrt-int8", "rsqrt-int16"])
@@ -284,7 +250,7 @@ def test_negative_input_raises(op: str, dtype: str, q: tuple[float, int]) -> Non
     model = build(op, (3,), dtype, q, q)
     x = np.array([q[1] + 1, q[1] - 1, q[1]], dtype.lower())
     with pytest.raises(KernelRuntimeError, match="operator 0"):
-        _invoke_ours(model, x)
+        ours_output(model, [x])
     with pytest.raises(RuntimeError):  # LiteRT rejects the input as well
         run_litert(model, [x])
 
@@ -303,7 +269,7 @@ def test_quantized_exp_is_tflite_only() -> None:
 
 def test_sign_signed_zero_and_nan() -> None:
     x = np.array([-0.0, 0.0, np.nan, -3.0, 2.0], np.float32)
-    y = _invoke_ours(build("SIGN", x.shape, "FLOAT32"), x)
+    y = ours_output(build("SIGN", x.shape, "FLOAT32"), [x])
     np.testing.assert_array_equal(np.signbit(y[:2]), [False, False])
     assert np.isnan(y[2]) and list(y[3:]) == [-1.0, 1.0]
 
