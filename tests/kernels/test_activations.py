@@ -537,3 +537,64 @@ def test_lut_entries_out_of_int32_range() -> None:
         check(model, [x], tflm=True, litert=False)
         # The two runtimes disagree here: LiteRT saturates, TFLM gives INT32_MIN -> -128.
         assert np.any(ours_output(model, [x]) != ours_output(model, [x], "tflm"))
+
+
+def _softmax_8bit_direct(x: np.ndarray, s_in: float, beta: float, out_dtype: str
+                         ) -> np.ndarray:
+    """softmax.h Softmax<InputT, OutputT> element by element from tflite_ref.quant primitives,
+    without the kernel's tables: every exponential computed from its own difference."""
+    from tflite_ref import quant as qu
+
+    m, ls = qu.preprocess_softmax_scaling(beta, s_in, 5)
+    diff_min = -qu.calculate_input_radius(5, ls)
+    v = x.astype(np.int64).reshape(-1, x.shape[-1])
+    diff = v - v.max(axis=1, keepdims=True)
+    valid = diff >= diff_min
+    scaled = qu.multiply_by_quantized_multiplier_greater_than_one(np.where(valid, diff, 0), m, ls)
+    e = np.where(valid, qu.exp_on_negative_values(scaled, 5), 0)
+    terms = np.where(valid, qu.rounding_divide_by_pot(e, 12), 0)
+    total = qu.wrap_int32(terms.sum(axis=1, keepdims=True))
+    recip, bits_over_unit = qu.get_reciprocal(total, 12)
+    lo, hi = (int(b) for b in (np.iinfo(out_dtype.lower()).min, np.iinfo(out_dtype.lower()).max))
+    exponent = bits_over_unit + 31 - 8 * np.dtype(out_dtype.lower()).itemsize
+    out = qu.rounding_divide_by_pot(qu.saturating_rounding_doubling_high_mul(recip, e), exponent)
+    return np.where(valid, np.clip(out + lo, lo, hi), lo).reshape(x.shape)
+
+
+SOFTMAX_OUT = {("INT8", "INT8"): (1 / 256, -128), ("INT8", "INT16"): (1 / 32768, -32768),
+               ("UINT8", "UINT8"): (1 / 256, 0), ("UINT8", "INT16"): (1 / 32768, -32768)}
+
+
+@settings(max_examples=60, deadline=None)
+@given(io=st.sampled_from(sorted(SOFTMAX_OUT)), rows=st.integers(0, 12),
+       depth=st.integers(1, 40), log_s_in=st.floats(-8.0, 1.0), beta=st.floats(0.05, 4.0),
+       seed=st.integers(0, 2**32 - 1))
+def test_softmax_8bit_tables_are_the_gemmlowp_result(io: tuple[str, str], rows: int, depth: int,
+                                                     log_s_in: float, beta: float,
+                                                     seed: int) -> None:
+    """The int8/uint8 SOFTMAX eval looks its exponentials up by ``max − q`` in tables built in
+    prepare, and takes a row's reciprocal on the scalar path for up to 8 rows: the outputs are
+    those of the element-by-element computation, for 0 to 12 rows (both paths), any scales and
+    betas (many differences fall below diff_min when beta·scale is large)."""
+    in_dtype, out_dtype = io
+    s_in, beta = float(np.float32(2.0**log_s_in)), float(np.float32(beta))
+    if not beta * s_in * 2.0**26 > 1.0:
+        return  # refused by prepare (QuantizeMultiplierGreaterThanOne)
+    shape = (rows, depth)
+    model = build("SOFTMAX", shape, in_dtype, (s_in, 0 if in_dtype == "INT8" else 128),
+                  SOFTMAX_OUT[io], {"beta": beta}, out_dtype=out_dtype)
+    x = random_array(shape, np.dtype(in_dtype.lower()), np.random.default_rng(seed))
+    got = ours_output(model, [x])
+    np.testing.assert_array_equal(got, _softmax_8bit_direct(x, s_in, beta, out_dtype))
+    assert got.dtype == np.dtype(out_dtype.lower())
+
+
+@pytest.mark.parametrize("rows", [1, 3, 9])
+def test_softmax_row_sum_overflow_is_refused(rows: int) -> None:
+    """5000 equal values sum to 5000 in Q12.19, which does not fit: softmax.h's TFLITE_CHECK on
+    the output exponent aborts; tflite_ref raises (scalar and vectorised reciprocal paths)."""
+    from tflite_ref.errors import KernelRuntimeError
+
+    model = build("SOFTMAX", (rows, 5000), "INT8", (0.1, 0), (1 / 256, -128), {"beta": 1.0})
+    with pytest.raises(KernelRuntimeError, match="overflows the fixed-point sum"):
+        ours_output(model, [np.zeros((rows, 5000), np.int8)])

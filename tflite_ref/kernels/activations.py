@@ -18,8 +18,9 @@ Where TFLite and TFLM compute differently, prepare sets one field named after th
 (``relu6_rescale``, ``_scale_arithmetic``, ``table_method``, ``elu_negative_branch``, the int16
 softmax tables) and the eval functions are shared.  Everything that depends on the model --
 multipliers, shifts, activation bounds, the 256-entry tables of the int8 LUT kernels (the
-gemmlowp fixed-point int8 LOGISTIC/TANH of TFLM are tabulated the same way) -- is computed in
-prepare; eval is a few vectorised NumPy expressions over int64 values.
+gemmlowp fixed-point int8 LOGISTIC/TANH of TFLM are tabulated the same way, and so are the
+exponentials of 8-bit SOFTMAX, by difference to the row maximum) -- is computed in prepare; eval
+is a few vectorised NumPy expressions over int64 values.
 """
 
 from __future__ import annotations
@@ -41,6 +42,7 @@ from tflite_ref.kernels.registry import TensorType as T
 from tflite_ref.model.model import Tensor
 from tflite_ref.quant.fixedpoint import (
     INT32_MIN,
+    IntLike,
     count_leading_zeros,
     downscale_int32_to_int16_multiplier,
     exp_on_negative_values,
@@ -680,6 +682,11 @@ class SoftmaxData:
     exp_lut: np.ndarray | None = None
     one_over_one_plus_x_lut: np.ndarray | None = None
     locator: str = ""
+    # 8-bit input: exp of every difference max - q = 0..255 (see _softmax_8bit_tables), in Q0.31
+    # and as the Q12.19 term of the row sum; output_max = numeric_limits<OutputT>::max()
+    exp_table: np.ndarray | None = None
+    exp_sum_table: np.ndarray | None = None
+    output_max: int = 0
 
 
 @functools.lru_cache(maxsize=2)
@@ -758,9 +765,11 @@ def prepare_softmax(ctx: OpContext) -> SoftmaxData:
                  "(QuantizeMultiplierGreaterThanOne needs beta · scale · 2^26 > 1)")
     multiplier, left_shift = preprocess_softmax_scaling(beta, s_in, 5)
     diff_min = -calculate_input_radius(5, left_shift)
-    out_min = type_range(out_dtype)[0]
+    out_min, out_max = type_range(out_dtype)
+    exp_table, exp_sum_table = _softmax_8bit_tables(multiplier, left_shift, diff_min)
     return SoftmaxData(beta, multiplier, left_shift, diff_min, out_min, out_dtype.itemsize * 8,
-                       out_dtype, locator=ctx.op.locator)
+                       out_dtype, locator=ctx.op.locator, exp_table=exp_table,
+                       exp_sum_table=exp_sum_table, output_max=out_max)
 
 
 @register(Op.SOFTMAX, T.FLOAT32, prepare=prepare_softmax)
@@ -773,12 +782,35 @@ def softmax_float32(data: SoftmaxData, x: npt.NDArray[np.float32]) -> npt.NDArra
     return (e / total).astype(np.float32).reshape(x.shape)
 
 
-def _softmax_exp_q0(data: SoftmaxData, diff: I64, kept: np.ndarray) -> I64:
-    """``exp_on_negative_values`` of the rescaled differences (Q5.26 in, Q0.31 out); entries
-    below diff_min are zeroed so that their wrapped rescale cannot leak into the result."""
+def _softmax_8bit_tables(input_multiplier: int, input_left_shift: int, diff_min: int
+                         ) -> tuple[I64, I64]:
+    """The exponentials of Softmax<InputT, OutputT> for every difference ``d = max − q``.
+
+    For 8-bit input the difference ``q − max`` of an element to its row's maximum is one of
+    0, −1, ..., −255, and everything softmax.h computes from it alone -- the rescale
+    ``MultiplyByQuantizedMultiplierGreaterThanOne(q − max, m, shift)`` to Q5.26, the test
+    against ``diff_min``, ``exp_on_negative_values`` in Q0.31 and its ``Rescale<12>`` (a
+    RoundingDivideByPOT by 12) into the Q12.19 row sum -- is a function of it and of the model's
+    parameters, with no other input.  Tabulating it for the 256 differences in prepare therefore
+    gives eval the very values the C++ computes element by element.  An element below
+    ``diff_min`` gets 0 in both tables: it adds 0 to the sum (the C++ skips it) and its output
+    ``RDBPOT(SRDHM(scale, 0), e) + min = min`` is what the C++ writes for it.
+    """
+    diff = -np.arange(256, dtype=np.int64)
+    kept = diff >= diff_min
+    # The rescale of a difference below diff_min may wrap in int32; it is never used.
     scaled = multiply_by_quantized_multiplier_greater_than_one(
-        np.where(kept, diff, 0), data.input_multiplier, data.input_left_shift)
-    return np.where(kept, exp_on_negative_values(scaled, 5), 0)
+        np.where(kept, diff, 0), input_multiplier, input_left_shift)
+    exp_q0 = np.where(kept, exp_on_negative_values(scaled, 5), 0).astype(np.int64)
+    exp_q12 = np.asarray(rounding_divide_by_pot(exp_q0, 12), dtype=np.int64)
+    for table in (exp_q0, exp_q12):
+        table.flags.writeable = False
+    return exp_q0, exp_q12
+
+
+# Up to this many rows, eval takes each row's GetReciprocal on the Python-int path of
+# tflite_ref.quant (~10 us a row) instead of the vectorised one (~100 us for any number of rows).
+_SOFTMAX_SCALAR_ROWS = 8
 
 
 @register(Op.SOFTMAX, T.UINT8, prepare=prepare_softmax, emulations=TFLITE_ONLY)
@@ -795,24 +827,35 @@ def _softmax_8bit(data: SoftmaxData, x: np.ndarray) -> np.ndarray:
 
     Per row: ``Σ exp`` in Q12.19, its reciprocal by GetReciprocal (``scale`` in Q0.31 and
     ``num_bits_over_unit``), then ``RDBPOT(scale · exp_c, nbou + 31 − bits(OutputT)) +
-    min(OutputT)``.
+    min(OutputT)``.  The exponentials come from the tables built in prepare
+    (:func:`_softmax_8bit_tables`), indexed by ``max − q``.
     """
-    rows = _rows(x).astype(np.int64)
-    diff = rows - rows.max(axis=1, keepdims=True)
-    kept = diff >= data.diff_min
-    exp_q0 = _softmax_exp_q0(data, diff, kept)
-    sum_of_exps = np.asarray(wrap_int32(np.sum(rounding_divide_by_pot(exp_q0, 12), axis=1,
-                                               keepdims=True)))
-    shifted_scale, num_bits_over_unit = get_reciprocal(sum_of_exps, 12)
+    assert data.exp_table is not None and data.exp_sum_table is not None
+    rows = _rows(x).astype(np.intp)
+    d = rows.max(axis=1, keepdims=True) - rows  # 0..255
+    exp_q0 = data.exp_table[d]
+    # The FixedPoint<int32, 12> additions wrap; so does the int64 sum taken modulo 2^32.
+    sums = data.exp_sum_table[d].sum(axis=1, keepdims=True)
+    shifted_scale: IntLike
+    num_bits_over_unit: IntLike
+    if sums.shape[0] <= _SOFTMAX_SCALAR_ROWS:
+        recips = [get_reciprocal(wrap_int32(int(v)), 12) for v in sums[:, 0]]
+        if len(recips) == 1:  # Python ints broadcast over the row
+            shifted_scale, num_bits_over_unit = recips[0]
+        else:
+            shifted_scale = np.array([r for r, _ in recips], dtype=np.int64).reshape(-1, 1)
+            num_bits_over_unit = np.array([b for _, b in recips], dtype=np.int64).reshape(-1, 1)
+    else:
+        shifted_scale, num_bits_over_unit = get_reciprocal(wrap_int32(sums), 12)
     exponent = np.asarray(num_bits_over_unit) + 31 - data.output_bits
     if np.any((exponent < 0) | (exponent > 31)):
         # softmax.h TFLITE_CHECK(0 <= exponent && exponent <= 31): the row sum outgrew Q12.19
         raise KernelRuntimeError(f"{data.locator}: a row of {rows.shape[1]} values overflows the "
                                  "fixed-point sum of exponentials")
     unsat = rounding_divide_by_pot(saturating_rounding_doubling_high_mul(shifted_scale, exp_q0),
-                                   exponent)
-    lo, hi = type_range(data.output_dtype)
-    out = np.where(kept, np.clip(np.asarray(unsat) + data.output_min, lo, hi), lo)
+                                   num_bits_over_unit + 31 - data.output_bits)
+    out: np.ndarray = np.clip(np.asarray(unsat) + data.output_min, data.output_min,
+                              data.output_max)
     return out.astype(data.output_dtype).reshape(x.shape)
 
 
