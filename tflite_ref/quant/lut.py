@@ -392,27 +392,18 @@ def softmax_int16_luts(
     * ``"tflm"`` (``micro/kernels/softmax_common.cc``): the ``float`` overload with scales
       ``10.0f / range`` etc., ``expf`` and ``1.0f / (1.0f + x)`` in float32.
     """
-    rng = INT16_MAX - INT16_MIN
-    if emulate == "tflite":
-        exp_lut = lut_populate_int16(
-            10.0 / rng, INT16_MAX, 2.0 / rng, 0,
-            lambda x: c_exp(x, backend=backend), float_type=np.float64,
-        )
-        recip_lut = lut_populate_int16(
-            1.0 / rng, INT16_MIN, 2.0 / rng, 0,
-            lambda x: 1.0 / (1.0 + x), float_type=np.float64,
-        )
-        return exp_lut, recip_lut
-    if emulate == "tflm":
-        r32 = np.float32(rng)
-        one = np.float32(1.0)
-        exp_lut = lut_populate_int16(
-            np.float32(10.0) / r32, INT16_MAX, np.float32(2.0) / r32, 0,
-            lambda x: c_expf(x, backend=backend), float_type=np.float32,
-        )
-        recip_lut = lut_populate_int16(
-            one / r32, INT16_MIN, np.float32(2.0) / r32, 0,
-            lambda x: one / (one + x), float_type=np.float32,
-        )
-        return exp_lut, recip_lut
-    raise UsageError(f"emulate must be 'tflite' or 'tflm', got {emulate!r}")
+    if emulate not in ("tflite", "tflm"):
+        raise UsageError(f"emulate must be 'tflite' or 'tflm', got {emulate!r}")
+    ft = np.float64 if emulate == "tflite" else np.float32
+    c_exp_ft = c_exp if emulate == "tflite" else c_expf
+    rng = ft(INT16_MAX - INT16_MIN)
+    one = ft(1.0)
+    exp_lut = lut_populate_int16(
+        ft(10.0) / rng, INT16_MAX, ft(2.0) / rng, 0,
+        lambda x: c_exp_ft(x, backend=backend), float_type=ft,
+    )
+    recip_lut = lut_populate_int16(
+        one / rng, INT16_MIN, ft(2.0) / rng, 0, lambda x: one / (one + x), float_type=ft,
+    )
+    return exp_lut, recip_lut
+
