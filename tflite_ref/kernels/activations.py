@@ -68,6 +68,7 @@ from tflite_ref.quant.lut import (
     c_expm1f,
     c_tanhf,
     logistic_f32,
+    lut_lookup_int8,
     lut_lookup_int16,
     lut_populate_int8,
     lut_populate_int16,
@@ -146,11 +147,6 @@ def _rows(x: np.ndarray) -> np.ndarray:
     """View as [outer, depth] over the last axis (softmax-like ops run along it)."""
     depth = x.shape[-1] if x.ndim else 1
     return x.reshape(-1, depth)
-
-
-def _lookup(table: np.ndarray, x: np.ndarray) -> np.ndarray:
-    """256-entry LUT in value order (entry 0 is the type's lowest value), as ``LUTLookup``."""
-    return table[x.astype(np.intp) - int(np.iinfo(x.dtype).min)]
 
 
 def _erfc(x: np.ndarray) -> np.ndarray:
@@ -467,7 +463,7 @@ def hard_swish_reference(data: HardSwishData, x: np.ndarray) -> np.ndarray:
 @register(Op.HARD_SWISH, T.INT8, prepare=prepare_hard_swish)
 def hard_swish_integer(data: HardSwishData, x: np.ndarray) -> np.ndarray:
     """:func:`hard_swish_reference`, tabulated in prepare."""
-    return _lookup(data.table, x)  # type: ignore[arg-type]
+    return lut_lookup_int8(x, data.table)  # type: ignore[arg-type]
 
 
 # =============================================================================================
@@ -638,7 +634,7 @@ def tanh_float32(data: SigmoidTanhData, x: npt.NDArray[np.float32]) -> npt.NDArr
 @register(Op.TANH, T.INT8, prepare=prepare_tanh)
 def sigmoid_tanh_8bit(data: SigmoidTanhData, x: np.ndarray) -> np.ndarray:
     """``LookupTable``: one table entry per 8-bit input value."""
-    return _lookup(data.table, x)  # type: ignore[arg-type]
+    return lut_lookup_int8(x, data.table)  # type: ignore[arg-type]
 
 
 logistic_int8 = tanh_int8 = sigmoid_tanh_8bit
@@ -989,7 +985,7 @@ def elu_float32(data: LutData, x: npt.NDArray[np.float32]) -> npt.NDArray[np.flo
 
 @register(Op.ELU, T.INT8, prepare=prepare_elu)
 def elu_int8(data: LutData, x: npt.NDArray[np.int8]) -> npt.NDArray[np.int8]:
-    return _lookup(data.table, x)  # type: ignore[arg-type]
+    return lut_lookup_int8(x, data.table)  # type: ignore[arg-type]
 
 
 # =============================================================================================
@@ -1046,7 +1042,7 @@ def gelu_float32(data: LutData, x: npt.NDArray[np.float32]) -> npt.NDArray[np.fl
 
 @register(Op.GELU, T.INT8, T.UINT8, prepare=prepare_gelu, emulations=TFLITE_ONLY)
 def gelu_8bit(data: LutData, x: np.ndarray) -> np.ndarray:
-    return _lookup(data.table, x)  # type: ignore[arg-type]
+    return lut_lookup_int8(x, data.table)  # type: ignore[arg-type]
 
 
 @register(Op.GELU, T.INT16, prepare=prepare_gelu, emulations=TFLITE_ONLY)

@@ -398,12 +398,14 @@ def softmax_int16_luts(
     c_exp_ft = c_exp if emulate == "tflite" else c_expf
     rng = ft(INT16_MAX - INT16_MIN)
     one = ft(1.0)
+    # Scales as Python floats (exact for both types); lut_populate_int16 rounds them to ft.
     exp_lut = lut_populate_int16(
-        ft(10.0) / rng, INT16_MAX, ft(2.0) / rng, 0,
+        float(ft(10.0) / rng), INT16_MAX, float(ft(2.0) / rng), 0,
         lambda x: c_exp_ft(x, backend=backend), float_type=ft,
     )
     recip_lut = lut_populate_int16(
-        one / rng, INT16_MIN, ft(2.0) / rng, 0, lambda x: one / (one + x), float_type=ft,
+        float(one / rng), INT16_MIN, float(ft(2.0) / rng), 0, lambda x: one / (one + x),
+        float_type=ft,
     )
     return exp_lut, recip_lut
 
