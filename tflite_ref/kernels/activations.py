@@ -35,7 +35,12 @@ import numpy as np
 import numpy.typing as npt
 
 from tflite_ref.errors import KernelRuntimeError
-from tflite_ref.kernels.common import names_operator, quant_params, type_range
+from tflite_ref.kernels.common import (
+    generic_prepare,
+    names_operator,
+    quant_params,
+    type_range,
+)
 from tflite_ref.kernels.registry import BuiltinOperator as Op
 from tflite_ref.kernels.registry import OpContext, register
 from tflite_ref.kernels.registry import TensorType as T
@@ -94,17 +99,6 @@ TFLITE_ONLY = ("tflite",)
 # =============================================================================================
 # Shared helpers
 # =============================================================================================
-def _prepare_unary(ctx: OpContext) -> tuple[Tensor, Tensor]:
-    """``GenericPrepare`` (activations.cc): one input, one output of the same type and shape."""
-    if ctx.num_inputs != 1 or ctx.num_outputs != 1:
-        ctx.fail(f"expects 1 input and 1 output, got {ctx.num_inputs} and {ctx.num_outputs}")
-    x, y = ctx.require_input(0), ctx.output(0)
-    if x.type != y.type:
-        ctx.fail(f"input is {ctx.dtype_name(x)} but output is {ctx.dtype_name(y)}")
-    ctx.set_output_shape(0, ctx.input_shape(0))
-    return x, y
-
-
 def _require_positive_scales(ctx: OpContext, **scales: float) -> None:
     for name, s in scales.items():
         if not (math.isfinite(s) and s > 0.0):
@@ -188,7 +182,7 @@ class ReluData:
 
 @names_operator
 def _prepare_relu(ctx: OpContext) -> ReluData:
-    x, y = _prepare_unary(ctx)
+    x, y = generic_prepare(ctx)
     act_min, act_max = _RELU_BOUNDS[Op(ctx.op.builtin_code)]
     if x.type == T.FLOAT32:
         return ReluData(act_min, act_max)
@@ -262,7 +256,7 @@ class LeakyReluData:
 
 @names_operator
 def prepare_leaky_relu(ctx: OpContext) -> LeakyReluData:
-    x, y = _prepare_unary(ctx)
+    x, y = generic_prepare(ctx)
     alpha = F32(ctx.options.get("alpha", 0.0))
     if x.type == T.FLOAT32:
         return LeakyReluData(float(alpha))
@@ -390,7 +384,7 @@ class HardSwishData:
 
 @names_operator
 def prepare_hard_swish(ctx: OpContext) -> HardSwishData:
-    x, y = _prepare_unary(ctx)
+    x, y = generic_prepare(ctx)
     if x.type == T.FLOAT32:
         return HardSwishData()
     s_in, z_in = quant_params(x)
@@ -570,7 +564,7 @@ def _gemmlowp_int8_table(input_scale: float, input_zero_point: int, function: st
 
 
 def _prepare_sigmoid_tanh(ctx: OpContext, function: str) -> SigmoidTanhData:
-    x, y = _prepare_unary(ctx)
+    x, y = generic_prepare(ctx)
     if x.type == T.FLOAT32:
         return SigmoidTanhData()
     if x.type == T.INT16:
@@ -890,7 +884,7 @@ class LogSoftmaxData:
 
 @names_operator
 def prepare_log_softmax(ctx: OpContext) -> LogSoftmaxData:
-    x, y = _prepare_unary(ctx)
+    x, y = generic_prepare(ctx)
     if x.type == T.FLOAT32:
         return LogSoftmaxData()
     dtype = _INT_DTYPES[x.type]
@@ -954,7 +948,7 @@ class LutData:
 
 @names_operator
 def prepare_elu(ctx: OpContext) -> LutData:
-    x, y = _prepare_unary(ctx)
+    x, y = generic_prepare(ctx)
     if x.type == T.FLOAT32:
         return LutData()
     s_in, z_in = quant_params(x)
@@ -1008,7 +1002,7 @@ def _gelu_transform(v: npt.NDArray[np.float32], approximate: bool) -> npt.NDArra
 
 @names_operator
 def prepare_gelu(ctx: OpContext) -> LutData:
-    x, y = _prepare_unary(ctx)
+    x, y = generic_prepare(ctx)
     approximate = bool(ctx.options.get("approximate", False))
     if x.type == T.FLOAT32:
         return LutData(None, approximate)
@@ -1062,7 +1056,7 @@ class L2NormData:
 
 @names_operator
 def prepare_l2_normalization(ctx: OpContext) -> L2NormData:
-    x, y = _prepare_unary(ctx)
+    x, y = generic_prepare(ctx)
     rank = len(ctx.input_shape(0))
     if rank < 1:
         ctx.fail("input must have at least one dimension")

@@ -16,7 +16,7 @@
   :func:`compute_out_size`, :func:`compute_padding_with_offset`.
 * :func:`names_operator`, the decorator of every prepare that calls :mod:`tflite_ref.quant`.
 * :func:`require_tflm`, :func:`require_tflite`: refuse a combination the emulated runtime's
-  kernel does not take.
+  kernel does not take; :func:`generic_prepare`, the unary ops' ``GenericPrepare``.
 """
 
 from __future__ import annotations
@@ -36,6 +36,7 @@ from tflite_ref.quant.fixedpoint import c_div
 __all__ = [
     "compute_out_size",
     "compute_padding_with_offset",
+    "generic_prepare",
     "is_quantized",
     "legacy_quant_params",
     "names_operator",
@@ -118,6 +119,18 @@ def require_tflite(ctx: OpContext, ok: bool, what: str) -> None:
     """The same for LiteRT (ops or types only TFLM has)."""
     if ctx.emulate == "tflite" and not ok:
         ctx.unsupported(f"TFLite's {ctx.op.name} kernel does not take {what}")
+
+
+def generic_prepare(ctx: OpContext) -> tuple[Tensor, Tensor]:
+    """``GenericPrepare`` of activations.cc and elementwise.cc: one input and one output of the
+    same type; the output takes the input's shape.  Returns ``(input, output)``."""
+    if ctx.num_inputs != 1 or ctx.num_outputs != 1:
+        ctx.fail(f"expects 1 input and 1 output, got {ctx.num_inputs} and {ctx.num_outputs}")
+    x, y = ctx.require_input(0), ctx.output(0)
+    if x.type != y.type:
+        ctx.fail(f"input is {ctx.dtype_name(x)} but output is {ctx.dtype_name(y)}")
+    ctx.set_output_shape(0, ctx.input_shape(0))
+    return x, y
 
 
 # -- window geometry (tflite/kernels/padding.h) -------------------------------------------------

@@ -26,13 +26,13 @@ import numpy.typing as npt
 
 from tflite_ref.errors import KernelRuntimeError
 from tflite_ref.kernels.common import (
+    generic_prepare,
     is_quantized,
     names_operator,
     per_tensor_quant_params,
     require_tflm,
     type_range,
 )
-from tflite_ref.kernels.elementwise import require_num_io
 from tflite_ref.kernels.registry import BuiltinOperator as Op
 from tflite_ref.kernels.registry import OpContext, register
 from tflite_ref.kernels.registry import TensorType as T
@@ -81,13 +81,8 @@ class UnaryData:
 
 
 def _prepare_same_type(ctx: OpContext) -> tuple[int, ...]:
-    require_num_io(ctx, 1)
-    inp, out = ctx.require_input(0), ctx.output(0)
-    if inp.type != out.type:
-        ctx.fail(f"output is {out.type_name} but input is {inp.type_name}")
-    shape = tuple(ctx.input_shape(0))
-    ctx.set_output_shape(0, shape)
-    return shape
+    generic_prepare(ctx)
+    return tuple(ctx.input_shape(0))
 
 
 def _quantized_io(ctx: OpContext) -> tuple[float, int, float, int]:
