@@ -15,7 +15,8 @@ Runtime coverage (what is compared against what, and why not more):
 * BIDIRECTIONAL_SEQUENCE_LSTM, RNN, UNIDIRECTIONAL_SEQUENCE_RNN float32: LiteRT only (TFLM has
   none of these ops).
 * Hybrid (float activations and states, int8/uint8 weights quantized per row at run time)
-  UNIDIRECTIONAL_SEQUENCE_LSTM, SVDF, RNN, UNIDIRECTIONAL_SEQUENCE_RNN: LiteRT only, and compared
+  UNIDIRECTIONAL_SEQUENCE_LSTM, BIDIRECTIONAL_SEQUENCE_LSTM, SVDF, RNN,
+  UNIDIRECTIONAL_SEQUENCE_RNN: LiteRT only, and compared
   **exactly**, floats included (the kernels reproduce LiteRT's float32 operation order, its x86
   SSE / NEON_2_SSE products and Eigen's tanh and sigmoid).  TFLM has no RNN ops, refuses a hybrid
   SVDF at allocation, and runs a hybrid LSTM through its float kernel, reading the int8 weights
@@ -808,12 +809,15 @@ class BiLstmCase:
     cifg: bool = False
     peephole: bool = False
     projection: int | None = None
+    hybrid: bool = False  # int8 weights, float everything else
+    asymmetric: bool = False  # hybrid: asymmetric_quantize_inputs
     seed: int = 0
 
     @property
     def id(self) -> str:
+        kind = f"hybrid-{'asym' if self.asymmetric else 'sym'}" if self.hybrid else "float32"
         return "-".join(p for p in (
-            "bidirectional_sequence_lstm", "float32", f"{self.batch}x{self.time}x{self.n_input}",
+            "bidirectional_sequence_lstm", kind, f"{self.batch}x{self.time}x{self.n_input}",
             f"c{self.n_cell}", "merge" if self.merge else "",
             "tm" if self.time_major else "", f"aux_{self.aux}" if self.aux != "none" else "",
             "cifg" if self.cifg else "", "peep" if self.peephole else "",
@@ -829,6 +833,9 @@ def bilstm_model(c: BiLstmCase) -> bytes:
     def f(name: str, shape: Sequence[int], sd: float = 0.4) -> TensorSpec:
         return sg.tensor(name, shape, "FLOAT32", data=rng.normal(0, sd, shape).astype(np.float32))
 
+    def w(name: str, shape: Sequence[int]) -> TensorSpec:  # weights: float32 or int8
+        return hybrid_weights(sg, rng, name, shape) if c.hybrid else f(name, shape)
+
     slots: list[TensorSpec | None] = [None] * 48
     x = slots[0] = sg.tensor("input", [*lead, c.n_input], "FLOAT32")
     n_outs = []
@@ -839,15 +846,15 @@ def bilstm_model(c: BiLstmCase) -> bytes:
         for k, g in enumerate(["input", "forget", "cell", "output"]):
             if c.cifg and g == "input":
                 continue
-            slots[off + 1 + k] = f(f"{d}_w_{g}", [n_cell, c.n_input])
-            slots[off + 5 + k] = f(f"{d}_r_{g}", [n_cell, n_out])
+            slots[off + 1 + k] = w(f"{d}_w_{g}", [n_cell, c.n_input])
+            slots[off + 5 + k] = w(f"{d}_r_{g}", [n_cell, n_out])
             slots[off + 12 + k] = f(f"{d}_b_{g}", [n_cell], 0.2)
             if c.peephole and g != "cell":
-                slots[off + 9 + k - (k > 2)] = f(f"{d}_p_{g}", [n_cell])
+                slots[off + 9 + k - (k > 2)] = w(f"{d}_p_{g}", [n_cell])
             if c.aux == "weights":
-                slots[40 + 4 * d + k] = f(f"{d}_aux_{g}", [n_cell, c.n_aux])
+                slots[40 + 4 * d + k] = w(f"{d}_aux_{g}", [n_cell, c.n_aux])
         if n_out != n_cell:
-            slots[off + 16] = f(f"{d}_proj_w", [n_out, n_cell])
+            slots[off + 16] = w(f"{d}_proj_w", [n_out, n_cell])
             slots[off + 17] = f(f"{d}_proj_b", [n_out], 0.1)
         slots[35 + 2 * d] = sg.tensor(f"{d}_h", [c.batch, n_out], "FLOAT32", is_variable=True)
         slots[36 + 2 * d] = sg.tensor(f"{d}_c", [c.batch, n_cell], "FLOAT32", is_variable=True)
@@ -863,7 +870,8 @@ def bilstm_model(c: BiLstmCase) -> bytes:
                 sg.tensor("bw_output", [*lead, n_outs[1]], "FLOAT32")]
     sg.operator("BIDIRECTIONAL_SEQUENCE_LSTM", slots, outs,
                 {"fused_activation_function": "TANH", "cell_clip": 0.0, "proj_clip": 0.0,
-                 "merge_outputs": c.merge, "time_major": c.time_major})
+                 "merge_outputs": c.merge, "time_major": c.time_major,
+                 "asymmetric_quantize_inputs": c.asymmetric})
     sg.inputs, sg.outputs = inputs, outs
     return mb.build()
 
@@ -875,13 +883,20 @@ BILSTM_CASES = [
     BiLstmCase(aux="backward_input", merge=True, peephole=True, time_major=True),
     BiLstmCase(aux="backward_input", merge=True, batch=1),
     BiLstmCase(projection=2, batch=3, time=2),
+    # hybrid (LiteRT runs lstm_eval::EvalHybrid for each cell)
+    BiLstmCase(hybrid=True),
+    BiLstmCase(hybrid=True, asymmetric=True, merge=True, time_major=True, time=4),
+    BiLstmCase(hybrid=True, aux="weights", cifg=True, asymmetric=True),
+    BiLstmCase(hybrid=True, aux="backward_input", peephole=True, time_major=True),
+    BiLstmCase(hybrid=True, projection=2, batch=3, time=2, n_input=17, n_cell=9),
 ]
 
 
 @pytest.mark.parametrize("case", BILSTM_CASES, ids=lambda c: c.id)
 def test_bidirectional_lstm_vs_litert(case: BiLstmCase) -> None:
     model = bilstm_model(case)
-    check_litert(model, random_invokes(model, np.random.default_rng(case.seed)))
+    check_litert(model, random_invokes(model, np.random.default_rng(case.seed)),
+                 exact=case.hybrid)
 
 
 def test_bidirectional_lstm_refusal() -> None:
@@ -899,11 +914,13 @@ def test_bidirectional_lstm_drawn(data: st.DataObject) -> None:
         time_major=data.draw(st.booleans()),
         aux=data.draw(st.sampled_from(["none", "weights", "backward_input"])),
         n_aux=data.draw(st.integers(1, 4)), cifg=data.draw(st.booleans()),
-        peephole=data.draw(st.booleans()), seed=data.draw(st.integers(0, 2**16)))
+        peephole=data.draw(st.booleans()), hybrid=data.draw(st.booleans()),
+        asymmetric=data.draw(st.booleans()), seed=data.draw(st.integers(0, 2**16)))
     if case.merge and not case.time_major and case.batch > 1:
         case = replace(case, time_major=True)  # refused: see test_bidirectional_lstm_refusal
     model = bilstm_model(case)
-    check_litert(model, random_invokes(model, np.random.default_rng(case.seed)))
+    check_litert(model, random_invokes(model, np.random.default_rng(case.seed)),
+                 exact=case.hybrid)
 
 
 # =============================================================================================

@@ -1,5 +1,5 @@
 """Kernels: UNIDIRECTIONAL_SEQUENCE_LSTM (float32; int8 activations with an int16 cell state;
-hybrid), BIDIRECTIONAL_SEQUENCE_LSTM (float32).
+hybrid), BIDIRECTIONAL_SEQUENCE_LSTM (float32; hybrid).
 
 The LSTM cell, per time step (``⊙`` element-wise, ``σ`` sigmoid, ``g`` the fused activation)::
 
@@ -49,16 +49,19 @@ has no such op) runs two float LSTM cells of the same size -- the forward one ov
 sequence, the backward one from the last step to the first -- each with its own states
 (inputs 35-38).  An aux input (39) either feeds both cells through aux weights (40-47) or, without
 aux weights, replaces the backward cell's input.  ``merge_outputs`` concatenates both outputs.
+With int8/uint8 weights each cell is a hybrid cell (``lstm_eval::EvalHybrid`` with the aux input
+quantized like the input).
 
 **Hybrid** (float input, states and output; int8 or uint8 weights; LiteRT ``EvalHybrid``; TFLM
-runs its float kernel on such a model, reading the int8 weights as floats -- refused): :class:`LstmHybridData`.  Every product's float operand is quantized per batch row
-at run time (rnn.py :class:`~tflite_ref.kernels.rnn.HybridWeights`), everything else is float32
+runs its float kernel on such a model, reading the int8 weights as floats -- refused):
+:class:`LstmHybridData`.  Every product's float operand is quantized per batch row at run time
+(rnn.py :class:`~tflite_ref.kernels.rnn.HybridWeights`), everything else is float32
 in LiteRT's operation order with Eigen's tanh and sigmoid reproduced bit for bit -- needed,
 because the output state is quantized again at the next step, where one ulp can move a rounding.
 Supports CIFG, peephole, layer norm, projection, diagonal (float) recurrent weights and both
 ``asymmetric_quantize_inputs`` settings.
 
-Not implemented: int16 activations (TFLM 16x8), 2-D input, hybrid BIDIRECTIONAL_SEQUENCE_LSTM.
+Not implemented: int16 activations (TFLM 16x8), 2-D input.
 """
 
 from __future__ import annotations
@@ -522,10 +525,12 @@ def unidirectional_sequence_lstm_float32(data: LstmFloatData | LstmHybridData,
                                          ) -> NDArray[np.float32]:
     """lstm_eval.cc EvalFloat (LiteRT), EvalLstm<float> (TFLM).  Inputs 18 and 19 (output and
     cell state) are updated in place.  Hybrid data (int8 weights): EvalHybrid,
-    :func:`_lstm_hybrid`."""
+    :func:`_lstm_hybrid_pass`."""
     if isinstance(data, LstmHybridData):
-        return _lstm_hybrid(data, x, inputs[OUTPUT_STATE - 1],  # type: ignore[arg-type]
-                            inputs[CELL_STATE - 1])  # type: ignore[arg-type]
+        xs = np.ascontiguousarray(_to_time_major(data.shape, x), dtype=F32)
+        out = _lstm_hybrid_pass(data, xs, None, inputs[OUTPUT_STATE - 1],  # type: ignore
+                                inputs[CELL_STATE - 1])  # type: ignore[arg-type]
+        return _from_time_major(data.shape, out)
     sh, sl = data.shape, data.slots
     xs = np.ascontiguousarray(_to_time_major(sh, x), dtype=F32)
     out = _float_lstm_pass(data, xs, None, inputs[sl.output_state - 1],  # type: ignore[arg-type]
@@ -541,6 +546,7 @@ class HybridGate:
     """One gate of lstm_eval.cc ``CalculateLstmGateHybrid``."""
 
     input_weights: HybridWeights
+    aux_weights: HybridWeights | None  # bidirectional with aux weights
     recurrent_weights: HybridWeights | None  # None: diagonal recurrent weights
     recurrent_diagonal: NDArray[np.float32] | None  # float32 (read with GetTensorData<float>)
     cell_weights: NDArray[np.float32] | None  # peephole, fl32(s · w) (VectorScalarMultiply)
@@ -564,6 +570,7 @@ class LstmHybridData:
     """
 
     shape: LstmShape
+    slots: LstmSlots
     asymmetric: bool
     input_gate: HybridGate | None  # None: CIFG
     forget_gate: HybridGate
@@ -600,9 +607,10 @@ def _hybrid_scalar_lanes(shape: LstmShape, gate: str) -> NDArray[np.bool_]:
                      for b in range(shape.n_batch)])
 
 
-def _prepare_hybrid(ctx: OpContext, shape: LstmShape) -> LstmHybridData:
-    """unidirectional_sequence_lstm.cc Prepare for ``IsHybridOp`` and EvalHybrid's reads."""
-    sl = UNIDIRECTIONAL
+def _prepare_hybrid(ctx: OpContext, shape: LstmShape, sl: LstmSlots = UNIDIRECTIONAL
+                    ) -> LstmHybridData:
+    """unidirectional_sequence_lstm.cc / bidirectional_sequence_lstm.cc Prepare for
+    ``IsHybridOp`` and EvalHybrid's reads, for the cell whose tensors ``sl`` locates."""
     activation = str(ctx.options.get("fused_activation_function", "NONE"))
     check_activation_float(ctx, activation)
     for i, what in ((sl.output_state, "output state"), (sl.cell_state, "cell state")):
@@ -626,6 +634,10 @@ def _prepare_hybrid(ctx: OpContext, shape: LstmShape) -> LstmHybridData:
             rec = HybridWeights.of(ctx, sl.recurrent_weights(name),
                                    f"recurrent-to-{name} weights", asymmetric)
         else:
+            if sl is not UNIDIRECTIONAL:
+                # bidirectional_sequence_lstm.cc passes recurrent_to_*_is_diag = false.
+                ctx.unsupported("diagonal recurrent weights in a hybrid "
+                                "BIDIRECTIONAL_SEQUENCE_LSTM: LiteRT reads them as matrices")
             if rec_t.type != T.FLOAT32:
                 # LstmStepHybrid reads a diagonal with GetTensorData<float>: int8 bytes would be
                 # taken four at a time as floats, past the end of the tensor.
@@ -646,9 +658,14 @@ def _prepare_hybrid(ctx: OpContext, shape: LstmShape) -> LstmHybridData:
               if shape.use_layer_norm else None)
         bias = hybrid_float_tensor(ctx, sl.bias(name), f"{name} gate bias")
         assert bias is not None  # _cell_shape required it
+        aux = None
+        if shape.n_aux_input:
+            assert sl.aux_weights is not None
+            aux = HybridWeights.of(ctx, sl.aux_weights + _GATE_INDEX[name],
+                                   f"aux-input-to-{name} weights", asymmetric)
         return HybridGate(
             HybridWeights.of(ctx, sl.input_weights(name), f"input-to-{name} weights",
-                             asymmetric), rec, diag, cell, ln, bias, act,
+                             asymmetric), aux, rec, diag, cell, ln, bias, act,
             _hybrid_scalar_lanes(shape, name) if act == "SIGMOID" else None)
 
     proj_w = proj_b = None
@@ -658,22 +675,27 @@ def _prepare_hybrid(ctx: OpContext, shape: LstmShape) -> LstmHybridData:
     forget, cell_g, output = gate("forget", "SIGMOID"), gate("cell", activation), gate(
         "output", "SIGMOID")
     assert forget is not None and cell_g is not None and output is not None
-    return LstmHybridData(shape, asymmetric, gate("input", "SIGMOID"), forget, cell_g, output,
+    return LstmHybridData(shape, sl, asymmetric, gate("input", "SIGMOID"), forget, cell_g, output,
                           float(F32(ctx.options.get("cell_clip", 0.0))),
                           float(F32(ctx.options.get("proj_clip", 0.0))), proj_w, proj_b,
                           activation, activation == "NONE")
 
 
-def _hybrid_input_terms(g: HybridGate | None, qx: QuantizedRows | None, rows: int
-                        ) -> NDArray[np.float32] | None:
-    """``gate = bias (0 with layer norm); gate += W·x`` for every (step, batch) row at once:
-    each row is quantized on its own, so the term does not depend on the step.  (LiteRT skips
-    the product for an all-zero step, which only changes the sign of a zero.)"""
+def _hybrid_input_terms(g: HybridGate | None, qx: QuantizedRows | None,
+                        qaux: QuantizedRows | None, rows: int) -> NDArray[np.float32] | None:
+    """``gate = bias (0 with layer norm); gate += W·x; gate += W_aux·aux`` for every (step,
+    batch) row at once: each row is quantized on its own, so the terms do not depend on the
+    step.  (LiteRT skips a product for an all-zero step, which only changes the sign of a
+    zero.)"""
     if g is None:
         return None
-    start = np.broadcast_to(np.zeros_like(g.bias) if g.layer_norm is not None else g.bias,
-                            (rows, g.bias.size))
-    return start.copy() if qx is None else g.input_weights.accumulate(start, qx)
+    acc = np.broadcast_to(np.zeros_like(g.bias) if g.layer_norm is not None else g.bias,
+                          (rows, g.bias.size)).copy()
+    if qx is not None:
+        acc = g.input_weights.accumulate(acc, qx)
+    if qaux is not None and g.aux_weights is not None:
+        acc = g.aux_weights.accumulate(acc, qaux)
+    return acc
 
 
 def _hybrid_gate(g: HybridGate, x_term: NDArray[np.float32], hq: QuantizedRows | None,
@@ -694,21 +716,32 @@ def _hybrid_gate(g: HybridGate, x_term: NDArray[np.float32], hq: QuantizedRows |
     return apply_activation_eigen(acc, g.activation, g.scalar_lanes)
 
 
-def _lstm_hybrid(data: LstmHybridData, x: NDArray[np.float32], h_state: np.ndarray,
-                 c_state: np.ndarray) -> NDArray[np.float32]:
-    """lstm_eval.cc EvalHybrid / LstmStepHybrid over the sequence; the states are updated in
-    place.  Batch rows are independent (LiteRT runs batch-major input one row at a time), so
-    every step runs all rows at once."""
+def _quantize_sequence(xs: NDArray[np.float32] | None, asymmetric: bool
+                       ) -> QuantizedRows | None:
+    """Every (step, batch) row of a time-major sequence quantized; None when there is nothing to
+    multiply (no such input, or all zeros: LiteRT's IsZeroVector skips the product)."""
+    if xs is None:
+        return None
+    rows = xs.reshape(-1, xs.shape[-1])
+    return batch_quantize_floats(rows, asymmetric) if rows.any() else None
+
+
+def _lstm_hybrid_pass(data: LstmHybridData, xs: NDArray[np.float32],
+                      aux: NDArray[np.float32] | None, h_state: np.ndarray, c_state: np.ndarray,
+                      reverse: bool = False) -> NDArray[np.float32]:
+    """lstm_eval.cc EvalHybrid / LstmStepHybrid over time-major ``xs`` (time, batch, input),
+    last step first when ``reverse``; the states are updated in place; returns every step's
+    output, time-major.  Batch rows are independent (LiteRT runs batch-major input one row at a
+    time), so every step runs all rows at once."""
     sh = data.shape
-    xs = np.ascontiguousarray(_to_time_major(sh, x), dtype=F32)
     h = state_view(h_state, (sh.n_batch, sh.n_output))
     c = state_view(c_state, (sh.n_batch, sh.n_cell))
-    rows = xs.reshape(-1, sh.n_input)
-    qx = batch_quantize_floats(rows, data.asymmetric) if rows.any() else None
+    qx = _quantize_sequence(xs, data.asymmetric)
+    qaux = _quantize_sequence(aux, data.asymmetric)
     gates = (data.input_gate, data.forget_gate, data.cell_gate, data.output_gate)
-    x_terms = [_hybrid_input_terms(g, qx, rows.shape[0]) for g in gates]
+    x_terms = [_hybrid_input_terms(g, qx, qaux, sh.n_time * sh.n_batch) for g in gates]
     out = np.empty((sh.n_time, sh.n_batch, sh.n_output), dtype=F32)
-    for t in range(sh.n_time):  # the recurrence is sequential in time
+    for t in (range(sh.n_time - 1, -1, -1) if reverse else range(sh.n_time)):
         step = slice(t * sh.n_batch, (t + 1) * sh.n_batch)
         hq = batch_quantize_floats(h, data.asymmetric) if h.any() else None
         forget = _hybrid_gate(data.forget_gate, x_terms[1][step], hq, h, c)  # type: ignore
@@ -738,7 +771,7 @@ def _lstm_hybrid(data: LstmHybridData, x: NDArray[np.float32], h_state: np.ndarr
             hidden = proj
         h[...] = hidden
         out[t] = hidden
-    return _from_time_major(sh, out)
+    return out
 
 
 # =============================================================================================
@@ -751,8 +784,8 @@ AUX_INPUT = 39
 
 @dataclass(frozen=True, slots=True)
 class BidirectionalLstmData:
-    forward: LstmFloatData
-    backward: LstmFloatData
+    forward: LstmFloatData | LstmHybridData
+    backward: LstmFloatData | LstmHybridData
     merge_outputs: bool
     # aux input 39 without aux weights feeds the backward cell instead of the input
     # ("non-stacking mode", bidirectional_sequence_lstm.cc Eval).
@@ -769,9 +802,10 @@ def prepare_bidirectional_sequence_lstm(ctx: OpContext) -> BidirectionalLstmData
         ctx.fail(f"takes {1 if merge else 2} outputs with merge_outputs={merge}, got "
                  f"{ctx.num_outputs}")
     x = ctx.require_input(INPUT)
-    if x.type != T.FLOAT32 or ctx.require_input(FORWARD.input_weights("output")).type != T.FLOAT32:
-        ctx.unsupported(f"{ctx.describe_types()}: only the float32 kernel is implemented (int8 "
-                        "weights are LiteRT's hybrid path)")
+    w_type = ctx.require_input(FORWARD.input_weights("output")).type
+    if x.type != T.FLOAT32 or w_type not in (T.FLOAT32, T.INT8, T.UINT8):
+        ctx.unsupported(f"{ctx.describe_types()}: implemented are float32 input with float32 or "
+                        "int8/uint8 (hybrid) weights")
     n_time, n_batch, n_input, time_major = _sequence_geometry(ctx)
     aux_w = [ctx.input(i) is not None for i in range(41, 48) if i != 44]
     if any(aux_w) and not all(aux_w):
@@ -807,8 +841,19 @@ def prepare_bidirectional_sequence_lstm(ctx: OpContext) -> BidirectionalLstmData
     ctx.set_output_shape(0, (*lead, fw.n_output + (bw.n_output if merge else 0)))
     if not merge:
         ctx.set_output_shape(1, (*lead, bw.n_output))
-    return BidirectionalLstmData(_prepare_float(ctx, fw, FORWARD),
-                                 _prepare_float(ctx, bw, BACKWARD), merge,
+    if w_type == T.FLOAT32:
+        return BidirectionalLstmData(_prepare_float(ctx, fw, FORWARD),
+                                     _prepare_float(ctx, bw, BACKWARD), merge,
+                                     aux is not None and n_aux == 0)
+    # Hybrid: bidirectional_sequence_lstm.cc Eval runs lstm_eval::EvalHybrid per cell.
+    for sl in (FORWARD, BACKWARD):
+        for i in (sl.input_weights(g) for g in GATES):
+            t = ctx.input(i)
+            if t is not None and t.type != w_type:
+                ctx.fail(f"input {i} is {t.type_name}; the cells' weights must all be "
+                         f"{tensor_type_name(w_type)}")
+    return BidirectionalLstmData(_prepare_hybrid(ctx, fw, FORWARD),
+                                 _prepare_hybrid(ctx, bw, BACKWARD), merge,
                                  aux is not None and n_aux == 0)
 
 
@@ -825,13 +870,19 @@ def bidirectional_sequence_lstm_float32(data: BidirectionalLstmData, x: NDArray[
     xs = np.ascontiguousarray(_to_time_major(sh, x), dtype=F32)
     aux_in = inputs[AUX_INPUT - 1]
     aux = None if aux_in is None else np.ascontiguousarray(_to_time_major(sh, aux_in), dtype=F32)
-    fw_out = _float_lstm_pass(fw, xs, None if data.backward_reads_aux_input else aux,
-                              inputs[FORWARD.output_state - 1],  # type: ignore[arg-type]
-                              inputs[FORWARD.cell_state - 1])  # type: ignore[arg-type]
+
+    def run(cell: LstmFloatData | LstmHybridData, xs: NDArray[np.float32],
+            aux: NDArray[np.float32] | None, reverse: bool) -> NDArray[np.float32]:
+        h, c = inputs[cell.slots.output_state - 1], inputs[cell.slots.cell_state - 1]
+        assert h is not None and c is not None
+        if isinstance(cell, LstmHybridData):
+            return _lstm_hybrid_pass(cell, xs, aux, h, c, reverse)
+        return _float_lstm_pass(cell, xs, aux, h, c, reverse)
+
+    fw_out = run(fw, xs, None if data.backward_reads_aux_input else aux, False)
     bw_xs, bw_aux = (aux, None) if data.backward_reads_aux_input else (xs, aux)
-    bw_out = _float_lstm_pass(bw, bw_xs, bw_aux,  # type: ignore[arg-type]
-                              inputs[BACKWARD.output_state - 1],  # type: ignore[arg-type]
-                              inputs[BACKWARD.cell_state - 1], reverse=True)  # type: ignore
+    assert bw_xs is not None
+    bw_out = run(bw, bw_xs, bw_aux, True)
     if data.merge_outputs:
         return _from_time_major(sh, np.concatenate([fw_out, bw_out], axis=-1))
     return _from_time_major(sh, fw_out), _from_time_major(sh, bw_out)
