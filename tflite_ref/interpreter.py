@@ -232,6 +232,30 @@ class _Executor:
         plan.current = variant
         return variant
 
+    @staticmethod
+    def _located(exc: BaseException, op: Operator, stage: str) -> BaseException | None:
+        """The error a kernel's stray exception stands for, located at ``op``; None for a bug.
+
+        A bad model must surface as one of our errors naming the operator: helper functions
+        (``tflite_ref.quant``) know no operator, so their errors get its locator here; a
+        ``UsageError`` from them is the model's fault at this point (a parameter out of range).
+        """
+        if isinstance(exc, TFLiteRefError):
+            if op.locator in str(exc):
+                return exc
+            cls: type[TFLiteRefError] = type(exc)
+            if isinstance(exc, UsageError):
+                cls = ModelValidationError if stage == "prepare" else KernelRuntimeError
+            return cls(f"{op.locator}: {exc}", cve_class=exc.cve_class)
+        if isinstance(exc, MemoryError) or (
+                isinstance(exc, ValueError) and "array is too big" in str(exc)):
+            return ResourceLimitError(f"{op.locator}: {stage} needs more memory than is "
+                                      f"available ({type(exc).__name__}: {exc})")
+        if isinstance(exc, (FloatingPointError, ZeroDivisionError)):
+            cls = ModelValidationError if stage == "prepare" else KernelRuntimeError
+            return cls(f"{op.locator}: {exc}")
+        return None
+
     def _prepare_from(self, plan: _SubgraphPlan, variant: _Variant, start: int) -> None:
         """Prepare operators ``start..`` until one whose output shapes depend on values."""
         sg = plan.subgraph
@@ -243,9 +267,12 @@ class _Executor:
                             input_shapes=input_shapes, runtime=self)
             try:
                 data = kernel.prepare(ctx)
-            except TFLiteRefError:
-                raise
             except Exception as exc:
+                located = self._located(exc, op, "prepare")
+                if located is exc:
+                    raise
+                if located is not None:
+                    raise located from exc
                 if kernel.plugin:
                     raise KernelRuntimeError(
                         f"{op.locator}: the prepare function registered for custom operator "
@@ -374,15 +401,16 @@ class _Executor:
             plugin = prepared.kernel.plugin
             try:
                 result = prepared.kernel.eval(prepared.data, *ins)
-            except TFLiteRefError:
-                raise
             except Exception as exc:
+                located = self._located(exc, op, "invoke")
+                if located is exc:
+                    raise
+                if located is not None:
+                    raise located from exc
                 if plugin:
                     raise KernelRuntimeError(
                         f"{op.locator}: the eval function registered for custom operator "
                         f"{op.custom_code!r} raised {type(exc).__name__}: {exc}") from exc
-                if isinstance(exc, (FloatingPointError, ZeroDivisionError)):
-                    raise KernelRuntimeError(f"{op.locator}: {exc}") from None
                 raise InternalError(f"{op.locator}: kernel failed: {exc!r}") from exc
             outs = result if isinstance(result, (tuple, list)) else (result,)
             bad: type[Exception] = KernelRuntimeError if plugin else InternalError
@@ -489,7 +517,14 @@ class Interpreter:
             plan = ex.plan(si)
             plan.variants.clear()  # LiteRT re-runs every Prepare after a resize
             ex._active = []
-            ex.prepare(plan, tuple(plan.input_shapes), None)
+            variant = ex.prepare(plan, tuple(plan.input_shapes), None)
+            # The activation budget: every tensor that holds a value at run time, as planned.
+            live = [t for t in plan.subgraph.tensors
+                    if t.dtype is not None and t.dtype.itemsize and (t.data is None
+                                                                     or t.is_variable)]
+            budgets.activation_bytes([variant.shapes[t.index] for t in live],
+                                     [t.dtype.itemsize for t in live],  # type: ignore[union-attr]
+                                     where=f"subgraph {si}")
         ex.reset_variables()
         self._allocated = True
 

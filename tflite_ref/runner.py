@@ -12,6 +12,7 @@ from typing import Callable, Mapping
 
 import numpy as np
 
+from tflite_ref import budgets
 from tflite_ref.errors import UsageError
 from tflite_ref.interpreter import Interpreter
 from tflite_ref.model.model import Model, Tensor
@@ -44,6 +45,7 @@ def random_input(t: Tensor, shape: tuple[int, ...], rng: np.random.Generator) ->
     dtype = t.dtype
     if dtype is None or dtype == np.dtype(object):
         raise UsageError(f"input tensor {t.index} {t.name!r} is {t.type_name}; give it with --input")
+    budgets.check_allocation(f"subgraph 0, tensor {t.index} {t.name!r}", shape, dtype.itemsize)
     if dtype.kind == "f":
         return rng.uniform(-1.0, 1.0, size=shape).astype(dtype)
     if dtype.kind == "b":

@@ -82,13 +82,7 @@ def _conv_int8_tiny_output_scale() -> tuple[bytes, dict[int, Any]]:
             "InternalError (fuzz seed 3 mutant 440: micro_speech_quantized tensor 3 type := "
             "FLOAT16). Fix: ctx.require(input type == output type) in prepare_reshape (LiteRT "
             "reshape.cc TF_LITE_ENSURE_TYPES_EQ)."))),
-    pytest.param(_conv_int8_tiny_output_scale, id="CONV_2D-int8-tiny-output-scale",
-                 marks=pytest.mark.xfail(strict=True, reason=(
-                     "kernels/conv.py int8: an output scale of 1e-12 makes the effective "
-                     "multiplier's left shift 38; quant/fixedpoint.py raises UsageError at "
-                     "invoke, with no locator (fuzz seed 3 mutant 717: pretrainedResnet_large_"
-                     "int8). Fix: range-check the per-channel multipliers in prepare and "
-                     "ctx.fail naming the output tensor's scale, as ADD's prepare does."))),
+    pytest.param(_conv_int8_tiny_output_scale, id="CONV_2D-int8-tiny-output-scale"),
 ])
 def test_reduced_crasher(build: Any) -> None:
     data, inputs = build()
@@ -128,15 +122,7 @@ def _conv_int8_zero_output_scale() -> bytes:
                      "Fix: _dim() returns the default (or k.ensure fails with the op) when "
                      "i >= len(t.shape); better, estimate() checks operand ranks first, as "
                      "TFLM's Prepare does (TF_LITE_ENSURE_EQ(NumDimensions(filter), 4))."))),
-    pytest.param(_conv_int8_zero_output_scale, "run", id="run-CONV_2D-int8-zero-output-scale",
-                 marks=pytest.mark.xfail(strict=True, reason=(
-                     "quant/multipliers.py (per-channel conv multipliers, "
-                     "`(_d(input_scale) * sw) / _d(output_scale)`) divides by a zero output scale: "
-                     "NumPy's RuntimeWarning goes to stderr (the CLI prints three lines) and the "
-                     "ModelValidationError that follows has no operator in it (fuzz seed 4 mutant "
-                     "977). Fix: kernels/conv.py prepare checks the output scale (> 0, finite) "
-                     "with ctx.fail before computing multipliers; multipliers.py computes under "
-                     "np.errstate(divide='ignore', invalid='ignore')."))),
+    pytest.param(_conv_int8_zero_output_scale, "run", id="run-CONV_2D-int8-zero-output-scale"),
 ])
 def test_reduced_cli_crasher(build: Any, command: str, tmp_path: Path) -> None:
     path = tmp_path / "crasher.tflite"

@@ -9,11 +9,13 @@ from __future__ import annotations
 import argparse
 import importlib
 import sys
+import warnings
 from typing import NoReturn, Sequence
 
 from rich.console import Console
 from rich.markup import escape
 
+from tflite_ref import budgets
 from tflite_ref.errors import TFLiteRefError, UsageError
 
 # name -> module under tflite_ref.cli; each exposes HELP, add_arguments(parser), run(args) -> int
@@ -52,6 +54,7 @@ def build_parser() -> argparse.ArgumentParser:
         p = sub.add_parser(name, help=module.HELP, description=module.__doc__)
         p.add_argument("--debug", action="store_true", help="show the full traceback on errors")
         module.add_arguments(p)
+        budgets.add_arguments(p)
         p.set_defaults(_module=module)
     return parser
 
@@ -62,8 +65,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command is None:
         parser.print_help()
         return 2
+    if not args.debug:
+        # A NumPy warning from a hostile model's arithmetic would be a second line of output;
+        # the error that follows it says what went wrong. --debug shows everything.
+        warnings.simplefilter("ignore", RuntimeWarning)
     try:
-        return int(args._module.run(args) or 0)
+        with budgets.use(budgets.from_args(args)):
+            return int(args._module.run(args) or 0)
     except TFLiteRefError as exc:
         if args.debug:
             raise

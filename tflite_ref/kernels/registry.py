@@ -28,6 +28,7 @@ from typing import Any, NoReturn, Protocol
 
 import numpy as np
 
+from tflite_ref import budgets
 from tflite_ref.errors import ModelValidationError, UnsupportedOpError
 from tflite_ref.model.model import Model, Operator, Subgraph, Tensor
 from tflite_ref.model.schema import BuiltinOperator, TensorType, tensor_type_name
@@ -225,7 +226,13 @@ class OpContext:
     def set_output_shape(self, j: int, shape: Sequence[int]) -> None:
         while len(self.output_shapes) <= j:
             self.output_shapes.append(self.output(len(self.output_shapes)).shape)
-        self.output_shapes[j] = tuple(int(d) for d in shape)
+        planned = tuple(int(d) for d in shape)
+        # Every output shape a prepare plans passes the allocation budget here, before any
+        # kernel allocates it (hostile-models.md class 19).
+        dtype = self.output(j).dtype
+        budgets.check_allocation(self.op.locator, planned,
+                                 dtype.itemsize if dtype is not None and dtype.itemsize else 1)
+        self.output_shapes[j] = planned
 
     def set_dynamic_output(self, j: int) -> None:
         """The shape of output ``j`` depends on input values; eval decides it."""
