@@ -75,13 +75,7 @@ def _conv_int8_tiny_output_scale() -> tuple[bytes, dict[int, Any]]:
 
 
 @pytest.mark.parametrize("build", [
-    pytest.param(_reshape_type_mismatch, id="RESHAPE-type-mismatch", marks=pytest.mark.xfail(
-        strict=True, reason=(
-            "kernels/layout.py prepare_reshape does not compare the input and output types: a "
-            "FLOAT16 input and an INT8 output reach the interpreter's output check as "
-            "InternalError (fuzz seed 3 mutant 440: micro_speech_quantized tensor 3 type := "
-            "FLOAT16). Fix: ctx.require(input type == output type) in prepare_reshape (LiteRT "
-            "reshape.cc TF_LITE_ENSURE_TYPES_EQ)."))),
+    pytest.param(_reshape_type_mismatch, id="RESHAPE-type-mismatch"),
     pytest.param(_conv_int8_tiny_output_scale, id="CONV_2D-int8-tiny-output-scale"),
 ])
 def test_reduced_crasher(build: Any) -> None:
@@ -114,14 +108,7 @@ def _conv_int8_zero_output_scale() -> bytes:
 
 
 @pytest.mark.parametrize("build,command", [
-    pytest.param(_depthwise_with_rank2_filter, "micro", id="micro-DEPTHWISE-rank2-filter",
-                 marks=pytest.mark.xfail(strict=True, reason=(
-                     "micro/kernels.py _depthwise reads filter dim 3 through _dim() without "
-                     "checking the rank: IndexError out of tflite-ref micro (fuzz seed 4 mutants "
-                     "1561, 1606, 2008, 2332: an operator's code changed to DEPTHWISE_CONV_2D). "
-                     "Fix: _dim() returns the default (or k.ensure fails with the op) when "
-                     "i >= len(t.shape); better, estimate() checks operand ranks first, as "
-                     "TFLM's Prepare does (TF_LITE_ENSURE_EQ(NumDimensions(filter), 4))."))),
+    pytest.param(_depthwise_with_rank2_filter, "micro", id="micro-DEPTHWISE-rank2-filter"),
     pytest.param(_conv_int8_zero_output_scale, "run", id="run-CONV_2D-int8-zero-output-scale"),
 ])
 def test_reduced_cli_crasher(build: Any, command: str, tmp_path: Path) -> None:

@@ -149,6 +149,10 @@ def resolve_reshape(requested: Sequence[int], in_shape: Sequence[int], fail: Fai
 
 def prepare_reshape(ctx: OpContext) -> ReshapeData:
     in_shape = ctx.input_shape(0)
+    # reshape.cc / reshape_common.cc: TF_LITE_ENSURE_TYPES_EQ(input->type, output->type).
+    x, y = ctx.require_input(0), ctx.output(0)
+    ctx.require(x.type == y.type, f"input is {x.type_name} but output is {y.type_name}; RESHAPE "
+                                  "moves bytes and keeps the type")
     shape_t = ctx.input(1)
     if ctx.emulate == "tflm":
         # micro/kernels/reshape_common.cc ReshapeOutput: TFLM never reads the shape input; it

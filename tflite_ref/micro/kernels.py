@@ -161,9 +161,15 @@ def _scales(t: Tensor | None) -> int:
     return 0 if q is None else int(q.scale.size)
 
 
+class _RankTooSmall(Exception):
+    """(tensor label, rank, dimension): a Prepare would index a tensor's dims past its rank."""
+
+
 def _dim(t: Tensor | None, i: int, default: int = 1) -> int:
     if t is None or not t.shape:
         return default
+    if not -len(t.shape) <= i < len(t.shape):
+        raise _RankTooSmall(f"tensor {t.index} {t.name!r}", len(t.shape), i)
     return t.shape[i]
 
 
@@ -766,6 +772,11 @@ def kernel_effects(model: Model, sg: Subgraph, op: Operator, target: Target,
             _MODELS.get(op.name, _default)(k)
     except _Reject:
         pass
+    except _RankTooSmall as exc:
+        # TFLM's Prepare would read dims->data[i] past the rank: undefined behaviour in C++, so
+        # there is no arena to predict; the verdict says why instead of guessing.
+        k.fx.reject = (f"{exc.args[0]} has rank {exc.args[1]}, but TFLite Micro's Prepare reads "
+                       f"its dimension {exc.args[2]} (out of bounds)")
     return k.fx
 
 
