@@ -524,8 +524,8 @@ def test_resize_input_replans_broadcast() -> None:
 @pytest.mark.parametrize("op", ["ADD", "MUL", "SUB"])
 def test_quant_errors_name_the_operator(op: str) -> None:
     """A RELU6 bound 6 / 1e-12 does not fit int32: quant.calculate_activation_range_quantized
-    refuses it without knowing the operator; prepare's error names it (kernels.common
-    names_operator), as those raised by the kernel itself do."""
+    refuses it without knowing the operator; the error that reaches the user names it (the
+    interpreter adds the locator), as those raised by the kernel itself do."""
     q = Spec((2, 3), "INT8", 0.05, 0)
     model = build(op, [q, q], Spec((2, 3), "INT8", 1e-12, 0),
                   {"fused_activation_function": "RELU6"})
@@ -533,20 +533,3 @@ def test_quant_errors_name_the_operator(op: str) -> None:
         tflite_ref.Interpreter(model_content=model).allocate_tensors()
     assert str(info.value).startswith(f"subgraph 0, operator 0 ({op}): ")
     assert info.value.locator is not None and info.value.locator.operator == 0
-
-
-def test_every_prepare_that_uses_quant_names_the_operator() -> None:
-    """The kernel families that call tflite_ref.quant in prepare wrap every prepare they register
-    in kernels.common.names_operator."""
-    from tflite_ref.kernels.registry import registered
-
-    families = {f"tflite_ref.kernels.{m}" for m in ("activations", "pooling", "elementwise",
-                                                     "unary", "logical", "reduce", "quantize")}
-    seen = 0
-    for key, kernel in registered().items():
-        if kernel.prepare.__module__ in families:
-            seen += 1
-            assert getattr(kernel.prepare, "__wrapped__", None) is not None, (
-                f"{kernel.prepare.__module__}.{kernel.prepare.__name__} ({key}) is not decorated "
-                "with names_operator")
-    assert seen > 100

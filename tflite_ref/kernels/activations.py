@@ -37,7 +37,6 @@ import numpy.typing as npt
 from tflite_ref.errors import KernelRuntimeError
 from tflite_ref.kernels.common import (
     generic_prepare,
-    names_operator,
     quant_params,
     type_range,
 )
@@ -180,7 +179,6 @@ class ReluData:
     dtype: np.dtype = np.dtype(np.float32)
 
 
-@names_operator
 def _prepare_relu(ctx: OpContext) -> ReluData:
     x, y = generic_prepare(ctx)
     act_min, act_max = _RELU_BOUNDS[Op(ctx.op.builtin_code)]
@@ -254,7 +252,6 @@ class LeakyReluData:
     dtype: np.dtype = np.dtype(np.float32)
 
 
-@names_operator
 def prepare_leaky_relu(ctx: OpContext) -> LeakyReluData:
     x, y = generic_prepare(ctx)
     alpha = F32(ctx.options.get("alpha", 0.0))
@@ -310,7 +307,6 @@ class PreluData:
     dtype: np.dtype = np.dtype(np.float32)
 
 
-@names_operator
 def prepare_prelu(ctx: OpContext) -> PreluData:
     if ctx.num_inputs != 2 or ctx.num_outputs != 1:
         ctx.fail(f"expects 2 inputs and 1 output, got {ctx.num_inputs} and {ctx.num_outputs}")
@@ -382,7 +378,6 @@ class HardSwishData:
     table: np.ndarray | None = None
 
 
-@names_operator
 def prepare_hard_swish(ctx: OpContext) -> HardSwishData:
     x, y = generic_prepare(ctx)
     if x.type == T.FLOAT32:
@@ -594,12 +589,10 @@ def _prepare_sigmoid_tanh(ctx: OpContext, function: str) -> SigmoidTanhData:
     return SigmoidTanhData(lut_populate_int8(s_in, z_in, s_out, z_out, transform, dtype=dtype))
 
 
-@names_operator
 def prepare_logistic(ctx: OpContext) -> SigmoidTanhData:
     return _prepare_sigmoid_tanh(ctx, "logistic")
 
 
-@names_operator
 def prepare_tanh(ctx: OpContext) -> SigmoidTanhData:
     return _prepare_sigmoid_tanh(ctx, "tanh")
 
@@ -716,7 +709,6 @@ def _check_softmax_output(ctx: OpContext, in_type: int, out_type: int, s_out: fl
         need(_near(s_out, 1.0 / 32768, 0.001), "scale 1/32768 (within 0.1 %)")
 
 
-@names_operator
 def prepare_softmax(ctx: OpContext) -> SoftmaxData:
     if ctx.num_inputs != 1 or ctx.num_outputs != 1:
         ctx.fail(f"expects 1 input and 1 output, got {ctx.num_inputs} and {ctx.num_outputs}")
@@ -882,7 +874,6 @@ class LogSoftmaxData:
     dtype: np.dtype = np.dtype(np.float32)
 
 
-@names_operator
 def prepare_log_softmax(ctx: OpContext) -> LogSoftmaxData:
     x, y = generic_prepare(ctx)
     if x.type == T.FLOAT32:
@@ -946,7 +937,6 @@ class LutData:
     approximate: bool = False  # GELU only
 
 
-@names_operator
 def prepare_elu(ctx: OpContext) -> LutData:
     x, y = generic_prepare(ctx)
     if x.type == T.FLOAT32:
@@ -1000,7 +990,6 @@ def _gelu_transform(v: npt.NDArray[np.float32], approximate: bool) -> npt.NDArra
     return (half_v * c_erfcf(v * F32(-_M_SQRT1_2))).astype(F32)
 
 
-@names_operator
 def prepare_gelu(ctx: OpContext) -> LutData:
     x, y = generic_prepare(ctx)
     approximate = bool(ctx.options.get("approximate", False))
@@ -1054,7 +1043,6 @@ class L2NormData:
     dtype: np.dtype = np.dtype(np.float32)
 
 
-@names_operator
 def prepare_l2_normalization(ctx: OpContext) -> L2NormData:
     x, y = generic_prepare(ctx)
     rank = len(ctx.input_shape(0))

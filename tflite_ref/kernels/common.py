@@ -14,21 +14,15 @@
 * :func:`is_quantized`, :func:`type_range`.
 * Window geometry of ``tflite/kernels/padding.h`` (pooling; the convolutions compute the same):
   :func:`compute_out_size`, :func:`compute_padding_with_offset`.
-* :func:`names_operator`, the decorator of every prepare that calls :mod:`tflite_ref.quant`.
 * :func:`require_tflm`, :func:`require_tflite`: refuse a combination the emulated runtime's
   kernel does not take; :func:`generic_prepare`, the unary ops' ``GenericPrepare``.
 """
 
 from __future__ import annotations
 
-import functools
-from collections.abc import Callable
-from typing import TypeVar
-
 import numpy as np
 import numpy.typing as npt
 
-from tflite_ref.errors import TFLiteRefError
 from tflite_ref.kernels.registry import OpContext
 from tflite_ref.model.model import Tensor
 from tflite_ref.quant.fixedpoint import c_div
@@ -39,7 +33,6 @@ __all__ = [
     "generic_prepare",
     "is_quantized",
     "legacy_quant_params",
-    "names_operator",
     "per_tensor_quant_params",
     "quant_params",
     "require_tflite",
@@ -158,30 +151,3 @@ def compute_padding_with_offset(stride: int, dilation_rate: int, in_size: int, f
     total_padding = max((out_size - 1) * stride + effective_filter_size - in_size, 0)
     return total_padding // 2, total_padding % 2
 
-
-# -- errors -------------------------------------------------------------------------------------
-_OpData = TypeVar("_OpData")
-
-
-def names_operator(prepare: Callable[[OpContext], _OpData]) -> Callable[[OpContext], _OpData]:
-    """Decorate a kernel's prepare so that the errors of :mod:`tflite_ref.quant` name the operator.
-
-    The quantization helpers see numbers, not operators: they raise
-    :class:`~tflite_ref.errors.ModelValidationError` (a multiplier out of range, an activation
-    bound that does not fit int32) or :class:`~tflite_ref.errors.UsageError` saying *what* is
-    wrong but not *where*.  An error that reaches this wrapper without a locator is raised again,
-    same class and CVE class, with the operator's locator in front; errors raised through
-    ``ctx.fail`` already carry it and pass unchanged.  Every prepare that calls
-    :mod:`tflite_ref.quant` wears this decorator, so no call site needs its own wrapper.
-    """
-
-    @functools.wraps(prepare)
-    def prepare_naming_operator(ctx: OpContext) -> _OpData:
-        try:
-            return prepare(ctx)
-        except TFLiteRefError as exc:
-            if exc.locator is not None:
-                raise
-            raise type(exc)(f"{ctx.op.locator}: {exc}", cve_class=exc.cve_class) from exc
-
-    return prepare_naming_operator

@@ -27,14 +27,12 @@ import numpy.typing as npt
 from tflite_ref.errors import KernelRuntimeError
 from tflite_ref.kernels.common import (
     is_quantized,
-    names_operator,
     per_tensor_quant_params,
     type_range,
 )
 from tflite_ref.kernels.registry import BuiltinOperator as Op
 from tflite_ref.kernels.registry import OpContext, register
 from tflite_ref.kernels.registry import TensorType as T
-from tflite_ref.model.model import Tensor
 from tflite_ref.quant.fixedpoint import (
     count_leading_sign_bits,
     get_reciprocal,
@@ -234,12 +232,10 @@ def _prepare_add_sub(ctx: OpContext, is_sub: bool) -> AddData:
     return AddData("general", shape, act_min, act_max, rescale=rescale)
 
 
-@names_operator
 def prepare_add(ctx: OpContext) -> AddData:
     return _prepare_add_sub(ctx, is_sub=False)
 
 
-@names_operator
 def prepare_sub(ctx: OpContext) -> SubData:
     return _prepare_add_sub(ctx, is_sub=True)
 
@@ -343,7 +339,6 @@ class MulData:
     output_shift: int = 0
 
 
-@names_operator
 def prepare_mul(ctx: OpContext) -> MulData:
     shape = _prepare_binary_shape(ctx)
     out, in1, in2 = ctx.output(0), ctx.require_input(0), ctx.input(1)
@@ -435,7 +430,6 @@ class DivData:
     check_zero: bool = True  # TFLite checks the divisor; TFLM's int32 DIV does not (UB)
 
 
-@names_operator
 def prepare_div(ctx: OpContext) -> DivData:
     shape = _prepare_binary_shape(ctx)
     require_output_type(ctx)
@@ -557,7 +551,6 @@ class FloorDivData:
 FloorModData = FloorDivData
 
 
-@names_operator
 def prepare_floor_div(ctx: OpContext) -> FloorDivData:
     shape = _prepare_binary_shape(ctx)
     require_output_type(ctx)
@@ -619,7 +612,6 @@ class SquaredDifferenceData:
     rescale: AddSubRescale | None  # None: float32 / int32
 
 
-@names_operator
 def prepare_squared_difference(ctx: OpContext) -> SquaredDifferenceData:
     shape = _prepare_binary_shape(ctx)
     require_output_type(ctx)
@@ -698,7 +690,6 @@ MinimumData = MaximumData
 MINMAX_TYPES = (T.FLOAT32, T.INT8, T.UINT8, T.INT16, T.INT32, T.INT64)
 
 
-@names_operator
 def prepare_maximum(ctx: OpContext) -> MaximumData:
     """No rescaling: the raw values are compared (maximum_minimum.cc), so quantized inputs
     only make sense with the output's scale and zero point."""
@@ -735,7 +726,6 @@ class AddNData:
     act_max: int = 127
 
 
-@names_operator
 def prepare_add_n(ctx: OpContext) -> AddNData:
     if ctx.num_inputs < 2 or ctx.num_outputs != 1:
         ctx.fail(f"takes at least 2 inputs and 1 output, has {ctx.num_inputs} and "
@@ -808,7 +798,6 @@ class PowData:
     integer_exponent_path: bool
 
 
-@names_operator
 def prepare_pow(ctx: OpContext) -> PowData:
     shape = _prepare_binary_shape(ctx)
     require_output_type(ctx)

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from tflite_ref.kernels.common import is_quantized, names_operator, per_tensor_quant_params
+from tflite_ref.kernels.common import is_quantized, per_tensor_quant_params
 from tflite_ref.kernels.elementwise import (
     broadcast_shape,
     require_num_io,
@@ -95,7 +95,6 @@ def _scale_multiplier(ctx: OpContext, scale: float) -> tuple[int, int]:
     return quantize_multiplier_smaller_than_one_exp(scale)
 
 
-@names_operator
 def prepare_comparison(ctx: OpContext) -> ComparisonData:
     require_num_io(ctx, 2)
     require_same_input_types(ctx)
@@ -153,7 +152,6 @@ class LogicalData:
     output_shape: tuple[int, ...]
 
 
-@names_operator
 def prepare_logical_binary(ctx: OpContext) -> LogicalData:
     require_num_io(ctx, 2)
     for i in range(2):
@@ -164,7 +162,6 @@ def prepare_logical_binary(ctx: OpContext) -> LogicalData:
     return LogicalData(shape)
 
 
-@names_operator
 def prepare_logical_not(ctx: OpContext) -> LogicalData:
     require_num_io(ctx, 1)
     if ctx.require_input(0).type != T.BOOL:
@@ -240,12 +237,10 @@ def _prepare_select(ctx: OpContext, v2: bool) -> SelectData:
     return SelectData(shape, rank_one)
 
 
-@names_operator
 def prepare_select(ctx: OpContext) -> SelectData:
     return _prepare_select(ctx, v2=False)
 
 
-@names_operator
 def prepare_select_v2(ctx: OpContext) -> SelectData:
     return _prepare_select(ctx, v2=True)
 
@@ -279,7 +274,6 @@ class WhereData:
 WHERE_CONDITION_TYPES = (T.BOOL, T.FLOAT32, T.INT64, T.INT32, T.INT8, T.UINT8, T.UINT32)
 
 
-@names_operator
 def prepare_where(ctx: OpContext) -> WhereData:
     """where.cc: the output is int64 ``[number of non-zero elements, rank]``, known in prepare
     only when the condition is constant; otherwise it is decided per invoke."""

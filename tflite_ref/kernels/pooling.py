@@ -29,7 +29,6 @@ import numpy.typing as npt
 from tflite_ref.kernels.common import (
     compute_out_size,
     compute_padding_with_offset,
-    names_operator,
     quant_params,
 )
 from tflite_ref.kernels.registry import BuiltinOperator as Op
@@ -150,7 +149,6 @@ def _taps(data: PoolData, x: np.ndarray, pad_value: float | int) -> list[np.ndar
 
 
 # -- AVERAGE_POOL_2D ----------------------------------------------------------------------------
-@names_operator
 def prepare_average_pool_2d(ctx: OpContext) -> PoolData:
     return _prepare_pool(ctx, "average")
 
@@ -186,7 +184,6 @@ def average_pool_2d_integer(data: PoolData, x: np.ndarray) -> np.ndarray:
 
 
 # -- MAX_POOL_2D --------------------------------------------------------------------------------
-@names_operator
 def prepare_max_pool_2d(ctx: OpContext) -> PoolData:
     return _prepare_pool(ctx, "max")
 
@@ -210,7 +207,6 @@ def max_pool_2d(data: PoolData, x: np.ndarray) -> np.ndarray:
 
 
 # -- L2_POOL_2D ---------------------------------------------------------------------------------
-@names_operator
 def prepare_l2_pool_2d(ctx: OpContext) -> PoolData:
     x = ctx.require_input(0)
     if x.type != T.FLOAT32:

@@ -18,7 +18,6 @@ from dataclasses import dataclass
 import numpy as np
 
 from tflite_ref.kernels.common import (
-    names_operator,
     per_tensor_quant_params,
     require_tflm,
     type_range,
@@ -88,7 +87,6 @@ _TFLM_REQUANT = {T.INT16: (T.INT8, T.INT16, T.INT32), T.INT32: (T.INT8, T.INT16)
                  T.INT8: (T.INT8, T.UINT8, T.INT16, T.INT32), T.UINT8: (T.INT8,)}
 
 
-@names_operator
 def prepare_quantize(ctx: OpContext) -> QuantizeData:
     x, y = _one_to_one(ctx)
     out_dtype = np.dtype(y.dtype)
@@ -151,7 +149,6 @@ class DequantizeData:
     zero_point: np.ndarray | None
 
 
-@names_operator
 def prepare_dequantize(ctx: OpContext) -> DequantizeData:
     x, y = _one_to_one(ctx)
     # dequantize.cc Prepare / TFLM DequantizePrepare input types.
@@ -210,7 +207,6 @@ _CAST_TFLM_IN = (T.INT8, T.INT16, T.INT32, T.UINT32, T.FLOAT32, T.BOOL)
 _CAST_TFLM_OUT = (T.INT8, T.INT16, T.INT32, T.UINT32, T.FLOAT32, T.BOOL)
 
 
-@names_operator
 def prepare_cast(ctx: OpContext) -> CastData:
     x, y = _one_to_one(ctx)
     if x.type == T.INT4 and y.type == T.FLOAT32:

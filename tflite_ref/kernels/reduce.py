@@ -28,7 +28,6 @@ import numpy.typing as npt
 from tflite_ref.errors import KernelRuntimeError
 from tflite_ref.kernels.common import (
     is_quantized,
-    names_operator,
     per_tensor_quant_params,
     require_tflite,
     require_tflm,
@@ -181,7 +180,6 @@ _TFLM_TYPES = {
 }
 
 
-@names_operator
 def prepare_reduce(ctx: OpContext) -> ReduceData:
     kind = _KIND[Op(ctx.op.builtin_code)]
     if ctx.num_inputs != 2 or ctx.num_outputs != 1:
@@ -470,7 +468,6 @@ def _arg_axis(values: npt.ArrayLike, rank: int) -> int | str:
     return r
 
 
-@names_operator
 def prepare_arg_min_max(ctx: OpContext) -> ArgMinMaxData:
     if ctx.num_inputs != 2 or ctx.num_outputs != 1:
         ctx.fail(f"{ctx.op.name} takes 2 inputs (data, axis) and 1 output")
@@ -601,7 +598,6 @@ class CumsumData:
 _CUMSUM_LEFT_SHIFT = 20  # kCumSumIntegerShift
 
 
-@names_operator
 def prepare_cumsum(ctx: OpContext) -> CumsumData:
     if ctx.num_inputs != 2 or ctx.num_outputs != 1:
         ctx.fail("CUMSUM takes 2 inputs (data, axis) and 1 output")
@@ -703,7 +699,6 @@ def _topk_k(values: npt.ArrayLike, last: int) -> int | str:
     return max(k, 0)
 
 
-@names_operator
 def prepare_topk_v2(ctx: OpContext) -> TopKData:
     if ctx.num_inputs != 2 or ctx.num_outputs != 2:
         ctx.fail("TOPK_V2 takes 2 inputs (data, k) and 2 outputs (values, indices)")

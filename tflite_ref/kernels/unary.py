@@ -28,7 +28,6 @@ from tflite_ref.errors import KernelRuntimeError
 from tflite_ref.kernels.common import (
     generic_prepare,
     is_quantized,
-    names_operator,
     per_tensor_quant_params,
     require_tflm,
     type_range,
@@ -118,7 +117,6 @@ def _plain(ctx: OpContext, *dtypes_tflm: int) -> UnaryData:
 # ================================================================================================
 # EXP
 # ================================================================================================
-@names_operator
 def prepare_exp(ctx: OpContext) -> UnaryData:
     shape = _prepare_same_type(ctx)
     t = ctx.output(0).type
@@ -163,7 +161,6 @@ def exp_quantized(data: UnaryData, x: np.ndarray) -> np.ndarray:
 # ================================================================================================
 # LOG
 # ================================================================================================
-@names_operator
 def prepare_log(ctx: OpContext) -> UnaryData:
     shape = _prepare_same_type(ctx)
     t = ctx.output(0).type
@@ -210,7 +207,6 @@ def _sqrt_formula(q: I64, s_in: float, z_in: int, s_out: float, z_out: int,
     return np.clip(out, lo, hi), negative
 
 
-@names_operator
 def prepare_sqrt(ctx: OpContext) -> UnaryData:
     shape = _prepare_same_type(ctx)
     out = ctx.output(0)
@@ -277,7 +273,6 @@ def _rsqrt_int8_table(z_in: int, z_out: int, m: int, shift: int) -> tuple[I64, n
     return np.where(invalid, 0, out), invalid
 
 
-@names_operator
 def prepare_rsqrt(ctx: OpContext) -> UnaryData:
     shape = _prepare_same_type(ctx)
     out = ctx.output(0)
@@ -328,7 +323,6 @@ def rsqrt_quantized(data: UnaryData, x: np.ndarray) -> np.ndarray:
 # ================================================================================================
 # SQUARE, SIN, COS, FLOOR, CEIL, ROUND (float32 only)
 # ================================================================================================
-@names_operator
 def prepare_float_only(ctx: OpContext) -> UnaryData:
     return _plain(ctx, T.FLOAT32)
 
@@ -382,7 +376,6 @@ def _abs_formula(q: I64, z_in: int, z_out: int, needs_rescale: bool, m: int, shi
     return np.asarray(np.clip(value + z_out, lo, hi), dtype=np.int64)
 
 
-@names_operator
 def prepare_abs(ctx: OpContext) -> UnaryData:
     shape = _prepare_same_type(ctx)
     out = ctx.output(0)
@@ -433,7 +426,6 @@ def abs_quantized(data: UnaryData, x: np.ndarray) -> np.ndarray:
 # ================================================================================================
 # NEG and SIGN
 # ================================================================================================
-@names_operator
 def prepare_neg(ctx: OpContext) -> UnaryData:
     return _plain(ctx, T.FLOAT32)
 
@@ -445,7 +437,6 @@ def neg(data: UnaryData, x: np.ndarray) -> np.ndarray:
         return np.asarray(np.negative(x), dtype=x.dtype)
 
 
-@names_operator
 def prepare_sign(ctx: OpContext) -> UnaryData:
     return _plain(ctx)
 
