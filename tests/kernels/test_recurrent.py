@@ -1059,6 +1059,33 @@ def test_hybrid_in_tflm(kind: str, tmp_path: Path) -> None:
         ours(model, "tflm")
 
 
+def test_hybrid_per_axis_weights_refused() -> None:
+    """LiteRT's hybrid recurrent kernels read ``tensor->params.scale``, which it leaves 0 for a
+    per-axis tensor: the products vanish and the RNN outputs its bias.  We refuse the model."""
+    rng = np.random.default_rng(0)
+    mb = ModelBuilder()
+    sg = mb.subgraph("main")
+    x = sg.tensor("x", [2, 3], "FLOAT32")
+    w = sg.tensor("w", [4, 3], "INT8", data=_int_data(rng, (4, 3), "INT8", 127),
+                  scale=[0.01, 0.02, 0.03, 0.04], zero_point=[0] * 4, quantized_dimension=0)
+    r = sg.tensor("r", [4, 4], "INT8", data=_int_data(rng, (4, 4), "INT8", 127), scale=0.01)
+    bias = np.array([0.1, 0.2, 0.3, 0.4], np.float32)
+    b = sg.tensor("b", [4], "FLOAT32", data=bias)
+    h = sg.tensor("h", [2, 4], "FLOAT32", is_variable=True)
+    y = sg.tensor("y", [2, 4], "FLOAT32")
+    sg.operator("RNN", [x, w, r, b, h], [y], {"fused_activation_function": "NONE"})
+    sg.inputs, sg.outputs = [x], [y]
+    model = mb.build()
+    ref = litert_interpreter(model)
+    ref.allocate_tensors()
+    ref.set_tensor(ref.get_input_details()[0]["index"], np.ones((2, 3), np.float32))
+    ref.invoke()
+    np.testing.assert_array_equal(ref.get_tensor(ref.get_output_details()[0]["index"]),
+                                  np.tile(bias, (2, 1)))
+    with pytest.raises(UnsupportedOpError, match="per axis.*products vanish"):
+        ours(model, "tflite")
+
+
 def _zero_weight_model(op: str, n: int, bias: np.ndarray, batch: int = 1,
                        time_major: bool = True) -> bytes:
     """A hybrid op whose int8 weights are all zero, so that its output is an activation of its

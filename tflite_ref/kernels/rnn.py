@@ -290,6 +290,10 @@ class HybridWeights:
         if t.type not in (T.INT8, T.UINT8):
             ctx.fail(f"input {slot} ({what}) must be INT8 or UINT8 in a hybrid "
                      f"{ctx.op.name}, not {t.type_name}")
+        if t.quantization is not None and t.quantization.scale.size > 1:
+            ctx.unsupported(f"input {slot} ({what}) is quantized per axis: LiteRT's hybrid "
+                            f"{ctx.op.name} reads tensor->params.scale, which is 0 for a "
+                            "per-axis tensor, so its products vanish (the output is the bias)")
         scale, _ = per_tensor_quant(ctx, t, what)
         w = hybrid_weights(ctx, slot, what).astype(np.int64)
         w = w.reshape(w.shape[0], -1)
