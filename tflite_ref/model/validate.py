@@ -331,9 +331,11 @@ def _check_topology(sg: Subgraph) -> None:
                     locator=_op_loc(op, f"inputs[{k}]", ti, sg), cve_class="C")
             t = sg.tensors[ti]
             if (p is None and ti not in graph_inputs and not t.is_constant and not t.is_variable
-                    and op.custom_code is None and t.data is None):
+                    and op.custom_code is None and t.data is None and t.num_elements > 0):
                 # LiteRT and TFLite Micro would read uninitialised arena memory here (class I);
                 # custom operators are exempt: Vela's ethos-u takes its scratch areas as inputs.
+                # A zero-element tensor (an empty axis list, say) has no bytes to read: the
+                # converter writes it without a buffer and both runtimes run the model.
                 raise ModelValidationError(
                     f"{op.locator}: input {k} is tensor {ti} {t.name!r}, which nothing writes (not "
                     "a subgraph input, a constant, a variable or an earlier operator's output)",
