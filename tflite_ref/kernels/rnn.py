@@ -153,6 +153,13 @@ def _eigen_logistic_packet(x: NDArray[np.float32]) -> NDArray[np.float32]:
     """``scalar_logistic_op<float>::packetOp``: exp(x/2) by Cephes range reduction and a degree-5
     polynomial, squared, then ``e / (1 + e)``."""
     zero = x < _LOGISTIC_EXP_LO
+    # Far below _LOGISTIC_EXP_LO the range reduction overflows (inf - inf); those lanes are 0.
+    with np.errstate(over="ignore", invalid="ignore"):
+        return _eigen_logistic_packet_unmasked(x, zero)
+
+
+def _eigen_logistic_packet_unmasked(x: NDArray[np.float32], zero: NDArray[np.bool_]
+                                    ) -> NDArray[np.float32]:
     v = np.minimum(x, _LOGISTIC_EXP_HI) * F32(0.5)
     m = np.floor(v * F32(1.44269504088896341) + F32(0.5))
     r = m * F32(-0.693359375) + v  # m·ln 2 subtracted in two parts (Cephes C1, C2)
@@ -251,10 +258,13 @@ def batch_quantize_floats(rows: NDArray[np.float32], asymmetric: bool) -> Quanti
     ``asymmetric_quantize_floats`` / ``symmetric_quantize_floats`` (the NEON_2_SSE quantizers
     LiteRT's x86 build runs)."""
     flat = np.ascontiguousarray(rows, dtype=F32).reshape(-1, rows.shape[-1])
-    if asymmetric:
-        q, scaling, offset = asymmetric_quantize_floats(flat)
-        return QuantizedRows(q, scaling, offset)
-    q, scaling = symmetric_quantize_floats(flat)
+    # A row whose range is subnormal overflows 127 / range to inf, in LiteRT's float32 too (the
+    # recurrent state can decay that far); the quantizers then give what LiteRT gives, quietly.
+    with np.errstate(over="ignore", invalid="ignore"):
+        if asymmetric:
+            q, scaling, offset = asymmetric_quantize_floats(flat)
+            return QuantizedRows(q, scaling, offset)
+        q, scaling = symmetric_quantize_floats(flat)
     return QuantizedRows(q, scaling, None)
 
 
