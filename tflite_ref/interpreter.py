@@ -271,7 +271,8 @@ class _Executor:
                 located = self._located(exc, op, "prepare")
                 if located is exc:
                     raise
-                if located is not None:
+                if located is not None and not (kernel.plugin and
+                                                not isinstance(exc, TFLiteRefError)):
                     raise located from exc
                 if kernel.plugin:
                     raise KernelRuntimeError(
@@ -405,7 +406,8 @@ class _Executor:
                 located = self._located(exc, op, "invoke")
                 if located is exc:
                     raise
-                if located is not None:
+                # A user's plug-in failing is reported as such, whatever it raised.
+                if located is not None and not (plugin and not isinstance(exc, TFLiteRefError)):
                     raise located from exc
                 if plugin:
                     raise KernelRuntimeError(

@@ -46,6 +46,7 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import NDArray
 
+from tflite_ref import budgets
 from tflite_ref.errors import KernelRuntimeError
 from tflite_ref.kernels.registry import BuiltinOperator as Op
 from tflite_ref.kernels.registry import OpContext, register
@@ -729,6 +730,11 @@ class Window:
         out_w, pad_left = _out_size_and_pad(ctx, padding, in_w, kernel_w, sw, dw, "width")
         padded_h = max(pad_top + in_h, (out_h - 1) * sh + (kernel_h - 1) * dh + 1)
         padded_w = max(pad_left + in_w, (out_w - 1) * sw + (kernel_w - 1) * dw + 1)
+        # eval builds the padded input (up to float64): a hostile dilation or filter size must
+        # be refused here, before allocating (hostile-models.md class 19).
+        in_shape = ctx.input_shape(0)
+        n, c = (in_shape[0], in_shape[-1]) if len(in_shape) == 4 else (1, 1)
+        budgets.check_allocation(ctx.op.locator, (n, padded_h, padded_w, c), 8)
         return cls(kernel_h, kernel_w, sh, sw, dh, dw, pad_top, pad_left, in_h, in_w, out_h,
                    out_w, padded_h, padded_w)
 
