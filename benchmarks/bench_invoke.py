@@ -53,7 +53,7 @@ CONV_MODELS = (
 )
 # Conv models left out on purpose, with the reason printed in the report.
 EXCLUDED = {
-    "tflm/person_detect": "LiteRT refuses to load it (single-scale tensors with "
+    "tflm/person_detect": "LiteRT refuses to load it (rank-1 per-channel biases with "
                           "quantized_dimension 3: 'quantized_dimension must be in range [0, 1)'), "
                           "so there is no BUILTIN_REF time to compare",
 }

@@ -101,10 +101,13 @@ def _check_tensor(sg: Subgraph, t: Tensor, warnings: list[str],
                     f"{list(t.shape)} has {dim} entries", locator=_loc(sg, t, "scale"),
                     cve_class="J")
         elif q.quantized_dimension != 0:
-            # Meaningless for a single scale; runtimes ignore it, but it hints at a broken converter.
+            # Meaningless for a single scale, but LiteRT's interpreter builder still checks it
+            # against the rank (and refuses the file when it is outside); TFLite Micro ignores it.
+            outside = q.quantized_dimension >= len(t.shape)
             warnings.append(
-                f"{where}: a single scale with quantized_dimension {q.quantized_dimension} "
-                "(ignored for per-tensor quantization)")
+                f"{where}: a single scale with quantized_dimension {q.quantized_dimension}"
+                + ("; it is outside the tensor's rank: LiteRT refuses such a tensor, TFLite Micro "
+                   "runs it" if outside else " (ignored for per-tensor quantization)"))
         bad = ~np.isfinite(q.scale) | (q.scale < 0)
         if bad.any():
             k = int(np.argmax(bad))
