@@ -60,23 +60,13 @@ TFLM_WRONG = {
     # Float input sends the LSTM to TFLM's float kernel, which reads the int8 weights as floats.
     "dynamic_range_lstm": "reads the int8 weights as float32",
     # TFLM's FULLY_CONNECTED ignores the sparsity metadata and reads the compressed values as a
-    # dense matrix (NaNs); tflite_ref refuses sparse weights in both emulations (see NOT_YET).
+    # dense matrix (NaNs); tflite_ref's TFLM emulation refuses sparse weights.
     "sparse_fc_block": "sparse weights",
 }
 # Everything else TFLM refuses at allocation: hybrid layers, FLOAT16 DEQUANTIZE, DENSIFY.
 TFLM_REFUSES = set(NAMES) - TFLM_RUNS - set(TFLM_WRONG)
 # LiteRT runs these; tflite_ref does not yet (strict xfail: they fail loudly, not wrongly).
-NOT_YET = {
-    # DENSIFY -> hybrid FULLY_CONNECTED: fully_connected.py (conv.hybrid_weights) refuses
-    # weights that are not a constant tensor, because LiteRT caches their row sums once; here
-    # they are DENSIFY's output, which LiteRT computes once from a constant (densify.cc Prepare
-    # makes it persistent) so the cache is right.
-    "sparse_fc_hybrid": "hybrid FULLY_CONNECTED with a non-constant weights",
-    # 1x4-block sparse float weights read by FULLY_CONNECTED itself (LiteRT fully_connected.cc
-    # takes sparse float weights with block map [1] and block size 4 or 16,
-    # SparseMatrixBatchVectorMultiplyAccumulate1x4); fully_connected.py refuses sparse weights.
-    "sparse_fc_block": "sparse weights",
-}
+NOT_YET: dict[str, str] = {}  # every fixture runs: DENSIFY of a constant folds, as in LiteRT
 FLOAT_RTOL = 1e-3  # whole model: relative to the tensor's magnitude
 
 

@@ -217,11 +217,38 @@ class OpContext:
         return shape
 
     def const(self, i: int) -> np.ndarray | None:
-        """Constant data of input ``i`` (read-only), or None when it is computed at run time."""
+        """Constant data of input ``i`` (read-only, dense), or None when it is computed at run time.
+
+        A sparse constant comes back densified. So does the output of a DENSIFY whose input is a
+        constant: LiteRT's densify.cc computes it once in Prepare and marks it persistent
+        read-only, so the kernels after it (e.g. a hybrid FULLY_CONNECTED caching row sums) see
+        a constant.
+        """
         t = self.input(i)
-        if t is None or t.data is None or t.is_variable or t.sparsity is not None:
+        if t is None or t.is_variable:
             return None
-        return t.data
+        if t.sparsity is not None:
+            return self._densified(t) if t.data is not None else None
+        if t.data is not None:
+            return t.data
+        producer = next((op for op in self.subgraph.operators if t.index in op.outputs), None)
+        if producer is not None and producer.name == "DENSIFY" and producer.inputs \
+                and producer.inputs[0] >= 0:
+            src = self.subgraph.tensors[producer.inputs[0]]
+            if src.sparsity is not None and src.data is not None and not src.is_variable:
+                return self._densified(src)
+        return None
+
+    def _densified(self, t: Tensor) -> np.ndarray | None:
+        from tflite_ref.kernels.sparse import sparse_to_dense  # the family imports this module
+
+        if t.dtype is None or t.data is None:
+            return None
+        values = np.frombuffer(t.data.tobytes(), dtype=t.dtype)
+        dense = sparse_to_dense(t.shape, t.sparsity, values,  # type: ignore[arg-type]
+                                f"{self.op.locator}: tensor {t.index} {t.name!r}")
+        dense.flags.writeable = False
+        return dense
 
     def set_output_shape(self, j: int, shape: Sequence[int]) -> None:
         while len(self.output_shapes) <= j:
