@@ -197,6 +197,29 @@ def _effective_scales(x_t: Tensor, w_t: Tensor, out_t: Tensor, channels: int) ->
     return np.broadcast_to(conv_effective_scales(s_in, sw, s_out), (channels,)).copy()
 
 
+
+def _quantized_sections(view: OpView, data: Any, w_int: np.ndarray | None, taps: int, oc: int,
+                        bias: np.ndarray | None, chosen: tuple[int, ...] | None,
+                        sections: list[Any], numbers: dict[str, Any]) -> None:
+    """The requantization part shared by CONV_2D and DEPTHWISE_CONV_2D: accumulator range and
+    headroom (``w_int`` is the filter as (output channel, taps), zero-point offset applied), the
+    per-channel multipliers, and the activation clamp."""
+    x_t, w_t, b_t, out_t = view.input(0), view.input(1), view.input(2), view.output(0)
+    rq: Requantization = data.requant
+    lo = hi = None
+    if w_int is not None and (bias is not None or b_t is None):
+        assert x_t is not None and x_t.dtype is not None
+        lo, hi = accumulator_bounds(w_int, x_t.dtype, data.input_zero_point, bias)
+        sec, nums = accumulator_section(lo, hi, rq.accumulator, taps)
+        sections.append(sec)
+        numbers.update(nums)
+    eff = _effective_scales(x_t, w_t, out_t, oc)
+    sec, nums = channel_section(view, rq, oc, x_t, w_t, b_t, out_t, eff, lo, hi,
+                                chosen[3] if chosen else 0)
+    sections.insert(1, sec)
+    numbers.update(nums)
+    sections.append(_activation_line(view, rq.act_min, rq.act_max))
+
 def _activation_line(view: OpView, lo: float, hi: float) -> Section:
     act = view.op.options.get("fused_activation_function") or "NONE"
     return Section("Fused activation", (Line(act, f"clamp to [{g(lo)}, {g(hi)}]",
@@ -265,21 +288,9 @@ def explain_conv_2d(view: OpView) -> Parts | None:
     if view.ran:
         chosen = choose_element(view.out_value(), out_t, view.at)  # type: ignore[arg-type]
     if quantized:
-        rq: Requantization = data.requant
-        lo = hi = None
-        if filt is not None and (bias is not None or b_t is None):
-            w_int = filt.astype(np.int64).reshape(oc, -1) + data.filter_offset
-            assert x_t.dtype is not None
-            lo, hi = accumulator_bounds(w_int, x_t.dtype, data.input_zero_point, bias)
-            sec, nums = accumulator_section(lo, hi, rq.accumulator, k)
-            sections.append(sec)
-            numbers.update(nums)
-        eff = _effective_scales(x_t, w_t, out_t, oc)
-        sec, nums = channel_section(view, rq, oc, x_t, w_t, b_t, out_t, eff, lo, hi,
-                                    chosen[3] if chosen else 0)
-        sections.insert(1, sec)
-        numbers.update(nums)
-        sections.append(_activation_line(view, rq.act_min, rq.act_max))
+        w_int = (None if filt is None else
+                 filt.astype(np.int64).reshape(oc, -1) + data.filter_offset)
+        _quantized_sections(view, data, w_int, k, oc, bias, chosen, sections, numbers)
     else:
         sections.append(_activation_line(view, data.act_min, data.act_max))
     if chosen is not None:
@@ -406,21 +417,9 @@ def explain_depthwise_conv_2d(view: OpView) -> Parts | None:
     filt, bias = view.value(1), (view.value(2) if b_t is not None else None)
     chosen = choose_element(view.out_value(), out_t, view.at) if view.ran else None  # type: ignore[arg-type]
     if quantized:
-        rq: Requantization = data.requant
-        lo = hi = None
-        if filt is not None and (bias is not None or b_t is None):
-            w_int = filt.astype(np.int64).reshape(-1, oc).T + data.filter_offset
-            assert x_t.dtype is not None
-            lo, hi = accumulator_bounds(w_int, x_t.dtype, data.input_zero_point, bias)
-            sec, nums = accumulator_section(lo, hi, rq.accumulator, taps)
-            sections.append(sec)
-            numbers.update(nums)
-        eff = _effective_scales(x_t, w_t, out_t, oc)
-        sec, nums = channel_section(view, rq, oc, x_t, w_t, b_t, out_t, eff, lo, hi,
-                                    chosen[3] if chosen else 0)
-        sections.insert(1, sec)
-        numbers.update(nums)
-        sections.append(_activation_line(view, rq.act_min, rq.act_max))
+        w_int = (None if filt is None else
+                 filt.astype(np.int64).reshape(-1, oc).T + data.filter_offset)
+        _quantized_sections(view, data, w_int, taps, oc, bias, chosen, sections, numbers)
     else:
         sections.append(_activation_line(view, data.act_min, data.act_max))
     element = _depthwise_element(view, chosen, quantized) if chosen is not None else None
