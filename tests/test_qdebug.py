@@ -679,8 +679,16 @@ def test_cli_json_contract(capsys: pytest.CaptureFixture[str]) -> None:
     assert reshape["local"]["sqnr_db"] is None and reshape["local"]["mean_squared_error"] == 0
 
 
-def test_cli_rich_report() -> None:
-    report = qdebug(PAIR[0], PAIR[2], samples=2, top=2)
+@pytest.mark.parametrize("deep", [False, True], ids=["short-path", "long-path"])
+def test_cli_rich_report(tmp_path: Path, deep: bool) -> None:
+    quantized, float_model = PAIR[0], PAIR[2]
+    if deep:  # a clone deep in the file system: paths fold across lines, labels must not
+        where = tmp_path / ("d" * 60) / ("e" * 60)
+        where.mkdir(parents=True)
+        for name in (quantized, float_model):
+            (where / Path(name).name).write_bytes(Path(name).read_bytes())
+        quantized, float_model = (str(where / Path(n).name) for n in (quantized, float_model))
+    report = qdebug(quantized, float_model, samples=2, top=2)
     buf = io.StringIO()
     render_qdebug(report, Console(file=buf, width=100, color_system=None))
     text = buf.getvalue()

@@ -150,8 +150,12 @@ def _header(r: QuantReport) -> RenderableType:
     g.add_column(style="bold")
     g.add_column(overflow="fold")
     g.add_row("quantized", r.quantized)
-    g.add_row("reference", f"{r.float_model} (float model)" if r.float_model else
-              "float shadow: the same graph on dequantized weights and float activations")
+    # The label, not the path, says what the reference is: a long path folds across lines.
+    if r.float_model:
+        g.add_row("float model", r.float_model)
+    else:
+        g.add_row("reference",
+                  "float shadow: the same graph on dequantized weights and float activations")
     if r.matched_tensors is not None:
         g.add_row("matched", f"{r.matched_tensors} tensors"
                   + (f", {len(r.unmatched_tensors)} without counterpart"
