@@ -757,9 +757,14 @@ def prepare_softmax(ctx: OpContext) -> SoftmaxData:
 @register(Op.SOFTMAX, T.FLOAT32, prepare=prepare_softmax)
 def softmax_float32(data: SoftmaxData, x: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
     """reference_ops::Softmax (float): ``e = exp((x − max) · beta)``, divided by the sum of the
-    row accumulated in index order in float32."""
+    row accumulated in index order in float32.
+
+    ``std::exp`` of a float is glibc's ``expf``, correctly rounded in practice (it evaluates in
+    double); NumPy's float32 ``exp`` is a faster SIMD approximation that is off by an ulp now
+    and then, so the exponential is taken in float64 and rounded once to float32."""
     rows = _rows(x)
-    e = np.exp((rows - rows.max(axis=1, keepdims=True)) * F32(data.beta)).astype(np.float32)
+    arg = (rows - rows.max(axis=1, keepdims=True)) * F32(data.beta)  # float32, as the C++
+    e = np.exp(arg.astype(np.float64)).astype(np.float32)
     total = np.cumsum(e, axis=1, dtype=np.float32)[:, -1:]  # sequential, like the C loop
     return (e / total).astype(np.float32).reshape(x.shape)
 

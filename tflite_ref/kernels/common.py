@@ -16,6 +16,7 @@
   :func:`compute_out_size`, :func:`compute_padding_with_offset`.
 * :func:`require_tflm`, :func:`require_tflite`: refuse a combination the emulated runtime's
   kernel does not take; :func:`generic_prepare`, the unary ops' ``GenericPrepare``.
+* :func:`float32_dot_in_order`: the float reference kernels' ``total += a * b`` loop.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from tflite_ref.quant.fixedpoint import c_div
 __all__ = [
     "compute_out_size",
     "compute_padding_with_offset",
+    "float32_dot_in_order",
     "generic_prepare",
     "is_quantized",
     "legacy_quant_params",
@@ -151,3 +153,27 @@ def compute_padding_with_offset(stride: int, dilation_rate: int, in_size: int, f
     total_padding = max((out_size - 1) * stride + effective_filter_size - in_size, 0)
     return total_padding // 2, total_padding % 2
 
+
+
+# -- float sums of products ---------------------------------------------------------------------
+def float32_dot_in_order(a: npt.NDArray[np.float32], b: npt.NDArray[np.float32]
+                         ) -> npt.NDArray[np.float32]:
+    """``a @ b`` (``a`` (..., M, K), ``b`` (..., K, N), batch axes broadcast) summed the way
+    TFLite's float reference kernels sum: ``float total = 0.f; for k: total += a[k] * b[k];`` --
+    float32, k ascending, the product rounded before the addition (the LiteRT and TFLM builds do
+    not fuse it into an FMA: tests/kernels/test_fully_connected.py and test_conv.py demand the
+    same bits from both).
+
+    A BLAS or float64 product is closer to the exact value but not the runtimes' value; qdebug
+    compares the float model's tensors with the quantized ones to 1e-6, which needs the same
+    bits.  Vectorised over every output element, one NumPy pass per k.
+    """
+    a = np.asarray(a, dtype=np.float32)
+    b = np.asarray(b, dtype=np.float32)
+    out_shape = np.broadcast_shapes(a.shape[:-2], b.shape[:-2]) + (a.shape[-2], b.shape[-1])
+    total = np.zeros(out_shape, np.float32)
+    term = np.empty_like(total)
+    for k in range(a.shape[-1]):
+        np.multiply(a[..., :, k, None], b[..., k, None, :], out=term)
+        total += term
+    return total

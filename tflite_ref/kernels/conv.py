@@ -1,6 +1,6 @@
 """Kernels: CONV_2D, DEPTHWISE_CONV_2D, TRANSPOSE_CONV.
 
-All three are written the same way, as a float GEMM over exact integers:
+The integer kernels are written the same way, as a float GEMM over exact integers:
 
 * prepare decides the geometry (TFLite's ``padding.h``), reshapes the filter into the GEMM's
   right-hand matrix, folds the input zero point and the bias into one per-channel offset, computes
@@ -8,6 +8,10 @@ All three are written the same way, as a float GEMM over exact integers:
 * eval pads the raw input with its own zero point (so padded taps contribute ``z_in - z_in = 0``,
   which is what TFLite's "skip taps outside the image" amounts to), gathers the windows
   (im2col through a strided view), runs one BLAS product, and requantizes in int64.
+
+Float CONV_2D and DEPTHWISE_CONV_2D are not GEMMs: they add the float32 products in the
+reference kernels' loop order, so their outputs are the runtimes' bits (see
+:func:`_conv_float_in_order`).
 
 Why a float GEMM is exact: every product and every partial sum is an integer.  float64 holds
 integers below 2^53 exactly and float32 below 2^24, so prepare bounds the largest possible partial
@@ -794,7 +798,8 @@ class Conv2DData:
     out_channels: int
     gemm_dtype: type[np.floating]
     input_fill: float  # raw value padded taps hold: z_in (integer kernels) or 0.0
-    weights: tuple[np.ndarray, ...] | None  # per group: (kh·kw·cin_g, oc_g) GEMM operand
+    weights: tuple[np.ndarray, ...] | None  # per group: (kh·kw·cin_g, oc_g) GEMM operand;
+    #   float: one (KH, KW, Cg, OC) float32 array for the in-order loop
     offset: np.ndarray | None  # (out_w·OC,): bias - z_in·Σ_k w (exact integers), or float bias
     filter_offset: int  # -z_w (uint8 only)
     input_zero_point: int
@@ -858,9 +863,10 @@ def prepare_conv_2d(ctx: OpContext) -> Conv2DData:
         return _prepare_conv_2d_hybrid(ctx, win, groups, oc)
     if x_t.type == T.FLOAT32:
         lo, hi = float_activation_range(act)
-        weights = _conv_gemm_weights(filt, groups, 0, np.float64) if filt is not None else None
-        offset = _offset(np.zeros(oc), bias, 0, False, win.out_w) if known_bias else None
-        return Conv2DData(ctx.op.locator, win, groups, oc, np.float64, 0.0, weights, offset, 0, 0,
+        weights = (_conv_float_taps(filt),) if filt is not None else None
+        offset = (_offset(np.zeros(oc), bias, 0, False, 1).astype(np.float32) if known_bias
+                  else None)
+        return Conv2DData(ctx.op.locator, win, groups, oc, np.float32, 0.0, weights, offset, 0, 0,
                           None, lo, hi)
 
     accumulator = (_int16_accumulator(ctx, b_t, tflm_bias_decides=True)
@@ -1005,24 +1011,61 @@ def _conv_output_shape(data: Conv2DData, n: int) -> tuple[int, int, int, int]:
     return (n, data.window.out_h, data.window.out_w, data.out_channels)
 
 
+def _conv_float_taps(filt: np.ndarray) -> NDArray[np.float32]:
+    """Filter (OC, KH, KW, Cg) -> (KH, KW, Cg, OC) float32: one row of OC weights per product
+    the reference loop adds."""
+    return np.ascontiguousarray(filt.transpose(1, 2, 3, 0), dtype=np.float32)
+
+
+def _conv_float_in_order(data: Conv2DData, x: NDArray[np.float32], taps: NDArray[np.float32]
+                         ) -> NDArray[np.float32]:
+    """reference/conv.h's float loop, vectorised over the output: per output element
+    ``total += x·w`` for filter_y, filter_x, in_channel (of its group) ascending, in float32.
+
+    A padded tap adds ``0·w`` = ±0.0 to the total, which leaves it unchanged -- the reference
+    skips it, same bits.  Products are rounded before the addition (no FMA), as in the runtimes.
+    """
+    win = data.window
+    n = x.shape[0]
+    oh, ow, oc, groups = win.out_h, win.out_w, data.out_channels, data.groups
+    cin_g = taps.shape[2]
+    xp = win.pad(x, 0.0, np.float32)
+    total = np.zeros((n, oh, ow, groups, oc // groups), np.float32)
+    term = np.empty_like(total)
+    for ky in range(win.kernel_h):
+        y0 = ky * win.dilation_h
+        for kx in range(win.kernel_w):
+            x0 = kx * win.dilation_w
+            block = xp[:, y0:y0 + (oh - 1) * win.stride_h + 1:win.stride_h,
+                       x0:x0 + (ow - 1) * win.stride_w + 1:win.stride_w]
+            block = block.reshape(n, oh, ow, groups, cin_g)  # input channel g·cin_g + ic
+            for ic in range(cin_g):
+                np.multiply(block[..., ic, None], taps[ky, kx, ic].reshape(groups, -1), out=term)
+                total += term
+    return total.reshape(n, oh, ow, oc)
+
+
 @register(Op.CONV_2D, T.FLOAT32, prepare=prepare_conv_2d)
 def conv_2d_float32(data: Conv2DData, x: NDArray[np.float32], filt: NDArray[np.float32],
                     bias: NDArray[np.float32] | None = None) -> NDArray[np.float32]:
-    """``reference_ops::Conv`` (float, reference/conv.h): Σ x·w over valid taps + bias, clamped.
-
-    Accumulated in float64 (TFLite sums in float32, in tap order), so results agree to float32
-    rounding, not bit for bit.  Hybrid filters (int8/int4/uint8): :func:`_conv_2d_hybrid`.
+    """``reference_ops::Conv`` (float, reference/conv.h): Σ x·w over valid taps + bias, clamped,
+    summed in float32 in the reference's order (:func:`_conv_float_in_order`): the runtimes'
+    bits.  Hybrid filters (int8/int4/uint8): :func:`_conv_2d_hybrid`.
     """
     shape = _conv_output_shape(data, x.shape[0])
     if math.prod(shape) == 0:  # conv.cc Eval: nothing to compute
         return np.zeros(shape, np.float32)
     if data.hybrid is not None:
         return _conv_2d_hybrid(data, x, bias)
-    weights, offset = _conv_weights_offset(data, filt, bias)
-    acc = _conv_gemm(data, x, weights)
-    acc += offset
-    np.clip(acc, data.act_min, data.act_max, out=acc)
-    return acc.astype(np.float32).reshape(shape)
+    taps = data.weights[0] if data.weights is not None else _conv_float_taps(filt)
+    offset = data.offset
+    if offset is None:  # a non-constant bias
+        offset = (bias.astype(np.float32).reshape(-1) if bias is not None
+                  else np.zeros(data.out_channels, np.float32))
+    total = _conv_float_in_order(data, x, taps)
+    total += offset  # reference: total + bias_value, then the activation clamp
+    np.clip(total, data.act_min, data.act_max, out=total)
+    return total
 
 
 @register(Op.CONV_2D, T.INT8, T.INT16, prepare=prepare_conv_2d)
@@ -1126,7 +1169,8 @@ def prepare_depthwise_conv_2d(ctx: OpContext) -> DepthwiseConv2DData:
         ctx.fail("LiteRT's DEPTHWISE_CONV_2D refuses an omitted (-1) bias; leave the slot out")
     win = Window.of(ctx, h, w, kh, kw)
     ctx.set_output_shape(0, (n, win.out_h, win.out_w, oc))
-    method = _depthwise_method(win, c, n)
+    # Float: always the per-tap loop, the only strategy that adds in the reference's order.
+    method = "taps" if x_t.type == T.FLOAT32 and not hybrid else _depthwise_method(win, c, n)
     act = ctx.options.get("fused_activation_function") or "NONE"
     filt, bias = ctx.const(1), ctx.const(2)
     known_bias = bias is not None or b_t is None
@@ -1135,9 +1179,8 @@ def prepare_depthwise_conv_2d(ctx: OpContext) -> DepthwiseConv2DData:
     if x_t.type == T.FLOAT32:
         lo, hi = float_activation_range(act)
         # The per-tap loop adds the products in reference_ops::DepthwiseConv's order (filter_y,
-        # filter_x) in float32, as the C++ does (a padded tap adds 0.0); the GEMM/einsum
-        # strategies sum in BLAS order, so they keep float64.
-        dtype = np.float32 if method == "taps" else np.float64
+        # filter_x) in float32, as the C++ does (a padded tap adds 0.0): the runtimes' bits.
+        dtype = np.float32
         taps = _depthwise_taps(filt, 0, method, win.out_w, dtype) if filt is not None else None
         offset = _offset(np.zeros(oc), bias, 0, False, win.out_w) if known_bias else None
         return DepthwiseConv2DData(ctx.op.locator, win, multiplier, oc, dtype, 0.0, method,

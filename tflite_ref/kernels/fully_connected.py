@@ -49,6 +49,7 @@ from tflite_ref.kernels.conv import (
     sse_sign_wrap_mask,
     symmetric_quantize_floats,
 )
+from tflite_ref.kernels.common import float32_dot_in_order
 from tflite_ref.kernels.registry import BuiltinOperator as Op
 from tflite_ref.kernels.registry import OpContext, register
 from tflite_ref.kernels.registry import TensorType as T
@@ -217,10 +218,10 @@ def prepare_fully_connected(ctx: OpContext) -> FullyConnectedData | FullyConnect
         if b_t is not None and b_t.type != T.FLOAT32:
             ctx.fail(f"float kernel with a {ctx.dtype_name(b_t)} bias")
         lo, hi = float_activation_range(act)
-        weights = (np.ascontiguousarray(filt.astype(np.float64).T) if filt is not None else None)
-        offset = (bias.astype(np.float64).reshape(units) if bias is not None
-                  else None if b_t is not None else np.zeros(units))
-        return FullyConnectedData(ctx.op.locator, batches, depth, units, out_shape, np.float64,
+        weights = (np.ascontiguousarray(filt.T, dtype=np.float32) if filt is not None else None)
+        offset = (bias.astype(np.float32).reshape(units) if bias is not None
+                  else None if b_t is not None else np.zeros(units, np.float32))
+        return FullyConnectedData(ctx.op.locator, batches, depth, units, out_shape, np.float32,
                                   weights, offset, 0, 0, None, lo, hi)
 
     # -- quantized ----------------------------------------------------------------------------
@@ -440,14 +441,20 @@ def _fully_connected_hybrid(data: FullyConnectedHybridData, x: NDArray[np.float3
 def fully_connected_float32(data: FullyConnectedData | FullyConnectedHybridData, x: NDArray[np.float32],
                             filt: NDArray[np.float32], bias: NDArray[np.float32] | None = None
                             ) -> NDArray[np.float32]:
-    """``reference_ops::FullyConnected`` (float, reference/fully_connected.h): ``x·Wᵀ + b``,
-    clamped; accumulated in float64 instead of TFLite's sequential float32.  Hybrid data
-    (int8 weights): :func:`_fully_connected_hybrid`."""
+    """``reference_ops::FullyConnected`` (float, reference/fully_connected.h): per output,
+    ``total += x[d]·w[d]`` in float32 for d ascending, then ``total + bias`` clamped -- the
+    runtimes' bits (:func:`float32_dot_in_order`).  Hybrid data (int8 weights):
+    :func:`_fully_connected_hybrid`."""
     if isinstance(data, FullyConnectedHybridData):
         return _fully_connected_hybrid(data, x, bias)
     if data.depth == 0:
         return np.zeros(data.output_shape, np.float32)
-    acc = _fc_product(data, x, filt, bias)
+    weights = data.weights if data.weights is not None else np.ascontiguousarray(filt.T)
+    offset = data.offset
+    if offset is None:  # a non-constant bias
+        offset = bias.astype(np.float32).reshape(-1) if bias is not None else np.float32(0)
+    acc = float32_dot_in_order(x.reshape(data.batches, data.depth), weights)
+    acc += offset
     out: NDArray[np.float32] = np.clip(acc, data.act_min, data.act_max).astype(np.float32)
     return out.reshape(data.output_shape)
 
@@ -700,11 +707,14 @@ def _bmm_product(data: BatchMatMulData, lhs: np.ndarray, rhs: np.ndarray) -> np.
 @register(Op.BATCH_MATMUL, T.FLOAT32, prepare=prepare_batch_matmul)
 def batch_matmul_float32(data: BatchMatMulData | BatchMatMulHybridData,
                          lhs: NDArray[np.float32], rhs: np.ndarray) -> NDArray[np.float32]:
-    """``reference_ops::BatchMatMul`` (float, reference/batch_matmul.h), accumulated in float64;
-    hybrid (int8 rhs): :func:`_batch_matmul_hybrid`."""
+    """``reference_ops::BatchMatMul`` (float, reference/batch_matmul.h): ``total += l·r`` over
+    the depth in float32, in order (:func:`float32_dot_in_order`); hybrid (int8 rhs):
+    :func:`_batch_matmul_hybrid`."""
     if isinstance(data, BatchMatMulHybridData):
         return _batch_matmul_hybrid(data, lhs)
-    return _bmm_product(data, lhs, rhs).astype(np.float32).reshape(data.output_shape)
+    a = np.swapaxes(lhs, -1, -2) if data.adj_x else lhs
+    b = data.rhs if data.rhs is not None else _bmm_rhs(rhs, 0, data.adj_y, np.float32)
+    return float32_dot_in_order(a, b).reshape(data.output_shape)
 
 
 @register(Op.BATCH_MATMUL, T.INT8, T.INT16, prepare=prepare_batch_matmul)
