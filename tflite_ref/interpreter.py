@@ -35,12 +35,13 @@ that control-flow and resource kernels call):
   WHILE loop, ``control_flow_depth`` the nesting of called subgraphs and ``invoke_seconds`` the
   wall time of one ``invoke()`` (checked before every operator, so every loop iteration too);
   ``Interpreter(max_loop_iterations=..., max_call_depth=...)`` overrides the first two for one
-  interpreter.  Exceeding any raises :class:`~tflite_ref.errors.ResourceLimitError` naming the
+  interpreter, ``Interpreter(budgets=Budgets(...))`` every budget (loading, allocation, invoke).  Exceeding any raises :class:`~tflite_ref.errors.ResourceLimitError` naming the
   operator.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 from collections.abc import Callable, Hashable, Mapping, Sequence
@@ -50,6 +51,7 @@ from typing import Any
 import numpy as np
 
 from tflite_ref import budgets
+from tflite_ref import budgets as budgets_mod  # ``budgets`` is also Interpreter's keyword
 from tflite_ref import kernels as _kernels  # noqa: F401 - registers every kernel family
 from tflite_ref.errors import (
     InternalError,
@@ -463,6 +465,9 @@ class Interpreter:
     :class:`~tflite_ref.errors.ResourceLimitError` when exceeded.  None (the default) takes them
     from the current :mod:`tflite_ref.budgets` (``control_flow_iterations``, 1,000,000, and
     ``control_flow_depth``, 32), read at each allocation and invoke.
+
+    ``budgets`` (a :class:`tflite_ref.budgets.Budgets`) are the resource limits for this
+    interpreter's loading, allocation and invokes, instead of the current ones.
     """
 
     def __init__(
@@ -476,6 +481,7 @@ class Interpreter:
         experimental_preserve_all_tensors: bool = True,  # always true here
         max_loop_iterations: int | None = None,
         max_call_depth: int | None = None,
+        budgets: budgets_mod.Budgets | None = None,
         **_litert_only: Any,
     ) -> None:
         if emulate not in EMULATIONS:
@@ -485,13 +491,24 @@ class Interpreter:
             raise UsageError("give exactly one of model_path, model_content or model")
         loops = _limit(max_loop_iterations, "max_loop_iterations", 0)
         depth = _limit(max_call_depth, "max_call_depth", 1)
-        if model is None:
-            model = load(model_path if model_path is not None else model_content)  # type: ignore[arg-type]
-        self.model = model
-        self.emulate = emulate
-        self._exec = _Executor(model, emulate, loops, depth)
-        self._exec.plan(0)
+        if budgets is not None and not isinstance(budgets, budgets_mod.Budgets):
+            raise UsageError(f"budgets must be a tflite_ref.budgets.Budgets, not "
+                             f"{type(budgets).__name__}")
+        self._budgets = budgets
+        with self._budget_scope():
+            if model is None:
+                model = load(model_path if model_path is not None else model_content)  # type: ignore[arg-type]
+            self.model = model
+            self.emulate = emulate
+            self._exec = _Executor(model, emulate, loops, depth)
+            self._exec.plan(0)
         self._allocated = False
+
+    def _budget_scope(self) -> contextlib.AbstractContextManager[Any]:
+        """The budgets given to this interpreter, for the duration of one call (loading,
+        allocation, invoke); without them the current ones (:func:`tflite_ref.budgets.current`)."""
+        return budgets_mod.use(self._budgets) if self._budgets is not None \
+            else contextlib.nullcontext()
 
     @property
     def max_loop_iterations(self) -> int:
@@ -514,6 +531,10 @@ class Interpreter:
         """
         if self._allocated:
             return
+        with self._budget_scope():
+            self._allocate()
+
+    def _allocate(self) -> None:
         ex = self._exec
         for si in self._subgraphs_to_run():
             plan = ex.plan(si)
@@ -550,7 +571,8 @@ class Interpreter:
         ex = self._exec
         ex.observer = observer
         try:
-            ex.run_entry(ex.plans[subgraph_index])
+            with self._budget_scope():
+                ex.run_entry(ex.plans[subgraph_index])
         finally:
             ex.observer = None
 

@@ -8,6 +8,7 @@ import subprocess
 import sys
 import time
 
+import numpy as np
 import pytest
 from hostile_models import add_model
 
@@ -84,6 +85,28 @@ def test_load_takes_budgets() -> None:
     tflite_ref.load(data)
     with pytest.raises(ResourceLimitError, match="tables budget|more than 3 tables"):
         tflite_ref.load(data, budgets=Budgets(tables=3))
+
+
+def test_interpreter_takes_budgets() -> None:
+    """``Interpreter(budgets=...)`` governs that interpreter's loading, allocation and invoke,
+    and only that one; anything else is a usage error, not silently ignored."""
+    data = add_model()
+    before = budgets.current()
+    with pytest.raises(ResourceLimitError, match="more than 3 tables|tables budget"):
+        tflite_ref.Interpreter(model_content=data, budgets=Budgets(tables=3))
+    tight = tflite_ref.Interpreter(model_content=data, budgets=Budgets(activation_bytes=8))
+    with pytest.raises(ResourceLimitError, match="activation_bytes budget of 8"):
+        tight.allocate_tensors()
+    tflite_ref.Interpreter(model_content=data).allocate_tensors()  # the defaults elsewhere
+    slow = tflite_ref.Interpreter(model_content=data, budgets=Budgets(invoke_seconds=0.0))
+    slow.allocate_tensors()
+    for d in slow.get_input_details():
+        slow.set_tensor(d["index"], np.zeros(d["shape"], d["dtype"]))
+    with pytest.raises(ResourceLimitError, match="invoke_seconds budget"):
+        slow.invoke()
+    assert budgets.current() == before  # nothing leaked
+    with pytest.raises(UsageError, match="budgets must be"):
+        tflite_ref.Interpreter(model_content=data, budgets={"tables": 3})  # type: ignore[arg-type]
 
 
 def test_element_count_checks_per_dimension() -> None:
