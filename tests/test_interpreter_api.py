@@ -124,3 +124,17 @@ def test_misuse_is_a_clear_error() -> None:
         it.invoke()
     with pytest.raises(UsageError, match="emulate must be one of"):
         tflite_ref.Interpreter(model_content=two_op_model(), emulate="tpu")
+
+
+def test_litert_keywords_are_accepted_and_typos_refused() -> None:
+    """Code written for LiteRT switches by changing one import: its keywords are accepted (they
+    change nothing here); a keyword neither interpreter knows is an error, not ignored."""
+    from ai_edge_litert.interpreter import OpResolverType
+
+    it = tflite_ref.Interpreter(model_content=two_op_model(), num_threads=2,
+                                experimental_op_resolver_type=OpResolverType.BUILTIN_REF,
+                                experimental_preserve_all_tensors=True,
+                                experimental_delegates=None)
+    it.allocate_tensors()
+    with pytest.raises(UsageError, match="unknown keyword.*emulation"):
+        tflite_ref.Interpreter(model_content=two_op_model(), emulation="tflm")

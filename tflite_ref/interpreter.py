@@ -457,6 +457,13 @@ def _limit(value: int | None, name: str, least: int) -> int | None:
     return int(value)
 
 
+# LiteRT Interpreter keywords accepted for drop-in compatibility; they do not change our kernels.
+_LITERT_ONLY_KEYWORDS = frozenset({
+    "experimental_delegates", "experimental_op_resolver_type",
+    "experimental_disable_delegate_clustering", "experimental_default_delegate_latest_features",
+})
+
+
 class Interpreter:
     """Runs a ``.tflite`` model with tflite_ref's NumPy kernels; LiteRT's ``Interpreter`` API.
 
@@ -486,6 +493,9 @@ class Interpreter:
     ) -> None:
         if emulate not in EMULATIONS:
             raise UsageError(f"emulate must be one of {', '.join(EMULATIONS)}, not {emulate!r}")
+        unknown = sorted(set(_litert_only) - _LITERT_ONLY_KEYWORDS)
+        if unknown:  # a misspelt keyword must not vanish silently
+            raise UsageError(f"Interpreter() got unknown keyword(s) {', '.join(unknown)}")
         given = sum(x is not None for x in (model_path, model_content, model))
         if given != 1:
             raise UsageError("give exactly one of model_path, model_content or model")
