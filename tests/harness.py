@@ -11,6 +11,10 @@ tolerance that would have passed.
 
 from __future__ import annotations
 
+import importlib.util
+import sys
+from pathlib import Path
+from types import ModuleType
 from typing import Iterable, Mapping, Sequence
 
 import numpy as np
@@ -180,3 +184,17 @@ def feed_by_name(model_bytes: bytes, values: Mapping[str, np.ndarray]) -> list[n
     model = tflite_ref.load(model_bytes)
     sg = model.subgraphs[0]
     return [values[sg.tensors[i].name] for i in sg.inputs]
+
+
+# -- the dev-only model generators, importable as modules --------------------------------------
+def part2_models() -> ModuleType:
+    """``tests/models/part2/make_models.py`` (the builders of the control-flow, variable, sparse
+    and custom-op fixtures) as a module, loaded once per session."""
+    name = "tests_part2_make_models"
+    if name not in sys.modules:
+        path = Path(__file__).parent / "models" / "part2" / "make_models.py"
+        spec = importlib.util.spec_from_file_location(name, path)
+        assert spec is not None and spec.loader is not None
+        sys.modules[name] = module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+    return sys.modules[name]

@@ -10,17 +10,13 @@ tested errors.
 
 from __future__ import annotations
 
-import importlib.util
-import sys
-from pathlib import Path
-from types import ModuleType
-
 import numpy as np
 import pytest
 from harness import (
     assert_matches_litert,
     assert_matches_tflm,
     assert_tensor_matches,
+    part2_models,
     run_litert_outputs,
     run_ours,
 )
@@ -35,19 +31,7 @@ from tflite_ref.errors import (
 )
 from tflite_ref.model.writer import ModelBuilder
 
-
-def _part2() -> ModuleType:
-    name = "tests_part2_make_models"
-    if name not in sys.modules:
-        path = Path(__file__).parent / "models" / "part2" / "make_models.py"
-        spec = importlib.util.spec_from_file_location(name, path)
-        assert spec is not None and spec.loader is not None
-        sys.modules[name] = module = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(module)
-    return sys.modules[name]
-
-
-M = _part2()
+M = part2_models()
 
 
 def test_fixtures_are_current() -> None:

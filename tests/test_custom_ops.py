@@ -12,16 +12,12 @@ TFLite Micro: float inputs (it has no uint8 path).
 
 from __future__ import annotations
 
-import importlib.util
-import sys
 from collections.abc import Iterator
-from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import numpy as np
 import pytest
-from harness import assert_matches_litert, assert_matches_tflm, run_ours
+from harness import assert_matches_litert, assert_matches_tflm, part2_models, run_ours
 
 import tflite_ref
 from tflite_ref.errors import (
@@ -32,19 +28,7 @@ from tflite_ref.errors import (
 )
 from tflite_ref.kernels.registry import OpContext
 
-
-def _part2() -> ModuleType:
-    name = "tests_part2_make_models"
-    if name not in sys.modules:
-        path = Path(__file__).parent / "models" / "part2" / "make_models.py"
-        spec = importlib.util.spec_from_file_location(name, path)
-        assert spec is not None and spec.loader is not None
-        sys.modules[name] = module = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(module)
-    return sys.modules[name]
-
-
-M = _part2()
+M = part2_models()
 
 
 # =============================================================================================

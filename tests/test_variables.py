@@ -10,33 +10,17 @@ default); ``emulate`` follows each.  Fixtures: ``tests/models/part2/make_models.
 
 from __future__ import annotations
 
-import importlib.util
-import sys
 from collections.abc import Sequence
-from pathlib import Path
-from types import ModuleType
 
 import numpy as np
 import pytest
-from harness import assert_tensor_matches, litert_interpreter
+from harness import assert_tensor_matches, litert_interpreter, part2_models
 
 import tflite_ref
 from tflite_ref.errors import KernelRuntimeError, ModelValidationError
 from tflite_ref.model.writer import ModelBuilder
 
-
-def _part2() -> ModuleType:
-    name = "tests_part2_make_models"
-    if name not in sys.modules:
-        path = Path(__file__).parent / "models" / "part2" / "make_models.py"
-        spec = importlib.util.spec_from_file_location(name, path)
-        assert spec is not None and spec.loader is not None
-        sys.modules[name] = module = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(module)
-    return sys.modules[name]
-
-
-M = _part2()
+M = part2_models()
 Inputs = Sequence[np.ndarray]
 
 
