@@ -35,9 +35,11 @@ Rejected by TFLM (``supported`` must be False, with the reason):
 
 from __future__ import annotations
 
+import importlib.util
 import struct
 import sys
 from pathlib import Path
+from types import ModuleType
 
 import numpy as np
 
@@ -47,6 +49,16 @@ sys.path.insert(0, str(ROOT))
 from tflite_ref.model.writer import ModelBuilder  # noqa: E402
 
 OUT = Path(__file__).resolve().parent / "models"
+
+
+def _part2_models() -> ModuleType:
+    """The interpreter tests' fixture builders (tests/models/part2/make_models.py)."""
+    path = ROOT / "tests" / "models" / "part2" / "make_models.py"
+    spec = importlib.util.spec_from_file_location("micro_part2_make_models", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 SEED = 20261126
 rng = np.random.default_rng(SEED)
 
@@ -168,24 +180,9 @@ def if_float() -> bytes:
 
 
 def call_once_var() -> bytes:
-    mb = ModelBuilder(description="call_once + resource variable")
-    main = mb.subgraph("main")
-    init = mb.subgraph("init")
-    ih = init.tensor("h", [], "RESOURCE")
-    iv = init.tensor("v0", [1, 4], "FLOAT32", np.zeros((1, 4), np.float32))
-    init.operator("VAR_HANDLE", [], [ih], {"shared_name": "acc"})
-    init.operator("ASSIGN_VARIABLE", [ih, iv], [])
-    x = main.tensor("x", [1, 4], "FLOAT32")
-    h = main.tensor("h", [], "RESOURCE")
-    old = main.tensor("old", [1, 4], "FLOAT32")
-    new = main.tensor("new", [1, 4], "FLOAT32")
-    main.operator("CALL_ONCE", [], [], {"init_subgraph_index": init})
-    main.operator("VAR_HANDLE", [], [h], {"shared_name": "acc"})
-    main.operator("READ_VARIABLE", [h], [old])
-    main.operator("ADD", [old, x], [new])
-    main.operator("ASSIGN_VARIABLE", [h, new], [])
-    main.inputs, main.outputs = [x], [new]
-    return mb.build()
+    """CALL_ONCE initialising a resource variable, then READ/ADD/ASSIGN: the interpreter tests'
+    fixture (tests/models/part2/make_models.py ``var_accumulate``), planned by TFLM here."""
+    return _part2_models().var_accumulate()
 
 
 def variable_add() -> bytes:
