@@ -197,6 +197,17 @@ def _conv(k: KernelContext) -> None:
     else:
         k.persist(4 * channels)
         k.persist(4 * channels)
+    _conv_common_tail(k, inp, filt, out, channels)
+    if k.kernels == "cmsis-nn":
+        _cmsis_conv_scratch(k)
+
+
+def _conv_common_tail(k: KernelContext, inp: Tensor | None, filt: Tensor | None,
+                      out: Tensor | None, channels: int) -> None:
+    """What ``ConvPrepare`` and ``DepthwiseConvPrepare`` (conv_common.cc,
+    depthwise_conv_common.cc) do alike after the per-channel arrays: check the filter's scale
+    count, take the input/filter/bias and output as temporaries for the quantization
+    parameters, and (INT4 filter) the unpacked-filter scratch."""
     if k.type(inp) in (I8, I16):
         k.ensure(_scales(filt) in (1, channels),
                  f"filter has {_scales(filt)} scales for {channels} output channels")
@@ -205,8 +216,6 @@ def _conv(k: KernelContext) -> None:
     _requantize_hazard(k, inp, filt, out)
     if k.type(filt) == I4:
         k.scratch(_prod(filt.shape if filt else ()))
-    if k.kernels == "cmsis-nn":
-        _cmsis_conv_scratch(k)
 
 
 @_model("DEPTHWISE_CONV_2D")
@@ -223,14 +232,7 @@ def _depthwise(k: KernelContext) -> None:
     k.ensure(k.type(inp) == k.type(out), f"input type {k.type(inp)} != output type "
                                          f"{k.type(out)} (depthwise_conv_common.cc)")
     _conv_types(k, inp, filt)
-    if k.type(inp) in (I8, I16):
-        k.ensure(_scales(filt) in (1, channels),
-                 f"filter has {_scales(filt)} scales for {channels} output channels")
-    k.temp_in(0, 1, 2)
-    k.temp_out(0)
-    _requantize_hazard(k, inp, filt, out)
-    if k.type(filt) == I4:
-        k.scratch(_prod(filt.shape if filt else ()))
+    _conv_common_tail(k, inp, filt, out, channels)
     if k.kernels == "cmsis-nn":
         _cmsis_depthwise_scratch(k)
 
