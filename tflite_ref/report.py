@@ -16,11 +16,12 @@ from __future__ import annotations
 
 import dataclasses
 import html
+import importlib
 import json
 import math
 import os
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -186,6 +187,29 @@ def _failures(r: Report) -> tuple[str, ...]:
     return tuple(out)
 
 
+def _section(status: list[SectionStatus], chosen: set[str], name: str,
+             run: Callable[[Any], Any], detail: Callable[[Any], str], *,
+             usage_error_skips: bool = False) -> Any:
+    """One optional tool section (``tflite_ref.<name>``): its result, or None with the reason
+    recorded in ``status`` -- not asked for, module unavailable, or the tool's one-line error."""
+    if name not in chosen:
+        status.append(SectionStatus(name, "skipped", "not asked for"))
+        return None
+    try:
+        module = importlib.import_module(f"tflite_ref.{name}")
+    except ImportError as exc:
+        status.append(SectionStatus(name, "unavailable", f"tflite_ref.{name}: {exc}"))
+        return None
+    try:
+        result = run(module)
+    except TFLiteRefError as exc:
+        skipped = usage_error_skips and isinstance(exc, UsageError)
+        status.append(SectionStatus(name, "skipped" if skipped else "error", str(exc)))
+        return None
+    status.append(SectionStatus(name, "ok", detail(result)))
+    return result
+
+
 def build_report(model: Model | str | os.PathLike[str] | bytes,
                  float_model: Model | str | os.PathLike[str] | bytes | None = None, *,
                  inputs: Mapping[str, Any] | None = None, target: str = "cortex-m",
@@ -210,56 +234,20 @@ def build_report(model: Model | str | os.PathLike[str] | bytes,
     layout = layout_graph(graph, engine)
     status.append(SectionStatus("graph", "ok", f"{layout.engine} layout"))
 
-    micro = None
-    if "micro" in chosen:
-        try:
-            from tflite_ref.micro import estimate
-        except ImportError as exc:
-            status.append(SectionStatus("micro", "unavailable", f"tflite_ref.micro: {exc}"))
-        else:
-            try:
-                micro = estimate(m, target=target)
-                status.append(SectionStatus("micro", "ok", target))
-            except TFLiteRefError as exc:
-                status.append(SectionStatus("micro", "error", str(exc)))
-    else:
-        status.append(SectionStatus("micro", "skipped", "not asked for"))
-
-    check_report = None
-    if "check" in chosen:
-        try:
-            from tflite_ref.check import check
-        except ImportError as exc:
-            status.append(SectionStatus("check", "unavailable", f"tflite_ref.check: {exc}"))
-        else:
-            try:
-                check_report = check(m, against=against, inputs=inputs, emulate=emulate,
-                                     samples=1 if inputs is not None else max(1, min(samples, 2)),
-                                     seed=seed)
-                status.append(SectionStatus("check", "ok", "passed" if check_report.passed
-                                            else "failed"))
-            except TFLiteRefError as exc:
-                status.append(SectionStatus("check", "error", str(exc)))
-    else:
-        status.append(SectionStatus("check", "skipped", "not asked for"))
-
-    quant = None
-    if "qdebug" in chosen:
-        try:
-            from tflite_ref.qdebug import qdebug
-        except ImportError as exc:
-            status.append(SectionStatus("qdebug", "unavailable", f"tflite_ref.qdebug: {exc}"))
-        else:
-            try:
-                quant = qdebug(m, fm, inputs=inputs, samples=None if inputs else samples,
-                               seed=seed, emulate=emulate)
-                status.append(SectionStatus("qdebug", "ok", quant.reference))
-            except UsageError as exc:  # e.g. a float model: nothing to debug
-                status.append(SectionStatus("qdebug", "skipped", str(exc)))
-            except TFLiteRefError as exc:
-                status.append(SectionStatus("qdebug", "error", str(exc)))
-    else:
-        status.append(SectionStatus("qdebug", "skipped", "not asked for"))
+    micro = _section(status, chosen, "micro", lambda mod: mod.estimate(m, target=target),
+                     lambda _: target)
+    check_report = _section(
+        status, chosen, "check",
+        lambda mod: mod.check(m, against=against, inputs=inputs, emulate=emulate,
+                              samples=1 if inputs is not None else max(1, min(samples, 2)),
+                              seed=seed),
+        lambda r: "passed" if r.passed else "failed")
+    # qdebug of a float model is a usage error: nothing to debug, so the section is skipped.
+    quant = _section(status, chosen, "qdebug",
+                     lambda mod: mod.qdebug(m, fm, inputs=inputs,
+                                            samples=None if inputs else samples, seed=seed,
+                                            emulate=emulate),
+                     lambda q: q.reference, usage_error_skips=True)
 
     findings = lint(m)
     status.append(SectionStatus("lint", "ok", f"{len(findings)} finding(s)"))
