@@ -1,9 +1,9 @@
 """CONV_2D, DEPTHWISE_CONV_2D and TRANSPOSE_CONV (tflite_ref/kernels/conv.py).
 
 Every case builds a one-operator model with tflite_ref's writer and compares tflite_ref with
-LiteRT ``BUILTIN_REF`` on every tensor (integers exactly, floats within 1e-5 of the output's
-magnitude: TFLite sums in float32, we in float64) and, where TFLite Micro has the kernel, the
-output with TFLM under ``emulate="tflm"``.
+LiteRT ``BUILTIN_REF`` on every tensor and, where TFLite Micro has the kernel, the output with
+TFLM under ``emulate="tflm"`` -- all exactly: the float kernels add their float32 products in
+the reference kernels' order, so floats are the runtimes' bits too.
 
 Where a runtime is left out, on purpose:
 
@@ -222,16 +222,15 @@ def litert_temporaries(model: bytes) -> range:
 
 
 def check(model: bytes, inputs: list[np.ndarray], *, tflm: bool, dtype: str,
-          litert: bool = True, guard: bool = True, exact_float: bool = False) -> None:
+          litert: bool = True, guard: bool = True) -> None:
     """tflite_ref vs LiteRT REF (every tensor) and, when ``tflm``, vs TFLM (outputs).
 
     ``guard`` fails a quantized case whose output holds only a few distinct values (drawn
     cases may legitimately have every tap in the padding, so they skip it).
     """
-    # CONV_2D and DEPTHWISE_CONV_2D add their float products in the reference kernels' order:
-    # float outputs are the runtimes' bits (TRANSPOSE_CONV's scatter order is not reproduced).
-    tol = ({"rtol": 0.0, "atol": 0.0} if dtype == "FLOAT32" and exact_float
-           else {"magnitude_relative": True})
+    # Exact, floats too: CONV_2D, DEPTHWISE_CONV_2D (the reference's gather order) and
+    # TRANSPOSE_CONV (its scatter order) add their float32 products as the reference kernels do.
+    tol = {"rtol": 0.0, "atol": 0.0}
     if litert:
         compared = assert_matches_litert(model, inputs, skip=litert_temporaries(model), **tol)
         assert compared >= 1
@@ -257,11 +256,9 @@ def run_case(c: Case, guard: bool = True) -> None:
         with pytest.raises(ModelValidationError, match="requires a bias"):
             ours(model, "tflite")
         if tflm:
-            check(model, inputs, tflm=True, dtype=c.dtype, litert=False, guard=guard,
-                  exact_float=True)
+            check(model, inputs, tflm=True, dtype=c.dtype, litert=False, guard=guard)
         return
-    check(model, inputs, tflm=tflm, dtype=c.dtype, guard=guard,
-          exact_float=c.op != "TRANSPOSE_CONV")
+    check(model, inputs, tflm=tflm, dtype=c.dtype, guard=guard)
 
 
 def ours(model: bytes, emulate: str = "tflite") -> tflite_ref.Interpreter:
@@ -582,8 +579,8 @@ def test_transpose_conv_runtime_output_shape() -> None:
     """output_shape computed at run time (LiteRT makes the output dynamic; TFLM cannot)."""
     model = _tconv_runtime_shape_model((1, 6, 5, 2))
     x = random_array((1, 3, 3, 2), np.float32, np.random.default_rng(1))
-    assert_matches_litert(model, [np.array([1, 6, 5, 2], np.int32), x],
-                          magnitude_relative=True, skip=litert_temporaries(model))
+    assert assert_matches_litert(model, [np.array([1, 6, 5, 2], np.int32), x],
+                                 rtol=0.0, atol=0.0, skip=litert_temporaries(model)) >= 1
 
 
 def test_transpose_conv_bad_runtime_output_shape_is_a_runtime_error() -> None:

@@ -11,7 +11,8 @@ The integer kernels are written the same way, as a float GEMM over exact integer
 
 Float CONV_2D and DEPTHWISE_CONV_2D are not GEMMs: they add the float32 products in the
 reference kernels' loop order, so their outputs are the runtimes' bits (see
-:func:`_conv_float_in_order`).
+:func:`_conv_float_in_order`); float TRANSPOSE_CONV likewise follows the reference's scatter
+order (:func:`_tconv_float_scatter_in_order`).
 
 Why a float GEMM is exact: every product and every partial sum is an integer.  float64 holds
 integers below 2^53 exactly and float32 below 2^24, so prepare bounds the largest possible partial
@@ -1359,7 +1360,8 @@ class TransposeConvData:
     out_channels: int
     padding: str
     geometry: TransposeConvGeometry | None  # None: output_shape is computed at run time
-    weights: np.ndarray | None  # (Cin, KH·KW·OC) float64, (w - z_w)
+    # integers: (Cin, KH·KW·OC) float64, (w - z_w); float32: (KH, KW, Cin, OC) float32 taps
+    weights: np.ndarray | None
     input_zero_point: int
     filter_offset: int
     requant: Requantization | None
@@ -1445,7 +1447,7 @@ def prepare_transpose_conv(ctx: OpContext) -> TransposeConvData:
     act = o.get("fused_activation_function") or "NONE"
     if x_t.type == T.FLOAT32:
         lo, hi = float_activation_range(act)
-        weights = _tconv_weights(filt, 0) if filt is not None else None
+        weights = _tconv_float_taps(filt) if filt is not None else None
         return TransposeConvData(ctx.op.locator, sh, sw, kh, kw, oc, padding, geometry, weights,
                                  0, 0, None, lo, hi)
     if x_t.type == T.INT16:
@@ -1475,6 +1477,26 @@ def _tconv_weights(filt: np.ndarray, filter_offset: int) -> np.ndarray:
     return np.ascontiguousarray(w.transpose(3, 1, 2, 0).reshape(w.shape[3], -1))
 
 
+def _tconv_float_taps(filt: np.ndarray) -> NDArray[np.float32]:
+    """[OC, KH, KW, Cin] -> (KH, KW, Cin, OC) float32: one tap's row for every output channel."""
+    return np.ascontiguousarray(filt.transpose(1, 2, 3, 0), dtype=np.float32)
+
+
+def _tconv_resolved_geometry(data: TransposeConvData, x: np.ndarray, output_shape: np.ndarray
+                             ) -> TransposeConvGeometry:
+    """The prepared geometry, or the one a run-time ``output_shape`` asks for (a bad one is a
+    run-time fault)."""
+    if data.geometry is not None:
+        return data.geometry
+    try:
+        return _tconv_geometry(
+            data.padding, data.stride_h, data.stride_w, data.kernel_h, data.kernel_w,
+            x.shape, tuple(int(d) for d in np.asarray(output_shape).reshape(-1)),
+            data.out_channels, None)
+    except KernelRuntimeError as exc:
+        raise KernelRuntimeError(f"{data.locator}: {exc}") from None
+
+
 def _tconv_scatter(data: TransposeConvData, x: np.ndarray, output_shape: np.ndarray,
                    filt: np.ndarray) -> tuple[np.ndarray, TransposeConvGeometry]:
     """``Σ (x - z_in)·w`` scattered to ``out = in·stride - pad + tap`` (float64, exact).
@@ -1482,15 +1504,7 @@ def _tconv_scatter(data: TransposeConvData, x: np.ndarray, output_shape: np.ndar
     One GEMM computes, for every input pixel, its contribution through each (ky, kx) tap; the
     scatter-add is then a loop over the kh·kw taps of strided slice additions.
     """
-    geo = data.geometry
-    if geo is None:  # output_shape computed at run time: a bad one is a run-time fault
-        try:
-            geo = _tconv_geometry(
-                data.padding, data.stride_h, data.stride_w, data.kernel_h, data.kernel_w,
-                x.shape, tuple(int(d) for d in np.asarray(output_shape).reshape(-1)),
-                data.out_channels, None)
-        except KernelRuntimeError as exc:
-            raise KernelRuntimeError(f"{data.locator}: {exc}") from None
+    geo = _tconv_resolved_geometry(data, x, output_shape)
     weights = data.weights
     if weights is None:
         weights = _tconv_weights(filt, data.filter_offset)
@@ -1509,17 +1523,50 @@ def _tconv_scatter(data: TransposeConvData, x: np.ndarray, output_shape: np.ndar
     return full[:, geo.pad_top:geo.pad_top + oh, geo.pad_left:geo.pad_left + ow], geo
 
 
+def _tconv_float_scatter_in_order(data: TransposeConvData, x: NDArray[np.float32],
+                                  taps: NDArray[np.float32], geo: TransposeConvGeometry
+                                  ) -> NDArray[np.float32]:
+    """reference/transpose_conv.h's float scatter, in float32 and in its order.
+
+    The reference zeroes the output, then for in_y, in_x, in_channel (ascending), filter_y,
+    filter_x, out_channel does ``output[out_y, out_x, oc] += input·filter`` (the product rounded
+    to float32 before the addition; the runtimes do not fuse it).  One output element gets at
+    most one input pixel through each tap, and a larger in_y (in_x) reaches it through a smaller
+    filter_y (filter_x): its terms arrive by filter_y descending, filter_x descending,
+    in_channel ascending.  Looping over the taps in that order, each adding one input channel's
+    products into the strided sub-grid of the output the tap touches, sums every element in the
+    same order -- vectorised over the input pixels and output channels.  The buffer covers the
+    positions the reference skips (outside the output); they are cropped away.
+    """
+    n, h, w, cin = x.shape
+    sh, sw = data.stride_h, data.stride_w
+    full = np.zeros((n, geo.full_h, geo.full_w, data.out_channels), np.float32)
+    term = np.empty((n, h, w, data.out_channels), np.float32)
+    for ky in range(data.kernel_h - 1, -1, -1):
+        for kx in range(data.kernel_w - 1, -1, -1):
+            hit = full[:, ky:ky + (h - 1) * sh + 1:sh, kx:kx + (w - 1) * sw + 1:sw]
+            for ic in range(cin):
+                np.multiply(x[..., ic, None], taps[ky, kx, ic], out=term)
+                hit += term
+    _, oh, ow, _ = geo.output_shape
+    return full[:, geo.pad_top:geo.pad_top + oh, geo.pad_left:geo.pad_left + ow]
+
+
 @register(Op.TRANSPOSE_CONV, T.FLOAT32, prepare=prepare_transpose_conv)
 def transpose_conv_float32(data: TransposeConvData, output_shape: NDArray[np.int32],
                            filt: NDArray[np.float32], x: NDArray[np.float32],
                            bias: NDArray[np.float32] | None = None) -> NDArray[np.float32]:
-    """``reference_ops::TransposeConv`` (reference/transpose_conv.h): scatter-accumulate, + bias,
-    clamp; accumulated in float64."""
-    acc, _ = _tconv_scatter(data, x, output_shape, filt)
-    if bias is not None:
-        acc = acc + bias.astype(np.float64).reshape(-1)
-    out: NDArray[np.float32] = np.clip(acc, data.act_min, data.act_max).astype(np.float32)
-    return out
+    """``reference_ops::TransposeConv`` (float, reference/transpose_conv.h; LiteRT
+    transpose_conv.cc EvalFloat<kReference> and TFLM transpose_conv.cc both call it): the
+    float32 scatter in the reference's order (:func:`_tconv_float_scatter_in_order`), then
+    ``acc + bias[oc]`` in float32 and the activation clamp -- the runtimes' bits."""
+    geo = _tconv_resolved_geometry(data, x, output_shape)
+    taps = data.weights if data.weights is not None else _tconv_float_taps(filt)
+    acc = _tconv_float_scatter_in_order(data, np.asarray(x, np.float32), taps, geo)
+    if bias is not None:  # the reference adds a bias only when there is one
+        acc = acc + bias.astype(np.float32).reshape(-1)
+    out: NDArray[np.float32] = np.clip(acc, np.float32(data.act_min), np.float32(data.act_max))
+    return np.ascontiguousarray(out, dtype=np.float32)
 
 
 @register(Op.TRANSPOSE_CONV, T.INT8, T.INT16, prepare=prepare_transpose_conv)
