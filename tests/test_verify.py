@@ -23,6 +23,14 @@ def test_shipped_layout_is_generated_from_the_schema() -> None:
     assert fresh == LAYOUT, "regenerate: python -m tflite_ref.model.fbs schema/schema.fbs"
 
 
+def test_shipped_enums_are_generated_from_the_schema() -> None:
+    fresh = fbs.render_enums(fbs.parse_enums((ROOT / "schema" / "schema.fbs").read_text(
+        encoding="utf-8")), "schema/schema.fbs")
+    shipped = (ROOT / "tflite_ref" / "model" / "_enums.py").read_text(encoding="utf-8")
+    assert fresh == shipped, \
+        "regenerate: python -m tflite_ref.model.fbs --enums schema/schema.fbs"
+
+
 def test_layout_unions_agree_with_the_bindings() -> None:
     for union, enum in (("BuiltinOptions", BuiltinOptions), ("BuiltinOptions2", BuiltinOptions2)):
         members = {int(m): m.name for m in enum if m.name != "NONE"}

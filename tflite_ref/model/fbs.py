@@ -6,7 +6,14 @@ as the generated module ``_layout.py``; regenerate it after updating ``schema/sc
 
     python -m tflite_ref.model.fbs schema/schema.fbs > tflite_ref/model/_layout.py
 
-``tests/test_verify.py`` checks that the shipped layout equals a fresh parse of ``schema/schema.fbs``.
+The schema's enums the rest of the package names (operators, tensor types, options unions,
+activations, padding) ship the same way, as explicit ``IntEnum`` classes in ``_enums.py`` (so a
+type checker sees every member)::
+
+    python -m tflite_ref.model.fbs --enums schema/schema.fbs > tflite_ref/model/_enums.py
+
+``tests/test_verify.py`` checks that both shipped modules equal a fresh parse of
+``schema/schema.fbs``, and ``tests/test_schema.py`` that the ``tflite`` bindings agree.
 """
 
 from __future__ import annotations
@@ -117,6 +124,44 @@ def _kind(ftype: str, enums: dict[str, int], unions: dict[str, Any], tables: dic
     raise ValueError(f"unknown type {ftype!r}")
 
 
+# The enums ``tflite_ref.model.schema`` exports; unions get their implicit ``NONE = 0``.
+EXPORTED_ENUMS = ("BuiltinOperator", "TensorType", "BuiltinOptions", "BuiltinOptions2",
+                  "ActivationFunctionType", "Padding")
+
+
+def parse_enums(text: str) -> dict[str, dict[str, int]]:
+    """Every enum and union of the schema: ``{name: {member: code}}`` in declaration order
+    (an enum member without ``= n`` is the previous code + 1; a union's members count from
+    ``NONE = 0``)."""
+    out: dict[str, dict[str, int]] = {}
+    for kind, name, _base, _attrs, body in _TOKEN.findall(_strip_comments(text)):
+        if kind not in ("enum", "union"):
+            continue
+        members: dict[str, int] = {} if kind == "enum" else {"NONE": 0}
+        code = -1 if kind == "enum" else 0
+        for entry in (e.strip() for e in body.split(",")):
+            entry = re.sub(r"\([^)]*\)", "", entry).strip()  # attributes such as (deprecated)
+            if not entry:
+                continue
+            m = re.fullmatch(r"(?:\w+\s*:\s*)?(\w+)(?:\s*=\s*(-?\d+))?", entry)
+            if not m:
+                raise ValueError(f"{kind} {name}: cannot parse member {entry!r}")
+            code = int(m.group(2)) if m.group(2) else code + 1
+            members[m.group(1)] = code
+        out[name] = members
+    return out
+
+
+def render_enums(enums: dict[str, dict[str, int]], source: str) -> str:
+    lines = [f'"""Generated from {source} by ``python -m tflite_ref.model.fbs --enums``; do not '
+             'edit."""', "", "from __future__ import annotations", "", "import enum", ""]
+    for name in EXPORTED_ENUMS:
+        lines += ["", f"class {name}(enum.IntEnum):"]
+        lines += [f"    {member} = {code}" for member, code in enums[name].items()]
+        lines.append("")
+    return "\n".join(lines)
+
+
 def render_module(layout: dict[str, Any], source: str) -> str:
     return (
         f'"""Generated from {source} by ``python -m tflite_ref.model.fbs``; do not edit."""\n\n'
@@ -125,6 +170,10 @@ def render_module(layout: dict[str, Any], source: str) -> str:
 
 
 if __name__ == "__main__":
-    path = sys.argv[1]
+    args = sys.argv[1:]
+    want_enums = args[:1] == ["--enums"]
+    path = args[-1]
     with open(path, encoding="utf-8") as f:
-        sys.stdout.write(render_module(parse(f.read()), path))
+        schema_text = f.read()
+    sys.stdout.write(render_enums(parse_enums(schema_text), path) if want_enums
+                     else render_module(parse(schema_text), path))

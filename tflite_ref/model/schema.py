@@ -1,29 +1,36 @@
-"""The schema's enums as Python ``IntEnum`` types, built from the ``tflite`` bindings.
+"""The schema's enums as Python ``IntEnum`` types.
 
-Only ``tflite_ref.model`` imports the generated bindings; everything downstream uses these enums.
-Codes newer than the bindings (a model from a newer converter) have no member: use
-:func:`builtin_operator_name` / :func:`tensor_type_name`, which fall back to the number.
+They are generated from ``schema/schema.fbs`` into ``_enums.py`` (explicit classes, so a type
+checker knows every member); ``tests/test_schema.py`` checks the ``tflite`` bindings declare
+exactly the same members and values.  Only ``tflite_ref.model`` imports the generated bindings;
+everything downstream uses these enums.  Codes newer than the schema (a model from a newer
+converter) have no member: use :func:`builtin_operator_name` / :func:`tensor_type_name`, which
+fall back to the number.
 """
 
 from __future__ import annotations
 
-import enum
-
 import numpy as np
-import tflite
 
+from tflite_ref.model._enums import (
+    ActivationFunctionType,
+    BuiltinOperator,
+    BuiltinOptions,
+    BuiltinOptions2,
+    Padding,
+    TensorType,
+)
 
-def _enum_from_binding(name: str, binding: type) -> type[enum.IntEnum]:
-    members = {k: v for k, v in vars(binding).items() if not k.startswith("_") and isinstance(v, int)}
-    return enum.IntEnum(name, members)  # type: ignore[return-value]
-
-
-BuiltinOperator = _enum_from_binding("BuiltinOperator", tflite.BuiltinOperator)
-TensorType = _enum_from_binding("TensorType", tflite.TensorType)
-BuiltinOptions = _enum_from_binding("BuiltinOptions", tflite.BuiltinOptions)
-BuiltinOptions2 = _enum_from_binding("BuiltinOptions2", tflite.BuiltinOptions2)
-ActivationFunctionType = _enum_from_binding("ActivationFunctionType", tflite.ActivationFunctionType)
-Padding = _enum_from_binding("Padding", tflite.Padding)
+__all__ = [
+    "ActivationFunctionType",
+    "BuiltinOperator",
+    "BuiltinOptions",
+    "BuiltinOptions2",
+    "Padding",
+    "TensorType",
+    "builtin_operator_name",
+    "tensor_type_name",
+]
 
 _BUILTIN_NAMES = {int(m): m.name for m in BuiltinOperator}
 _TYPE_NAMES = {int(m): m.name for m in TensorType}
