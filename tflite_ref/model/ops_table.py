@@ -25,6 +25,7 @@ import importlib
 import re
 import struct
 from dataclasses import dataclass
+from enum import IntEnum
 from typing import Any
 
 import flatbuffers
@@ -35,7 +36,8 @@ import tflite  # noqa: F401  (makes the tflite.<Table> submodules importable)
 from tflite_ref.errors import InternalError, ModelFormatError, UsageError
 from tflite_ref.model.schema import BuiltinOperator, BuiltinOptions, BuiltinOptions2
 
-UNIONS: dict[str, type] = {"BuiltinOptions": BuiltinOptions, "BuiltinOptions2": BuiltinOptions2}
+UNIONS: dict[str, type[IntEnum]] = {"BuiltinOptions": BuiltinOptions,
+                                    "BuiltinOptions2": BuiltinOptions2}
 
 # --------------------------------------------------------------------------------------------
 # Operator -> options member.  None: the operator takes no builtin options (it may still carry
@@ -320,7 +322,8 @@ def union_type_code(union: str, member: str) -> int:
 
 def _table_class(name: str) -> type:
     module = importlib.import_module(f"tflite.{name}")
-    return getattr(module, name)
+    cls: type = getattr(module, name)
+    return cls
 
 
 def options_class(union_name: str, member_name: str) -> type:
@@ -483,7 +486,7 @@ def _empty_table(table: str) -> Any:
     module = importlib.import_module(f"tflite.{table}")
     getattr(module, f"{table}Start")(b)
     b.Finish(getattr(module, f"{table}End")(b))
-    return _table_class(table).GetRootAs(b.Output(), 0)
+    return getattr(module, table).GetRootAs(b.Output(), 0)
 
 
 def _default_value(spec: FieldSpec, empty: Any) -> Any:
@@ -628,10 +631,11 @@ def _encode_number(spec: FieldSpec, value: Any, where: str) -> Any:
 
 def _encode_string(b: flatbuffers.Builder, value: Any, where: str) -> int:
     if isinstance(value, (bytes, bytearray, memoryview)):
-        return b.CreateString(bytes(value))
-    if isinstance(value, str):
-        return b.CreateString(value)
-    raise UsageError(f"{where}: expected str or bytes, got {value!r}")
+        value = bytes(value)
+    elif not isinstance(value, str):
+        raise UsageError(f"{where}: expected str or bytes, got {value!r}")
+    offset: int = b.CreateString(value)
+    return offset
 
 
 def _encode_vector(b: flatbuffers.Builder, spec: FieldSpec, value: Any, where: str) -> int:
@@ -649,11 +653,13 @@ def _encode_vector(b: flatbuffers.Builder, spec: FieldSpec, value: Any, where: s
         b.StartVector(size, len(numbers), size)
         for v in reversed(numbers):
             b.Prepend(spec.flags, v)
-        return b.EndVector()
+        end: int = b.EndVector()
+        return end
     b.StartVector(4, len(offsets), 4)
     for off in reversed(offsets):
         b.PrependUOffsetTRelative(off)
-    return b.EndVector()
+    end = b.EndVector()
+    return end
 
 
 def _encode_table(b: flatbuffers.Builder, table: str, options: Any, where: str) -> int:
@@ -686,7 +692,8 @@ def _encode_table(b: flatbuffers.Builder, table: str, options: Any, where: str) 
     getattr(module, f"{table}Start")(b)
     for spec, value in values:
         getattr(module, f"{table}Add{spec.accessor}")(b, value)
-    return getattr(module, f"{table}End")(b)
+    end: int = getattr(module, f"{table}End")(b)
+    return end
 
 
 def encode_options(builder: flatbuffers.Builder, union: str, member: str,

@@ -28,7 +28,7 @@ SUBGRAPH_OPTION_FIELDS = (
     "comparator_subgraph_index", "update_computation_subgraph_index",
 )
 
-_INT_RANGES = {
+_INT_RANGES: dict[int, tuple[int, int]] = {
     TensorType.INT8: (-128, 127), TensorType.UINT8: (0, 255), TensorType.INT16: (-32768, 32767),
     TensorType.UINT16: (0, 65535), TensorType.INT4: (-8, 7),
     TensorType.INT32: (-(2**31), 2**31 - 1), TensorType.INT64: (-(2**63), 2**63 - 1),
@@ -187,8 +187,9 @@ def _check_sparsity(sg: Subgraph, t: Tensor) -> None:
             count = int(idx.size)
         else:
             raise fail(f"{slot} has unknown format {dm.format}", slot)
-    itemsize = {TensorType.FLOAT32: 4, TensorType.INT8: 1, TensorType.FLOAT16: 2,
-                TensorType.INT32: 4, TensorType.INT16: 2, TensorType.UINT8: 1}.get(t.type)
+    itemsizes: dict[int, int] = {TensorType.FLOAT32: 4, TensorType.INT8: 1, TensorType.FLOAT16: 2,
+                                 TensorType.INT32: 4, TensorType.INT16: 2, TensorType.UINT8: 1}
+    itemsize = itemsizes.get(t.type)
     if itemsize is not None and t.buffer_bytes and t.buffer_bytes != count * itemsize:
         raise fail(f"the sparse layout holds {count} values, buffer {t.buffer} has "
                    f"{t.buffer_bytes} bytes ({t.type_name} needs {count * itemsize})", "data")

@@ -186,7 +186,9 @@ def tensor_type(dtype: str | int | np.dtype | type) -> int:
             raise UsageError(f"unknown tensor type {dtype!r}; expected one of "
                              f"{', '.join(TensorType.__members__)}")
         return int(TensorType[name])
-    if isinstance(dtype, (int, np.integer)) and not isinstance(dtype, bool):
+    if isinstance(dtype, bool):  # an int to Python, but neither a type code nor a dtype
+        raise UsageError(f"cannot map {dtype!r} to a TFLite tensor type")
+    if isinstance(dtype, (int, np.integer)):
         return int(dtype)
     try:
         return int(_NUMPY_TO_TYPE[np.dtype(dtype)])
@@ -245,7 +247,7 @@ def encode_tensor_data(data: Any, dtype: int) -> bytes:
         if arr.dtype == np.uint16:
             return arr.astype("<u2").tobytes()
         return _float_to_bfloat16_bits(arr).astype("<u2").tobytes()
-    target = NUMPY_DTYPES.get(dtype)  # type: ignore[call-overload]
+    target = NUMPY_DTYPES.get(dtype)
     if target is None or target == np.dtype(np.object_):
         raise UsageError(f"give data for tensor type {dtype} as bytes")
     arr = np.asarray(data)
@@ -260,7 +262,8 @@ def encode_tensor_data(data: Any, dtype: int) -> bytes:
 # --------------------------------------------------------------------------------------------
 def _as_list(value: Any) -> list[Any]:
     if isinstance(value, np.ndarray):
-        return value.reshape(-1).tolist()
+        items: list[Any] = value.reshape(-1).tolist()
+        return items
     if isinstance(value, (int, float, np.integer, np.floating)):
         return [value]
     return list(value)
@@ -587,7 +590,7 @@ class _ExternalLayout:
         bufs = [(i, b.data) for i, b in enumerate(mb._buffers) if b.may_be_external and b.data]
         customs = [((sg.index, op.index), op.custom_options) for sg in mb.subgraphs
                    for op in sg.operators if op.custom_options]
-        return bufs, customs  # type: ignore[return-value]
+        return bufs, customs
 
     @classmethod
     def placeholder(cls, mb: ModelBuilder) -> _ExternalLayout:
@@ -640,7 +643,8 @@ class _Writer:
         except (TypeError, ValueError, OverflowError, struct.error) as exc:
             raise UsageError(
                 f"{where}: value out of range for {flags.__name__[:-5]} ({exc})") from None
-        return b.EndVector()
+        end: int = b.EndVector()
+        return end
 
     def _ints(self, values: Sequence[int], where: str) -> int:
         for v in values:
@@ -653,14 +657,16 @@ class _Writer:
         b.StartVector(1, len(data), alignment)
         b.head -= len(data)
         b.Bytes[b.head : b.head + len(data)] = data
-        return b.EndVector()
+        end: int = b.EndVector()
+        return end
 
     def _offsets(self, offsets: Sequence[int]) -> int:
         b = self.b
         b.StartVector(4, len(offsets), 4)
         for off in reversed(offsets):
             b.PrependUOffsetTRelative(off)
-        return b.EndVector()
+        end: int = b.EndVector()
+        return end
 
     def _string(self, s: str | None) -> int | None:
         return None if s is None else self.b.CreateString(s)
@@ -678,7 +684,8 @@ class _Writer:
         if ext is not None:
             m.BufferAddOffset(b, ext[0])
             m.BufferAddSize(b, len(ext[1]))
-        return m.BufferEnd(b)
+        end: int = m.BufferEnd(b)
+        return end
 
     def _quantization(self, q: Quantization, where: str) -> int:
         m, b = _M["QuantizationParameters"], self.b
@@ -707,7 +714,8 @@ class _Writer:
             m.QuantizationParametersAddDetailsType(b, 1)  # QuantizationDetails.CustomQuantization
             m.QuantizationParametersAddDetails(b, details)
         m.QuantizationParametersAddQuantizedDimension(b, int(q.quantized_dimension))
-        return m.QuantizationParametersEnd(b)
+        end: int = m.QuantizationParametersEnd(b)
+        return end
 
     def _index_vector(self, values: Any, where: str) -> tuple[int, int]:
         arr = np.asarray(values)
@@ -750,7 +758,8 @@ class _Writer:
             m.SparsityParametersAddBlockMap(b, bmap)
         if dims_vec is not None:
             m.SparsityParametersAddDimMetadata(b, dims_vec)
-        return m.SparsityParametersEnd(b)
+        end: int = m.SparsityParametersEnd(b)
+        return end
 
     def _tensor(self, t: TensorSpec) -> int:
         m, b = _M["Tensor"], self.b
@@ -780,7 +789,8 @@ class _Writer:
         if sig is not None:
             m.TensorAddShapeSignature(b, sig)
         m.TensorAddHasRank(b, t.has_rank)
-        return m.TensorEnd(b)
+        end: int = m.TensorEnd(b)
+        return end
 
     def _operator(self, sg: SubgraphBuilder, op: OperatorSpec, opcode_index: int) -> int:
         m, b = _M["Operator"], self.b
@@ -825,7 +835,8 @@ class _Writer:
         if ext is not None:
             m.OperatorAddLargeCustomOptionsOffset(b, ext[0])
             m.OperatorAddLargeCustomOptionsSize(b, len(ext[1]))
-        return m.OperatorEnd(b)
+        end: int = m.OperatorEnd(b)
+        return end
 
     def _subgraph(self, sg: SubgraphBuilder, opcode_index: dict[_OpKey, int]) -> int:
         m, b = _M["SubGraph"], self.b
@@ -848,7 +859,8 @@ class _Writer:
         m.SubGraphAddOperators(b, operators)
         if name is not None:
             m.SubGraphAddName(b, name)
-        return m.SubGraphEnd(b)
+        end: int = m.SubGraphEnd(b)
+        return end
 
     def _operator_code(self, oc: _OperatorCode) -> int:
         m, b = _M["OperatorCode"], self.b
@@ -859,7 +871,8 @@ class _Writer:
             m.OperatorCodeAddCustomCode(b, custom)
         m.OperatorCodeAddVersion(b, oc.version)
         m.OperatorCodeAddBuiltinCode(b, oc.builtin_code)
-        return m.OperatorCodeEnd(b)
+        end: int = m.OperatorCodeEnd(b)
+        return end
 
     def _tensor_map(self, name: str, index: int, where: str) -> int:
         m, b = _M["TensorMap"], self.b
@@ -869,7 +882,8 @@ class _Writer:
         m.TensorMapStart(b)
         m.TensorMapAddName(b, s)
         m.TensorMapAddTensorIndex(b, index)
-        return m.TensorMapEnd(b)
+        end: int = m.TensorMapEnd(b)
+        return end
 
     def _signature(self, sig: _Signature) -> int:
         m, b = _M["SignatureDef"], self.b
@@ -882,7 +896,8 @@ class _Writer:
         m.SignatureDefAddOutputs(b, outputs)
         m.SignatureDefAddSignatureKey(b, key)
         m.SignatureDefAddSubgraphIndex(b, sig.subgraph)
-        return m.SignatureDefEnd(b)
+        end: int = m.SignatureDefEnd(b)
+        return end
 
     def _metadata(self, name: str, buffer: int) -> int:
         m, b = _M["Metadata"], self.b
@@ -890,7 +905,8 @@ class _Writer:
         m.MetadataStart(b)
         m.MetadataAddName(b, s)
         m.MetadataAddBuffer(b, buffer)
-        return m.MetadataEnd(b)
+        end: int = m.MetadataEnd(b)
+        return end
 
     def write(self) -> bytes:
         mb, b, m = self.mb, self.b, _M["Model"]
