@@ -864,7 +864,8 @@ def prepare_conv_2d(ctx: OpContext) -> Conv2DData:
         return _prepare_conv_2d_hybrid(ctx, win, groups, oc)
     if x_t.type == T.FLOAT32:
         lo, hi = float_activation_range(act)
-        weights = (_conv_float_taps(filt),) if filt is not None else None
+        weights: tuple[np.ndarray, ...] | None = (
+            (_conv_float_taps(filt),) if filt is not None else None)
         offset = (_offset(np.zeros(oc), bias, 0, False, 1).astype(np.float32) if known_bias
                   else None)
         return Conv2DData(ctx.op.locator, win, groups, oc, np.float32, 0.0, weights, offset, 0, 0,
@@ -1181,7 +1182,7 @@ def prepare_depthwise_conv_2d(ctx: OpContext) -> DepthwiseConv2DData:
         lo, hi = float_activation_range(act)
         # The per-tap loop adds the products in reference_ops::DepthwiseConv's order (filter_y,
         # filter_x) in float32, as the C++ does (a padded tap adds 0.0): the runtimes' bits.
-        dtype = np.float32
+        dtype: type[np.floating] = np.float32
         taps = _depthwise_taps(filt, 0, method, win.out_w, dtype) if filt is not None else None
         offset = _offset(np.zeros(oc), bias, 0, False, win.out_w) if known_bias else None
         return DepthwiseConv2DData(ctx.op.locator, win, multiplier, oc, dtype, 0.0, method,

@@ -81,10 +81,11 @@ def _as_int32(value: Any) -> int:
 
 def _as_float(value: Any) -> np.float32:
     """``Reference::AsFloat``: ``static_cast<float>`` of the number (absent: 0)."""
+    result: np.float32 = np.float32(0.0)
     if isinstance(value, (int, float, bool, np.integer, np.floating)):
         with np.errstate(over="ignore"):
-            return np.float32(float(value))
-    return np.float32(0.0)
+            result = np.float32(float(value))
+    return result
 
 
 def _as_bool(value: Any, default: bool) -> bool:
@@ -228,7 +229,8 @@ def prepare_detection_postprocess(ctx: OpContext) -> DetectionData:
 def _dequantize_f32(q: np.ndarray, zp_scale: tuple[int, np.float32]) -> np.ndarray:
     """``Dequantizer``: ``(static_cast<float>(x) - zero_point) * scale``, all in float."""
     zp, scale = zp_scale
-    return (q.astype(np.float32) - np.float32(zp)) * scale
+    real: np.ndarray = (q.astype(np.float32) - np.float32(zp)) * scale
+    return real
 
 
 def decode_boxes(data: DetectionData, encodings: np.ndarray, anchors: np.ndarray) -> np.ndarray:
@@ -287,7 +289,8 @@ def _iou(boxes: np.ndarray, i: int, js: np.ndarray) -> np.ndarray:
         inter = _std_max(iymax - iymin, zero) * _std_max(ixmax - ixmin, zero)
         iou = inter / (area_i + area_j - inter)
     degenerate = np.logical_or(area_i <= 0, area_j <= 0)
-    return np.where(degenerate, np.float32(0.0), iou).astype(np.float32)
+    out: np.ndarray = np.where(degenerate, np.float32(0.0), iou)
+    return out.astype(np.float32)
 
 
 def _validate_boxes(data: DetectionData, boxes: np.ndarray) -> None:
@@ -395,7 +398,7 @@ def top_classes(data: DetectionData, cls: np.ndarray, k: int) -> np.ndarray:
     """``[boxes, k]``: each box's ``k`` best class indices, in the order the runtime's sort
     leaves them (see the module docstring)."""
     order = np.argsort(-cls, axis=1, kind="stable")
-    tops = order[:, :k].copy()
+    tops: np.ndarray = order[:, :k].copy()
     if data.tflm or not cls.size:
         return tops  # partial_sort by (score desc, index asc): a total order
     # Rows whose top k (and the runner-up) are strictly ordered come out the same from every

@@ -1184,7 +1184,8 @@ def prepare_range(ctx: OpContext) -> RangeData:
 def range_(data: RangeData, start: np.ndarray, limit: np.ndarray, delta: np.ndarray
            ) -> np.ndarray:
     if data.value is not None:
-        return data.value.copy()
+        value: np.ndarray = data.value.copy()
+        return value
     return range_values(start, limit, delta, runtime_fail(data.locator))
 
 

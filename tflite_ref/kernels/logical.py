@@ -173,12 +173,14 @@ def prepare_logical_not(ctx: OpContext) -> LogicalData:
 
 @register(Op.LOGICAL_AND, T.BOOL, prepare=prepare_logical_binary)
 def logical_and(data: LogicalData, x: np.ndarray, y: np.ndarray) -> np.ndarray:
-    return np.broadcast_to(np.logical_and(x, y), data.output_shape).copy()
+    out: np.ndarray = np.broadcast_to(np.logical_and(x, y), data.output_shape).copy()
+    return out
 
 
 @register(Op.LOGICAL_OR, T.BOOL, prepare=prepare_logical_binary)
 def logical_or(data: LogicalData, x: np.ndarray, y: np.ndarray) -> np.ndarray:
-    return np.broadcast_to(np.logical_or(x, y), data.output_shape).copy()
+    out: np.ndarray = np.broadcast_to(np.logical_or(x, y), data.output_shape).copy()
+    return out
 
 
 @register(Op.LOGICAL_NOT, T.BOOL, prepare=prepare_logical_not)

@@ -84,7 +84,8 @@ def _valid_taps(out: int, stride: int, pad: int, filter_size: int, in_size: int
     origin = np.arange(out, dtype=np.int64) * stride - pad
     start = np.maximum(0, -origin)
     end = np.minimum(filter_size, in_size - origin)
-    return np.maximum(end - start, 0)
+    taps: npt.NDArray[np.int64] = np.maximum(end - start, 0)
+    return taps
 
 
 def _prepare_pool(ctx: OpContext, kind: str) -> PoolData:
@@ -119,6 +120,7 @@ def _prepare_pool(ctx: OpContext, kind: str) -> PoolData:
             ctx.fail("a pooling window lies entirely outside the input")
 
     activation = str(opts.get("fused_activation_function", "NONE"))
+    dtype: np.dtype
     if x.type == T.FLOAT32:
         act_min, act_max = calculate_activation_range(activation, np.float32)
         dtype = np.dtype(np.float32)
@@ -161,8 +163,10 @@ def average_pool_2d_float32(data: PoolData, x: npt.NDArray[np.float32]
     total = np.zeros((x.shape[0], data.out_h, data.out_w, x.shape[3]), np.float32)
     for tap in _taps(data, x, 0.0):  # adding the +0.0 of a padding tap leaves the sum unchanged
         total += tap
-    average = total / data.counts.astype(np.float32)  # type: ignore[union-attr]
-    return np.clip(average, data.act_min, data.act_max).astype(np.float32)
+    assert data.counts is not None  # prepare counts the taps for AVERAGE and L2 pooling
+    average = total / data.counts.astype(np.float32)
+    clipped: np.ndarray = np.clip(average, data.act_min, data.act_max)
+    return clipped.astype(np.float32)
 
 
 # TFLM's pooling has no uint8 kernel ("Type UINT8 (3) not supported." in PoolingPrepare).
@@ -176,10 +180,12 @@ def average_pool_2d_integer(data: PoolData, x: np.ndarray) -> np.ndarray:
     writes only the first branch; for ``acc >= 0`` both agree.)
     """
     acc = sum(tap.astype(np.int64) for tap in _taps(data, x, 0))
-    n = data.counts  # type: ignore[assignment]
-    half = n // 2  # type: ignore[operator]
-    avg = c_div(np.where(acc > 0, acc + half, acc - half), n)  # type: ignore[arg-type]
-    return np.clip(avg, data.act_min, data.act_max).astype(data.dtype)
+    n = data.counts
+    assert n is not None  # prepare counts the taps for AVERAGE and L2 pooling
+    half = n // 2
+    avg = c_div(np.where(acc > 0, acc + half, acc - half), n)
+    clipped: np.ndarray = np.clip(avg, data.act_min, data.act_max)
+    return clipped.astype(data.dtype)
 
 
 
@@ -202,7 +208,8 @@ def max_pool_2d(data: PoolData, x: np.ndarray) -> np.ndarray:
     best = taps[0]
     for tap in taps[1:]:
         best = np.maximum(best, tap)
-    return np.clip(best, data.act_min, data.act_max).astype(data.dtype)
+    clipped: np.ndarray = np.clip(best, data.act_min, data.act_max)
+    return clipped.astype(data.dtype)
 
 
 
@@ -221,6 +228,8 @@ def l2_pool_2d_float32(data: PoolData, x: npt.NDArray[np.float32]) -> npt.NDArra
     sum_squares = np.zeros((x.shape[0], data.out_h, data.out_w, x.shape[3]), np.float32)
     for tap in _taps(data, x, 0.0):
         sum_squares += tap * tap
+    assert data.counts is not None  # prepare counts the taps for AVERAGE and L2 pooling
     with np.errstate(divide="ignore", invalid="ignore"):
-        result = np.sqrt(sum_squares / data.counts.astype(np.float32))  # type: ignore[union-attr]
-    return np.clip(result, data.act_min, data.act_max).astype(np.float32)
+        result = np.sqrt(sum_squares / data.counts.astype(np.float32))
+    clipped: np.ndarray = np.clip(result, data.act_min, data.act_max)
+    return clipped.astype(np.float32)

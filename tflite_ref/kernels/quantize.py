@@ -81,10 +81,12 @@ class QuantizeData:
 
 
 # Requantize pairs each runtime implements (input type -> output types).
-_TFLITE_REQUANT = {T.INT16: (T.INT8, T.INT16, T.INT32), T.INT32: (T.INT8, T.INT16),
-                   T.INT8: (T.UINT8, T.INT8, T.INT16), T.UINT8: (T.UINT8, T.INT8, T.INT16)}
-_TFLM_REQUANT = {T.INT16: (T.INT8, T.INT16, T.INT32), T.INT32: (T.INT8, T.INT16),
-                 T.INT8: (T.INT8, T.UINT8, T.INT16, T.INT32), T.UINT8: (T.INT8,)}
+_TFLITE_REQUANT: dict[int, tuple[int, ...]] = {
+    T.INT16: (T.INT8, T.INT16, T.INT32), T.INT32: (T.INT8, T.INT16),
+    T.INT8: (T.UINT8, T.INT8, T.INT16), T.UINT8: (T.UINT8, T.INT8, T.INT16)}
+_TFLM_REQUANT: dict[int, tuple[int, ...]] = {
+    T.INT16: (T.INT8, T.INT16, T.INT32), T.INT32: (T.INT8, T.INT16),
+    T.INT8: (T.INT8, T.UINT8, T.INT16, T.INT32), T.UINT8: (T.INT8,)}
 
 
 def prepare_quantize(ctx: OpContext) -> QuantizeData:
@@ -139,7 +141,8 @@ def quantize(data: QuantizeData, x: np.ndarray) -> np.ndarray:
         centred = wrap_int32(x.astype(np.int64) - data.input_zero_point)
         scaled = np.asarray(multiply_by_quantized_multiplier(centred, data.multiplier, data.shift))
         q = np.asarray(wrap_int32(scaled + data.zero_point))
-    return np.clip(q, data.qmin, data.qmax).astype(data.out_dtype)
+    clipped: np.ndarray = np.clip(q, data.qmin, data.qmax)
+    return clipped.astype(data.out_dtype)
 
 
 # -- DEQUANTIZE -----------------------------------------------------------------------------------
@@ -185,7 +188,8 @@ def dequantize(data: DequantizeData, x: np.ndarray) -> np.ndarray:
         return x.astype(np.float32)
     assert data.zero_point is not None
     centred = (x.astype(np.int64) - data.zero_point).astype(np.float64)
-    return (centred * data.scale).astype(np.float32)
+    real: np.ndarray = centred * data.scale
+    return real.astype(np.float32)
 
 
 # -- CAST -----------------------------------------------------------------------------------------
@@ -230,7 +234,8 @@ def cast(data: CastData, x: np.ndarray) -> np.ndarray:
     if x.dtype.kind == "f" and dt.kind in "iu":
         return saturating_cast(x, dt, nan=int(np.iinfo(dt).max) if data.nan_to_max else 0)
     if dt.kind == "b":
-        return x != 0
+        nonzero: np.ndarray = x != 0
+        return nonzero
     # Integer narrowing wraps (two's complement), int -> float rounds to nearest even,
     # float32 -> float16 rounds to nearest even (fp16_ieee_from_fp32_value): all as astype.
     with np.errstate(over="ignore", invalid="ignore"):

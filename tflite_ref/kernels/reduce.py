@@ -37,6 +37,7 @@ from tflite_ref.kernels.registry import BuiltinOperator as Op
 from tflite_ref.kernels.registry import OpContext, register
 from tflite_ref.kernels.registry import TensorType as T
 from tflite_ref.quant.fixedpoint import (
+    IntLike,
     multiply_by_quantized_multiplier,
     multiply_by_quantized_multiplier_int64,
     multiply_by_quantized_multiplier_smaller_than_one_exp,
@@ -67,7 +68,8 @@ class Layout:
     out_shape: tuple[int, ...]
 
     def view(self, x: np.ndarray) -> np.ndarray:
-        return x.transpose(self.perm).reshape(self.rows, self.n)
+        rows: np.ndarray = x.transpose(self.perm).reshape(self.rows, self.n)
+        return rows
 
 
 def _resolve_axes(values: npt.ArrayLike, rank: int) -> tuple[int, ...] | str:
@@ -321,7 +323,7 @@ def _eval_reduce(data: ReduceData, x: np.ndarray, axis: np.ndarray | None) -> np
         elif out_dtype.kind == "f":
             r = _sequential(np.cumprod, v, out_dtype)
         elif out_dtype.kind == "b":
-            r = v.all(axis=1)
+            r = np.asarray(v.all(axis=1))
         else:
             # Integer products wrap in the element type; wrap-around multiplication is
             # associative, so NumPy's own (wrapping) product in that type is exact.
@@ -329,9 +331,9 @@ def _eval_reduce(data: ReduceData, x: np.ndarray, axis: np.ndarray | None) -> np
     elif kind in ("max", "min"):
         r = _max_min(data, v, lay)
     elif kind == "any":
-        r = v.any(axis=1)
+        r = np.asarray(v.any(axis=1))
     else:
-        r = v.all(axis=1)
+        r = np.asarray(v.all(axis=1))
     return np.asarray(r).astype(out_dtype, copy=False).reshape(lay.out_shape)
 
 
@@ -368,7 +370,8 @@ def _quantized_mean_or_sum(q: QuantMeanSum, v: np.ndarray, n: int, m: int, s: in
     total = wrap_int32(v.sum(axis=1, dtype=np.int64))
     shifted = wrap_int32(np.asarray(total) - np.int64(q.input_zero_point) * n)
     out = np.asarray(multiply_by_quantized_multiplier(shifted, m, s)) + q.output_zero_point
-    return np.clip(out, *(clamp or (q.qmin, q.qmax)))
+    clipped: np.ndarray = np.clip(out, *(clamp or (q.qmin, q.qmax)))
+    return clipped
 
 
 def _quantized_prod(data: ReduceData, q: QuantProd, v: np.ndarray, n: int) -> np.ndarray:
@@ -388,13 +391,16 @@ def _quantized_prod(data: ReduceData, q: QuantProd, v: np.ndarray, n: int) -> np
     for j in range(1, n):
         acc = np.asarray(multiply_by_quantized_multiplier_int64(acc * d[:, j], m, s))
     out = np.asarray(multiply_by_quantized_multiplier_int64(acc, m, s)) + q.output_zero_point
-    return np.clip(out, q.qmin, q.qmax)
+    clipped: np.ndarray = np.clip(out, q.qmin, q.qmax)
+    return clipped
 
 
 def _max_min(data: ReduceData, v: np.ndarray, lay: Layout) -> np.ndarray:
     is_max = data.kind == "max"
+    r: np.ndarray
     if v.dtype.kind != "f":
-        return v.max(axis=1) if is_max else v.min(axis=1)
+        r = v.max(axis=1) if is_max else v.min(axis=1)
+        return r
     # `(in > current) ? in : current` starting from the lowest (highest) float: a NaN input never
     # wins, so NaNs are skipped, and an all-NaN row keeps the init value.
     init = -np.finfo(v.dtype).max if is_max else np.finfo(v.dtype).max
@@ -516,6 +522,7 @@ def _eval_arg_min_max(data: ArgMinMaxData, x: np.ndarray, axis_in: np.ndarray) -
             raise KernelRuntimeError(f"{data.locator}: {a if isinstance(a, str) else 'empty axis'}")
         axis = a
     v = np.moveaxis(x, axis, -1)
+    idx: np.ndarray
     if v.dtype.kind != "f":
         idx = v.argmax(axis=-1) if data.is_max else v.argmin(axis=-1)
     else:
@@ -639,7 +646,7 @@ def prepare_cumsum(ctx: OpContext) -> CumsumData:
                       bool(ctx.options.get("reverse", False)), quant)
 
 
-def _mbqm_smaller_than_one(x: npt.ArrayLike, m: int, shift: int) -> np.ndarray:
+def _mbqm_smaller_than_one(x: IntLike, m: int, shift: int) -> np.ndarray:
     # MultiplyByQuantizedMultiplierSmallerThanOneExp: RoundingDivideByPOT(SRDHM(x, m), -shift).
     return np.asarray(multiply_by_quantized_multiplier_smaller_than_one_exp(x, m, shift))
 
@@ -666,7 +673,8 @@ def cumsum(data: CumsumData, x: np.ndarray, axis_in: np.ndarray) -> np.ndarray:
             raise KernelRuntimeError(f"{data.locator}: {a}")
         axis = a
     if x.size == 0:
-        return x.copy()
+        empty: np.ndarray = x.copy()
+        return empty
     q = data.quant
     if q is None:
         return _scan(x, axis, data.exclusive, data.reverse, x.dtype)
@@ -681,7 +689,8 @@ def cumsum(data: CumsumData, x: np.ndarray, axis_in: np.ndarray) -> np.ndarray:
     acc = np.asarray(wrap_int32(_scan(scaled, axis, data.exclusive, data.reverse, np.int64)
                                 + start))
     out = _mbqm_smaller_than_one(acc, q.output_multiplier, q.output_shift) + q.output_zero_point
-    return np.clip(out, -128, 127).astype(np.int8)
+    clipped: np.ndarray = np.clip(out, -128, 127)
+    return clipped.astype(np.int8)
 
 
 # -- TOPK_V2 --------------------------------------------------------------------------------------

@@ -161,7 +161,8 @@ def prepare_resize_bilinear(ctx: OpContext) -> ResizeData:
     # micro/kernels/resize_bilinear.cc: constant size, float32 and int8 only.
     check_tflm(ctx, (T.FLOAT32, T.INT8), "resize_bilinear.cc", const_inputs=(1,))
     out = ctx.output(0).type
-    arithmetic = {T.FLOAT32: "float", T.UINT8: "uint8_float_template"}.get(out, "integer")
+    by_type: dict[int, str] = {T.FLOAT32: "float", T.UINT8: "uint8_float_template"}
+    arithmetic = by_type.get(out, "integer")
     return prepare_resize(ctx, arithmetic)
 
 

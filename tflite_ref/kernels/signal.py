@@ -264,14 +264,16 @@ class _KissArith:
         """``HALF_OF(a + b)``: the sum is an ``int`` (int16 operands are promoted, so it does not
         wrap before the shift; int32 ones wrap) or a float."""
         if not self.fixed:
-            return (a + b) * self.dtype(0.5)  # type: ignore[no-any-return]
+            out: np.ndarray = (a + b) * self.dtype(0.5)
+            return out
         s = a.astype(np.int32) + b.astype(np.int32)
         return (s >> 1).astype(self.dtype)
 
     def half_diff(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
         """``HALF_OF(a - b)``, as :meth:`half_sum`."""
         if not self.fixed:
-            return (a - b) * self.dtype(0.5)  # type: ignore[no-any-return]
+            out: np.ndarray = (a - b) * self.dtype(0.5)
+            return out
         s = a.astype(np.int32) - b.astype(np.int32)
         return (s >> 1).astype(self.dtype)
 
@@ -287,7 +289,7 @@ class _KissArith:
         return self.dtype(c), self.dtype(s)
 
 
-_ARITH = {
+_ARITH: dict[int, _KissArith] = {
     T.INT16: _KissArith(np.int16, 15),
     T.INT32: _KissArith(np.int32, 31),
     T.FLOAT32: _KissArith(np.float32, 0),
@@ -722,7 +724,8 @@ def signal_filter_bank_square_root(data: SquareRootData, x: U64, scale_bits: I32
     s = int(np.asarray(scale_bits).reshape(-1)[0])
     if not 0 <= s < 32:
         raise _data_error(data.locator, f"scale_bits is {s}; a uint32 shift needs [0, 31]")
-    return (_sqrt64(x.astype(np.uint64)) >> np.uint64(s)).astype(np.uint32)
+    root: U64 = _sqrt64(x.astype(np.uint64)) >> np.uint64(s)
+    return root.astype(np.uint32)
 
 
 # =============================================================================================
@@ -870,7 +873,8 @@ def signal_pcan(data: PcanData, x: U32, noise: U32, lut: I16) -> U32:
     lin = (snr >> np.uint64(_PCAN_SNR_BITS - _PCAN_OUTPUT_BITS)) - np.uint64(
         1 << _PCAN_OUTPUT_BITS)
     small = snr < (2 << _PCAN_SNR_BITS)
-    return (np.where(small, quad, lin) & _M32).astype(np.uint32)
+    out: U64 = np.where(small, quad, lin) & _M32
+    return out.astype(np.uint32)
 
 
 # =============================================================================================
@@ -913,7 +917,8 @@ def _log32(x: U64, out_scale: int) -> U64:
     half = np.uint64(1 << (_LOG_SCALE_LOG2 - 1))
     loge = ((np.uint64(_LOG_COEFF) * log2 + half) >> np.uint64(_LOG_SCALE_LOG2)) & _M32
     scaled = ((np.uint64(out_scale & 0xFFFFFFFF) * loge) & _M32) + half
-    return (scaled & _M32) >> np.uint64(_LOG_SCALE_LOG2)  # type: ignore[no-any-return]
+    out: U64 = (scaled & _M32) >> np.uint64(_LOG_SCALE_LOG2)
+    return out
 
 
 @dataclass(frozen=True, slots=True)
@@ -941,7 +946,8 @@ def signal_filter_bank_log(data: FilterBankLogData, x: U32) -> I16:
     scaled = (x.astype(np.uint64) << data.input_correction_bits) & _M32
     big = scaled > 1
     logs = _log32(np.where(big, scaled, np.uint64(2)), data.output_scale)
-    return np.where(big, np.minimum(logs, np.uint64(32767)), np.uint64(0)).astype(np.int16)
+    out: U64 = np.where(big, np.minimum(logs, np.uint64(32767)), np.uint64(0))
+    return out.astype(np.int16)
 
 
 # =============================================================================================

@@ -220,6 +220,7 @@ def prepare_read_variable(ctx: OpContext) -> ReadVariableData:
 
 @register(Op.READ_VARIABLE, *_VALUE_TYPES, prepare=prepare_read_variable)
 def read_variable(data: ReadVariableData, rid_array: np.ndarray) -> np.ndarray:
+    out: np.ndarray
     res = data.resources
     rid = int(rid_array.reshape(-1)[0])
     if res.emulate == "tflm":
@@ -233,7 +234,8 @@ def read_variable(data: ReadVariableData, rid_array: np.ndarray) -> np.ndarray:
         if raw.size != want:
             raise KernelRuntimeError(f"{data.locator}: {res.name(rid)} holds {raw.size} bytes; "
                                      f"the output {list(data.shape)} {data.type_name} needs {want}")
-        return raw.view(data.dtype).reshape(data.shape).copy()
+        out = raw.view(data.dtype).reshape(data.shape).copy()
+        return out
     try:
         value = res.read(rid)
     except KeyError:
@@ -243,12 +245,14 @@ def read_variable(data: ReadVariableData, rid_array: np.ndarray) -> np.ndarray:
         raise KernelRuntimeError(f"{data.locator}: {res.name(rid)} holds {value.dtype}; the "
                                  f"output is {data.type_name}")
     if data.dynamic:
-        return value.copy()
+        out = value.copy()
+        return out
     if value.size != int(np.prod(data.shape, dtype=np.int64)):
         raise KernelRuntimeError(f"{data.locator}: {res.name(rid)} has shape {list(value.shape)}; "
                                  f"the output's shape {list(data.shape)} holds another number "
                                  "of elements")
-    return value.reshape(data.shape).copy()
+    out = value.reshape(data.shape).copy()
+    return out
 
 
 # =============================================================================================
