@@ -1,10 +1,13 @@
 """Activation kernels (tflite_ref/kernels/activations.py) against LiteRT and TFLite Micro.
 
 Every case builds a one-operator model with :mod:`tflite_ref.model.writer` and runs it in
-tflite_ref and in LiteRT's reference kernels (``BUILTIN_REF``; every tensor compared, integers
-exactly) and, where TFLite Micro has the operator and dtype, in TFLM (``emulate="tflm"``).
-8-bit inputs hold every value of the type (shuffled), so a table-driven kernel is checked at all
-256 entries.
+tflite_ref and in LiteRT's reference kernels (``BUILTIN_REF``; every tensor compared, bit for
+bit -- floats included) and, where TFLite Micro has the operator and dtype, in TFLM
+(``emulate="tflm"``).  8-bit inputs hold every value of the type (shuffled), so a table-driven
+kernel is checked at all 256 entries.  The float LOGISTIC, TANH, SOFTMAX, LOG_SOFTMAX and ELU
+call the C library's ``expf`` / ``tanhf`` / ``logf`` / ``expm1f`` and the float GELU is Eigen's
+erfc / tanh; :func:`test_float_function_is_the_c_library` and
+:func:`test_gelu_float_lanes` use inputs on which the obvious alternatives differ.
 
 What the runtimes lack (so those combinations are compared with the other runtime only):
 TFLM has no RELU_N1_TO_1, RELU_0_TO_1 or GELU, and no uint8 kernel of any op here; LiteRT's
@@ -19,16 +22,23 @@ hypothesis tests further down.
 from __future__ import annotations
 
 import zlib
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 import pytest
-from harness import assert_matches_tflm, assert_tensor_matches, random_array
+from harness import (
+    assert_matches_tflm,
+    assert_tensor_matches,
+    random_array,
+    run_litert_outputs,
+)
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from opmodels import (
     S,
+    check_model,
     litert_rejects,
     op_model,
     ours_output,
@@ -36,10 +46,10 @@ from opmodels import (
     run_litert_builtin,
     tflm_rejects,
 )
-from opmodels import check_model as check
 
 import tflite_ref
 from tflite_ref.errors import ModelValidationError, UnsupportedOpError
+from tflite_ref.kernels import activations, unary
 
 QParams = tuple[float, int]
 
@@ -59,6 +69,12 @@ def build(op: str, shape: Sequence[int], dtype: str, qin: QParams | None = None,
     if alpha is not None:
         ins.append(S(alpha["shape"], alpha["dtype"], alpha.get("data"), *(alpha.get("q") or ())))
     return op_model(op, ins, [S(shape, out_dtype or dtype, None, *(qout or ()))], options)
+
+
+def check(model: bytes, inputs: list[np.ndarray], *, tflm: bool = True, litert: bool = True
+          ) -> None:
+    """opmodels.check_model with floats compared bit for bit, as integers are."""
+    check_model(model, inputs, litert=litert, tflm=tflm, float_exact=True)
 
 
 def make_input(shape: Sequence[int], dtype: str, rng: np.random.Generator, low: float = -8.0,
@@ -233,8 +249,58 @@ def test_elu(dtype: str, qin: QParams | None, qout: QParams | None) -> None:
     # "tflite" emulation follows LiteRT's builtin ELU kernel (activations.cc EluEval), the only
     # one LiteRT has; there is nothing else to compare with.
     ref = run_litert_builtin(model, [x])[0]
-    assert_tensor_matches(ours_output(model, [x]), ref, "ELU vs LiteRT builtin")
-    assert_matches_tflm(model, [x])
+    assert_tensor_matches(ours_output(model, [x]), ref, "ELU vs LiteRT builtin", rtol=0.0,
+                          atol=0.0)
+    assert_matches_tflm(model, [x], rtol=0.0, atol=0.0)
+
+
+# -- float transcendentals: the C library's functions, and Eigen's --------------------------------
+FLOAT_FUNCTION_OPS = {  # op: (options, input range, shape)
+    "LOGISTIC": (None, (-20.0, 20.0), (20, 1000)),
+    "TANH": (None, (-10.0, 10.0), (20, 1000)),
+    "SOFTMAX": ({"beta": 0.7}, (-20.0, 20.0), (20, 1000)),
+    # short rows: one logf per row, and a sum of two exponentials that an ulp of either moves
+    "LOG_SOFTMAX": (None, (-5.0, 5.0), (10000, 2)),
+    "ELU": (None, (-20.0, 5.0), (20, 1000)),
+}
+
+
+@pytest.mark.parametrize("op", sorted(FLOAT_FUNCTION_OPS), ids=str.lower)
+def test_float_function_is_the_c_library(op: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """20000 float32 inputs: ours equal both runtimes bit for bit -- and the same kernels with
+    correctly rounded exp / tanh / log / expm1 (the NumPy fallback of unary.libm_float, used when
+    no C library can be loaded) do not, so computing those instead would fail here."""
+    options, (low, high), shape = FLOAT_FUNCTION_OPS[op]
+    model = build(op, shape, F, options=options)
+    x = random_array(shape, np.dtype(np.float32), np.random.default_rng(zlib.crc32(op.encode())),
+                     low, high)
+    if op == "ELU":  # LiteRT's reference resolver lacks ELU: its builtin kernel is the golden
+        litert_out = run_litert_builtin(model, [x])[0]
+        assert_tensor_matches(ours_output(model, [x]), litert_out, "ELU vs LiteRT builtin",
+                              rtol=0.0, atol=0.0)
+        check(model, [x], litert=False)
+    else:
+        litert_out = run_litert_outputs(model, [x])[0]
+        check(model, [x])
+    monkeypatch.setattr(unary, "_libm_float_ufunc", lambda name, arity: None)
+    assert np.any(ours_output(model, [x]) != litert_out)
+
+
+def test_gelu_float_lanes() -> None:
+    """GELU's float erfc is Eigen's: packets of 4 take exp(−x²) from Eigen's pexp_float, the
+    scalar lanes after the last full packet from expf.  Inputs on which the two differ, on both
+    kinds of lane, in tensors of 1 to 11 elements: every lane bit for bit."""
+    rng = np.random.default_rng(11)
+    # |x/√2| > 1: the branch with exp(−x²), on both sides
+    x = (rng.choice([-1.0, 1.0], 4000) * rng.uniform(1.5, 14.0, 4000)).astype(np.float32)
+    half_x, arg = np.float32(0.5) * x, x * np.float32(-0.7071067811865476)
+    packet = half_x * activations.eigen_erfc(arg)
+    scalar = half_x * activations.eigen_erfc(arg, np.ones(x.shape, bool))
+    telling = x[packet != scalar]  # where the lane kind decides the output
+    assert telling.size >= 11
+    for n in range(1, 12):
+        model = build("GELU", (n,), F, options={"approximate": False})
+        check(model, [telling[:n].copy()], tflm=False)
 
 
 # ------------------------------------------------------------------------------------------------

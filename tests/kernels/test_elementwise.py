@@ -1,8 +1,10 @@
 """Binary arithmetic kernels (tflite_ref/kernels/elementwise.py) against LiteRT and TFLite Micro.
 
 Every case builds a one-operator model with :mod:`tflite_ref.model.writer`, runs it in
-tflite_ref, in LiteRT's reference kernels (``BUILTIN_REF``; every tensor compared, integers
-exactly) and, where TFLite Micro has the operator and dtype, in TFLM (``emulate="tflm"``).
+tflite_ref, in LiteRT's reference kernels (``BUILTIN_REF``; every tensor compared, bit for bit,
+floats included) and, where TFLite Micro has the operator and dtype, in TFLM
+(``emulate="tflm"``).  The float POW is the C library's ``powf``
+(:func:`test_pow_float_is_the_c_library`).
 
 How to add a case: append a :class:`Case` to ``CASES`` (its ``id`` names op, dtype and shapes);
 set ``tflm=False`` when TFLM lacks the op or dtype (say which in a comment).  Parameters that vary
@@ -18,14 +20,24 @@ from typing import Any
 
 import numpy as np
 import pytest
-from harness import assert_matches_tflm, random_array, run_litert, run_ours
+from harness import (
+    assert_matches_tflm,
+    random_array,
+    run_litert,
+    run_litert_outputs,
+    run_ours,
+)
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from opmodels import S, op_model, ours_output
-from opmodels import check_model as check
+from opmodels import S, check_model, op_model, ours_output
 
 import tflite_ref
-from tflite_ref.errors import KernelRuntimeError, ModelValidationError, UnsupportedOpError
+from tflite_ref.errors import (
+    KernelRuntimeError,
+    ModelValidationError,
+    UnsupportedOpError,
+)
+from tflite_ref.kernels import unary
 
 ACTIVATIONS = ("NONE", "RELU", "RELU6", "RELU_N1_TO_1")
 
@@ -54,6 +66,11 @@ class Spec:
 def build(op: str, inputs: Sequence[Spec], output: Spec,
           options: dict[str, Any] | None = None) -> bytes:
     return op_model(op, [s.tensor() for s in inputs], [output.tensor()], options)
+
+
+def check(model: bytes, inputs: list[np.ndarray], *, tflm: bool = True) -> None:
+    """opmodels.check_model with floats compared bit for bit, as integers are."""
+    check_model(model, inputs, tflm=tflm, float_exact=True)
 
 
 def bshape(*shapes: Sequence[int]) -> tuple[int, ...]:
@@ -216,6 +233,21 @@ def test_pow_integer_exponent_path() -> None:
     model = build("POW", [Spec((2, 5), "INT32"), Spec((1,), "INT32")], Spec((2, 5), "INT32"))
     check(model, [np.arange(-5, 5, dtype=np.int32).reshape(2, 5), np.array([5], np.int32)],
           tflm=False)
+
+
+def test_pow_float_is_the_c_library(monkeypatch: pytest.MonkeyPatch) -> None:
+    """20000 (base, exponent) pairs, a quarter of them negative bases with integral exponents:
+    ours equal LiteRT's ``std::pow(float, float)`` bit for bit -- and the correctly rounded power
+    (the NumPy fallback of unary.libm_float) does not, so computing that would fail here."""
+    rng = np.random.default_rng(17)
+    base = rng.uniform(0.0, 20.0, 20000).astype(np.float32)
+    exponent = rng.uniform(-8.0, 8.0, 20000).astype(np.float32)
+    base[::4], exponent[::4] = -base[::4], np.round(exponent[::4])
+    model = build("POW", [Spec((20000,), "FLOAT32")] * 2, Spec((20000,), "FLOAT32"))
+    check(model, [base, exponent], tflm=False)
+    monkeypatch.setattr(unary, "_libm_float_ufunc", lambda name, arity: None)
+    litert = run_litert_outputs(model, [base, exponent])[0]
+    assert np.any(ours_output(model, [base, exponent]) != litert)
 
 
 def test_add_n() -> None:

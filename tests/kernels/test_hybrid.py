@@ -4,8 +4,8 @@ FULLY_CONNECTED, CONV_2D, DEPTHWISE_CONV_2D and BATCH_MATMUL quantize their floa
 fly and EMBEDDING_LOOKUP dequantizes the rows it copies (tflite_ref/kernels/conv.py's hybrid
 section, fully_connected.py, embedding.py).  Each case is a one-operator model built with
 tflite_ref's writer and compared with LiteRT ``BUILTIN_REF`` on every tensor, **exactly** (float
-outputs included: the emulation reproduces LiteRT's float32 operation order; only the TANH
-activation uses a different approximation and gets a tolerance).  LiteRT's own temporaries --
+outputs included: the emulation reproduces LiteRT's float32 operation order, and a fused TANH is
+Eigen's tanh, ``ApplyTanhToVector``, reproduced bit for bit).  LiteRT's own temporaries --
 the quantized input, scaling factors, offsets and row sums -- are compared with our quantizers
 directly.
 
@@ -53,10 +53,9 @@ CORPUS = Path(__file__).resolve().parents[2].parent / "shared" / "models"
 NEAR_HALF = float(np.nextafter(F32(0.5), F32(0)))  # 0.49999997f
 
 
-def check(model: bytes, inputs: list[np.ndarray], *, tanh: bool = False) -> int:
-    """Every tensor vs LiteRT REF, exactly (TANH: float32 rounding of a different tanh)."""
-    rtol, atol = (1e-5, 1e-6) if tanh else (0.0, 0.0)
-    compared = assert_matches_litert(model, inputs, rtol=rtol, atol=atol)
+def check(model: bytes, inputs: list[np.ndarray]) -> int:
+    """Every tensor vs LiteRT REF, exactly."""
+    compared = assert_matches_litert(model, inputs, rtol=0.0, atol=0.0)
     assert compared >= 1
     return compared
 
@@ -279,7 +278,7 @@ FC_CASES = [
 @pytest.mark.parametrize("case", FC_CASES, ids=[c.id for c in FC_CASES])
 def test_fully_connected_hybrid(case: HFC) -> None:
     model, inputs = build_fc(case)
-    check(model, inputs, tanh=case.activation == "TANH")
+    check(model, inputs)
 
 
 def test_fully_connected_sign_wrap_is_litert_behaviour() -> None:
@@ -306,8 +305,8 @@ def fc_cases(draw: st.DrawFn) -> HFC:
                draw(st.integers(1, 9), label="units"),
                per_channel=draw(st.booleans(), label="per-channel"),
                asymmetric=draw(st.booleans(), label="asymmetric"),
-               activation=draw(st.sampled_from(["NONE", "RELU", "RELU6", "RELU_N1_TO_1"]),
-                               label="act"),
+               activation=draw(st.sampled_from(["NONE", "RELU", "RELU6", "RELU_N1_TO_1",
+                                                "TANH", "SIGN_BIT"]), label="act"),
                bias=draw(st.booleans(), label="bias"),
                wtype=draw(st.sampled_from(["INT8", "INT8", "INT4", "UINT8"]), label="wtype"),
                keep_num_dims=draw(st.booleans(), label="keep"),
@@ -873,7 +872,7 @@ def test_converter_fixture_matches_litert(name: str) -> None:
                              False) for i in sg.inputs]
         compared, refused = check_layers(content, inputs)
         assert compared == len(sg.operators) and not refused
-        check(content, inputs, tanh=True)
+        check(content, inputs)
 
 
 def test_converter_per_tensor_depthwise_is_refused() -> None:

@@ -1,8 +1,11 @@
 """Unary math kernels (tflite_ref/kernels/unary.py) against LiteRT and TFLite Micro.
 
 Single-operator models are built with :mod:`tflite_ref.model.writer` and run in tflite_ref, in
-LiteRT's reference kernels (every tensor compared; integers exactly, floats within 1e-5
-relative) and, where TFLite Micro has the operator and dtype, in TFLM (``emulate="tflm"``).
+LiteRT's reference kernels (every tensor compared, bit for bit: floats too) and, where TFLite
+Micro has the operator and dtype, in TFLM (``emulate="tflm"``).  The float EXP, LOG, SIN and COS
+are the C library's ``expf`` / ``logf`` / ``sinf`` / ``cosf``, which are neither NumPy's float32
+functions nor the correctly rounded values: :func:`test_float_function_is_the_c_library` feeds
+them enough arguments to tell those apart.
 
 Quantized inputs are *exhaustive*: every int8 code (256) or every int16 code (65536) that the
 kernel accepts goes through, so a test covers the whole lookup table or formula at once.
@@ -14,18 +17,24 @@ ROUND; int8 RSQRT and ABS; int16 ABS; no SIGN, no quantized EXP/LOG/SQRT).
 
 from __future__ import annotations
 
+import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 import pytest
-from harness import assert_tensor_matches, run_litert
+from harness import assert_tensor_matches, run_litert, run_litert_outputs
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from opmodels import S, check_model, op_model, ours_output, run_litert_builtin
 
 import tflite_ref
-from tflite_ref.errors import KernelRuntimeError, ModelValidationError, UnsupportedOpError
+from tflite_ref.errors import (
+    KernelRuntimeError,
+    ModelValidationError,
+    UnsupportedOpError,
+)
+from tflite_ref.kernels.unary import libm_float
 
 
 def build(op: str, shape: Sequence[int], dtype: str, q_in: tuple[float, int] | None = None,
@@ -35,13 +44,14 @@ def build(op: str, shape: Sequence[int], dtype: str, q_in: tuple[float, int] | N
 
 
 def check(model: bytes, x: np.ndarray, tflm: bool, litert_ref: bool = True) -> None:
-    """One input ``x``; ops LiteRT's reference resolver lacks (CEIL, ROUND) are compared with
-    its builtin kernels (exact float functions, so as good a golden) instead."""
+    """One input ``x``, every float bit for bit; ops LiteRT's reference resolver lacks (CEIL,
+    ROUND) are compared with its builtin kernels (exact float functions, so as good a golden)
+    instead."""
     if not litert_ref:
         assert_tensor_matches(ours_output(model, [x]), run_litert_builtin(model, [x])[0],
-                              "output vs LiteRT builtin kernels")
+                              "output vs LiteRT builtin kernels", rtol=0.0, atol=0.0)
     if litert_ref or tflm:
-        check_model(model, [x], litert=litert_ref, tflm=tflm)
+        check_model(model, [x], litert=litert_ref, tflm=tflm, float_exact=True)
 
 
 def all_codes(dtype: str, lo: int | None = None) -> np.ndarray:
@@ -89,8 +99,8 @@ FLOAT_CASES = [
     FloatCase("SQRT", low=0.0, high=100.0),
     FloatCase("RSQRT", low=0.0, high=100.0),
     FloatCase("SQUARE"),
-    FloatCase("SIN", low=-10, high=10, special=False),  # sinf vs NumPy near pi: atol 1e-6
-    FloatCase("COS", low=-10, high=10, special=False),
+    FloatCase("SIN", low=-10, high=10),
+    FloatCase("COS", low=-10, high=10),
     FloatCase("FLOOR"),
     FloatCase("CEIL", litert_ref=False),
     FloatCase("ROUND", litert_ref=False),
@@ -113,6 +123,30 @@ FLOAT_CASES = [
 def test_float_and_raw(case: FloatCase) -> None:
     x = case.input(np.random.default_rng(3))
     check(build(case.op, x.shape, case.dtype), x, case.tflm, case.litert_ref)
+
+
+# The float32 functions of <cmath> the kernels call, and NumPy's float64 one for each.
+C_FUNCTIONS = {"EXP": ("expf", np.exp), "LOG": ("logf", np.log), "SIN": ("sinf", np.sin),
+               "COS": ("cosf", np.cos)}
+
+
+@pytest.mark.parametrize("op", sorted(C_FUNCTIONS), ids=str.lower)
+def test_float_function_is_the_c_library(op: str) -> None:
+    """20000 arguments over the function's range: both runtimes' outputs are the C library's
+    float function bit for bit, and ours equal them -- while the float64 function rounded once to
+    float32 (what a correctly rounded expf would give) misses some of them, so a kernel that
+    computed that instead would fail here."""
+    rng = np.random.default_rng(zlib.crc32(op.encode()))
+    x = (np.exp(rng.uniform(-80, 80, 20000)) if op == "LOG"
+         else rng.uniform(-100, 100, 20000)).astype(np.float32)
+    model = build(op, x.shape, "FLOAT32")
+    check(model, x, tflm=True)
+    litert = run_litert_outputs(model, [x])[0]
+    name, numpy_function = C_FUNCTIONS[op]
+    np.testing.assert_array_equal(libm_float(name, numpy_function, x), litert)
+    with np.errstate(over="ignore"):
+        correctly_rounded = numpy_function(x.astype(np.float64)).astype(np.float32)
+    assert np.any(correctly_rounded != litert)
 
 
 def test_round_is_bankers() -> None:

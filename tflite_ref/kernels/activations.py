@@ -13,6 +13,15 @@ Sources (read, not copied), TFLite side = what LiteRT's ``BuiltinRefOpResolver``
 * TFLM ``micro/kernels/``: ``activations{,_common}.cc``, ``leaky_relu_common.cc``,
   ``prelu_common.cc``, ``hard_swish_common.cc``, ``logistic_common.cc``, ``tanh.cc``,
   ``softmax_common.cc``, ``log_softmax.cc``, ``elu.cc``, ``l2norm.cc``.
+* Eigen (the float GELU is an Eigen array expression): ``GenericPacketMathTrig.h``
+  ``ptanh_float``, ``SpecialFunctionsImpl.h`` ``generic_fast_erfc<float>``,
+  ``GenericPacketMathFunctions.h`` ``pexp_float``.
+
+Float kernels are bit-identical to both runtimes: where the C++ calls ``std::exp`` / ``std::log``
+/ ``std::tanh`` / ``std::expm1`` of a float (LOGISTIC, TANH, SOFTMAX, LOG_SOFTMAX, ELU), the
+kernels call that C function of this process's C library (:func:`unary.libm_float`) -- it is
+neither NumPy's float32 function nor the correctly rounded value -- and every other operation is
+a float32 operation in the C++ order.
 
 Where TFLite and TFLM compute differently, prepare sets one field named after the difference
 (``relu6_rescale``, ``_scale_arithmetic``, ``table_method``, ``elu_negative_branch``, the int16
@@ -43,6 +52,8 @@ from tflite_ref.kernels.common import (
 from tflite_ref.kernels.registry import BuiltinOperator as Op
 from tflite_ref.kernels.registry import OpContext, register
 from tflite_ref.kernels.registry import TensorType as T
+from tflite_ref.kernels.rnn import eigen_scalar_lanes, eigen_tanh
+from tflite_ref.kernels.unary import libm_float
 from tflite_ref.model.model import Tensor
 from tflite_ref.quant.fixedpoint import (
     INT32_MIN,
@@ -142,18 +153,86 @@ def _rows(x: np.ndarray) -> np.ndarray:
     return x.reshape(-1, depth)
 
 
-def _erfc(x: np.ndarray) -> np.ndarray:
-    """Complementary error function in float64, vectorised (NumPy has none): the Chebyshev fit of
-    Numerical Recipes ``erfcc``, relative error < 1.2e-7 everywhere -- ample for float32 GELU,
-    whose float kernel (Eigen's erfc) is itself an approximation."""
-    z = np.abs(x)
-    t = 1.0 / (1.0 + 0.5 * z)
-    poly = -1.26551223 + t * (1.00002368 + t * (0.37409196 + t * (0.09678418 + t * (
-        -0.18628806 + t * (0.27886807 + t * (-1.13520398 + t * (1.48851587 + t * (
-            -0.82215223 + t * 0.17087277))))))))
-    with np.errstate(over="ignore", under="ignore"):
-        ans = t * np.exp(-z * z + poly)
-    return np.where(x >= 0, ans, 2.0 - ans)
+# -- Eigen's float erfc, as LiteRT's x86 build computes it (GELU) -----------------------------
+# unsupported/Eigen/src/SpecialFunctions/SpecialFunctionsImpl.h generic_fast_erfc<float> and
+# Eigen/src/Core/arch/Default/GenericPacketMathFunctions.h pexp_float (Eigen ea13a98d, the
+# commit LiteRT's cmake build pins), compiled for SSE without FMA: every pmadd is a float32 multiply then a float32
+# add, preciprocal is a division, twoprod_low is Dekker's product with Veltkamp's split.  The
+# packet lanes take exp(-x²) from Eigen's pexp_float, the scalar lanes (rnn.eigen_scalar_lanes)
+# from std::exp, i.e. expf -- measured on ai-edge-litert 2.3.0, both bit for bit.
+def _polevl(x: npt.NDArray[np.float32], coefficients: Sequence[float]
+            ) -> npt.NDArray[np.float32]:
+    """ppolevl: Horner's scheme, highest coefficient first, one multiply and one add a step."""
+    p = np.full_like(x, F32(coefficients[0]))
+    for c in coefficients[1:]:
+        p = p * x + F32(c)
+    return p
+
+
+_ERFC_SMALL = (5.61802298761904239654541015625e-04, -4.91381669417023658752441406250e-03,
+               2.67075151205062866210937500000e-02, -1.12800106406211853027343750000e-01,
+               3.76122951507568359375000000000e-01, -1.12837910652160644531250000000e+00)
+_ERFC_LARGE_NUM = (1.0208116471767425537109375e-01, 4.2920666933059692382812500e-01,
+                   3.2379078865051269531250000e-01, 5.3971976041793823242187500e-02)
+_ERFC_LARGE_DEN = (1.7251677811145782470703125e-02, 3.9137163758277893066406250e-01,
+                   1.0, 6.2173241376876831054687500e-01, 9.5662862062454223632812500e-02)
+_PEXP_POLY = (1.37449637986719608306884765625e-3, 8.36894474923610687255859375e-3,
+              4.166965186595916748046875e-2, 0.16666518151760101318359375,
+              0.49999988079071044921875)  # p6, p5, p4, p3, p2
+
+
+def _eigen_pexp_float(x: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
+    """pexp_float<Packet4f, false>: ``m = floor(x·log2(e) + 0.5)``, ``r = x − m·ln 2`` (Cephes'
+    two-part ln 2), a degree-6 polynomial, scaled by 2^m (pldexp: exact but for the one final
+    rounding, 0 below −104; ``pmax(·, x)`` only matters for NaN)."""
+    p6, p5, p4, p3, p2 = (F32(c) for c in _PEXP_POLY)
+    with np.errstate(over="ignore", invalid="ignore"):
+        v = np.minimum(x, F32(88.723))
+        m = np.floor(v * F32(1.44269504088896341) + F32(0.5))
+        r = m * F32(-0.693359375) + v
+        r = m * F32(2.12194440e-4) + r
+        r2 = r * r
+        p_even = r2 * (r2 * p6 + p4) + p2
+        p_odd = r2 * p5 + p3
+        y = r2 * (r * p_odd + p_even) + (r + F32(1))
+        exponent = np.nan_to_num(np.clip(m, -300, 300)).astype(np.int32)
+        out = np.ldexp(y, exponent).astype(np.float32)
+    result: npt.NDArray[np.float32] = np.where(x < F32(-104), F32(0), out).astype(np.float32)
+    return result
+
+
+def _eigen_twoprod_low(x: npt.NDArray[np.float32], xx: npt.NDArray[np.float32]
+                       ) -> npt.NDArray[np.float32]:
+    """twoprod_low(x, x, xx) without FMA: the rounding error ``x·x − xx`` of the float32 square,
+    from Veltkamp's split of x (shift 12) and Dekker's four partial products."""
+    gamma = F32(4097) * x
+    hi = (x - gamma) + gamma
+    lo = x - hi
+    p = hi * hi + (-xx)
+    p = hi * lo + p
+    p = lo * hi + p
+    p = lo * lo + p
+    return p
+
+
+def eigen_erfc(x: npt.NDArray[np.float32], scalar_lanes: npt.NDArray[np.bool_] | None = None
+               ) -> npt.NDArray[np.float32]:
+    """``Eigen::ArrayXf::erfc()`` (generic_fast_erfc<float>), bit for bit: x clamped to ±11;
+    ``|x| <= 1``: ``1 + x·S(x²)``; else ``exp(−x²)·(1 − x²_lo) · P(1/x²) / (x·Q(1/x²))`` (+2 for
+    x < 0).  ``scalar_lanes`` (same shape as x) take exp(−x²) from ``expf``."""
+    v = np.clip(np.asarray(x, dtype=np.float32), F32(-11), F32(11))
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+        x2 = v * v
+        small = v * _polevl(x2, _ERFC_SMALL) + F32(1)
+        exp_hi = _eigen_pexp_float(-x2)
+        if scalar_lanes is not None and scalar_lanes.any():
+            exp_hi[scalar_lanes] = libm_float("expf", np.exp, -x2[scalar_lanes])
+        z = exp_hi - exp_hi * _eigen_twoprod_low(v, x2)  # pnmadd
+        q2 = F32(1) / x2
+        r = _polevl(q2, _ERFC_LARGE_NUM) / (v * _polevl(q2, _ERFC_LARGE_DEN))
+        large = z * r + np.where(v < 0, F32(2), F32(0))
+        out: npt.NDArray[np.float32] = np.where(F32(1) < x2, large, small).astype(np.float32)
+    return out
 
 
 # =============================================================================================
@@ -600,19 +679,24 @@ def prepare_tanh(ctx: OpContext) -> SigmoidTanhData:
 @register(Op.LOGISTIC, T.FLOAT32, prepare=prepare_logistic)
 def logistic_float32(data: SigmoidTanhData, x: npt.NDArray[np.float32]
                      ) -> npt.NDArray[np.float32]:
-    """reference_ops::Logistic (float): 1 above 16.619047, ``exp(x)`` below −9, else
-    ``1 / (1 + exp(−x))``."""
+    """reference_ops::Logistic (float, reference/logistic.h; TFLM's copy is the same): 1 above
+    16.619047, ``std::exp(x)`` below −9, else ``1.f / (1.f + std::exp(−x))`` in float32 --
+    ``std::exp(float)`` is the C library's ``expf`` (:func:`unary.libm_float`), bit for bit."""
+    x = np.asarray(x, dtype=np.float32)
+    upper, lower = x > F32(16.619047164916992), x < F32(-9)
+    # One expf per element: of x below the lower cutoff, of -x in the middle (and 1 above).
+    e = libm_float("expf", np.exp, np.where(lower, x, -x))
     with np.errstate(over="ignore"):
-        middle = F32(1) / (F32(1) + np.exp(-x))
-        result = np.where(x > F32(16.619047164916992), F32(1), np.where(x < F32(-9), np.exp(x),
-                                                                       middle))
-    return result.astype(np.float32)
+        middle = F32(1) / (F32(1) + e)
+    return np.where(upper, F32(1), np.where(lower, e, middle)).astype(np.float32)
 
 
 @register(Op.TANH, T.FLOAT32, prepare=prepare_tanh)
 def tanh_float32(data: SigmoidTanhData, x: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
-    """reference_ops::Tanh (float): ``std::tanh``."""
-    return np.tanh(x).astype(np.float32)
+    """reference_ops::Tanh (float, reference/tanh.h; both runtimes): ``std::tanh(float)``, the
+    C library's ``tanhf`` -- glibc's is not correctly rounded (~5 % of arguments in [-10, 10]
+    differ from the float64 tanh rounded to float32), so it is called itself."""
+    return libm_float("tanhf", np.tanh, x)
 
 
 @register(Op.LOGISTIC, T.UINT8, prepare=prepare_logistic, emulations=TFLITE_ONLY)
@@ -756,15 +840,16 @@ def prepare_softmax(ctx: OpContext) -> SoftmaxData:
 
 @register(Op.SOFTMAX, T.FLOAT32, prepare=prepare_softmax)
 def softmax_float32(data: SoftmaxData, x: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
-    """reference_ops::Softmax (float): ``e = exp((x − max) · beta)``, divided by the sum of the
-    row accumulated in index order in float32.
+    """reference_ops::Softmax (float, reference/softmax.h; both runtimes): ``e = exp((x − max)
+    · beta)``, divided by the sum of the row accumulated in index order in float32.
 
-    ``std::exp`` of a float is glibc's ``expf``, correctly rounded in practice (it evaluates in
-    double); NumPy's float32 ``exp`` is a faster SIMD approximation that is off by an ulp now
-    and then, so the exponential is taken in float64 and rounded once to float32."""
+    ``std::exp`` of a float is the C library's ``expf``.  Neither NumPy's float32 ``exp`` (a
+    SIMD approximation) nor the float64 exp rounded to float32 is that function (glibc's
+    ``expf`` is not correctly rounded: ~0.07 % of arguments differ), so it is called itself
+    (:func:`unary.libm_float`)."""
     rows = _rows(x)
     arg = (rows - rows.max(axis=1, keepdims=True)) * F32(data.beta)  # float32, as the C++
-    e = np.exp(arg.astype(np.float64)).astype(np.float32)
+    e = libm_float("expf", np.exp, arg)
     total = np.cumsum(e, axis=1, dtype=np.float32)[:, -1:]  # sequential, like the C loop
     return (e / total).astype(np.float32).reshape(x.shape)
 
@@ -902,11 +987,14 @@ def prepare_log_softmax(ctx: OpContext) -> LogSoftmaxData:
 @register(Op.LOG_SOFTMAX, T.FLOAT32, prepare=prepare_log_softmax)
 def log_softmax_float32(data: LogSoftmaxData, x: npt.NDArray[np.float32]
                         ) -> npt.NDArray[np.float32]:
-    """reference_ops::LogSoftmax (float): ``x − max − log(Σ exp(x − max))``."""
+    """reference_ops::LogSoftmax (float, reference/log_softmax.h; both runtimes), in float32:
+    ``sum += std::exp(x − max)`` in index order, ``log_sum = std::log(sum)``, then
+    ``x − max − log_sum`` (left to right).  ``std::exp`` / ``std::log`` of a float are the C
+    library's ``expf`` / ``logf`` (:func:`unary.libm_float`), bit for bit."""
     rows = _rows(x)
     shifted = rows - rows.max(axis=1, keepdims=True)
-    total = np.cumsum(np.exp(shifted), axis=1, dtype=np.float32)[:, -1:]
-    return (shifted - np.log(total)).astype(np.float32).reshape(x.shape)
+    total = np.cumsum(libm_float("expf", np.exp, shifted), axis=1, dtype=np.float32)[:, -1:]
+    return (shifted - libm_float("logf", np.log, total)).astype(np.float32).reshape(x.shape)
 
 
 @register(Op.LOG_SOFTMAX, T.UINT8, prepare=prepare_log_softmax, emulations=TFLITE_ONLY)
@@ -968,8 +1056,13 @@ def prepare_elu(ctx: OpContext) -> LutData:
 
 @register(Op.ELU, T.FLOAT32, prepare=prepare_elu)
 def elu_float32(data: LutData, x: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
-    """reference_ops::Elu: ``x < 0 ? expm1(x) : x``."""
-    return np.where(x < 0, np.expm1(x), x).astype(np.float32)
+    """reference_ops::Elu (reference/elu.h; LiteRT's builtin ELU and TFLM both run it):
+    ``x < 0 ? TfLiteExpm1(x) : x``, i.e. the C library's ``expm1f`` (:func:`unary.libm_float`),
+    bit for bit."""
+    out = np.array(x, dtype=np.float32)
+    negative = out < 0  # NaN is not: it passes through, as in the C++
+    out[negative] = libm_float("expm1f", np.expm1, out[negative])
+    return out
 
 
 @register(Op.ELU, T.INT8, prepare=prepare_elu)
@@ -1017,15 +1110,25 @@ def prepare_gelu(ctx: OpContext) -> LutData:
 
 @register(Op.GELU, T.FLOAT32, prepare=prepare_gelu, emulations=TFLITE_ONLY)
 def gelu_float32(data: LutData, x: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
-    """reference_ops::Gelu: ``x/2 · erfc(−x/√2)``, or ``x/2 · (1 + tanh(√(2/π)(x + 0.044715
-    x³)))`` when approximate.  (LiteRT evaluates it with Eigen's vectorised erfc/tanh; float
-    results agree to a few ulps, not bit for bit.)"""
-    v = x.astype(np.float64)
-    if data.approximate:
-        y = 0.5 * v * (1.0 + np.tanh(float(_K_SQRT_2_OVER_PI) * (v + 0.044715 * v ** 3)))
-    else:
-        y = 0.5 * v * _erfc(-v * _M_SQRT1_2)
-    return y.astype(np.float32)
+    """reference_ops::Gelu (reference/gelu.h) for float: an Eigen array expression, not the
+    ``std::erfc`` / ``std::tanh`` of GeluTransform (that is only the tables' transform):
+    ``0.5f · x · (x · float(−M_SQRT1_2)).erfc()``, or when approximate
+    ``0.5f · x · (1 + (kSqrt2dPi · (x + 0.044715f · x.cube())).tanh())``, every operation in
+    float32 in that order, with Eigen's own erfc and tanh (:func:`eigen_erfc`,
+    :func:`rnn.eigen_tanh`), bit for bit."""
+    v = np.asarray(x, dtype=np.float32)
+    half_v = F32(0.5) * v
+    with np.errstate(over="ignore", invalid="ignore"):
+        if data.approximate:
+            cube = v * (v * v)  # scalar_cube_op: a * (a * a)
+            inner = _K_SQRT_2_OVER_PI * (v + F32(0.044715) * cube)
+            factor = F32(1) + eigen_tanh(inner)
+        else:
+            # The tensor is one Eigen map from the start of its (aligned) arena buffer.
+            lanes = eigen_scalar_lanes(0, v.size).reshape(v.shape)
+            factor = eigen_erfc(v * F32(-_M_SQRT1_2), lanes)
+        out: npt.NDArray[np.float32] = (half_v * factor).astype(np.float32)
+    return out
 
 
 @register(Op.GELU, T.INT8, T.UINT8, prepare=prepare_gelu, emulations=TFLITE_ONLY)

@@ -33,6 +33,7 @@ from tflite_ref.kernels.common import (
 from tflite_ref.kernels.registry import BuiltinOperator as Op
 from tflite_ref.kernels.registry import OpContext, register
 from tflite_ref.kernels.registry import TensorType as T
+from tflite_ref.kernels.unary import libm_float
 from tflite_ref.quant.fixedpoint import (
     count_leading_sign_bits,
     get_reciprocal,
@@ -833,13 +834,15 @@ def _integer_power(x: np.ndarray, n: int) -> np.ndarray:
 
 @register(Op.POW, T.FLOAT32, prepare=prepare_pow)
 def pow_float32(data: PowData, x: np.ndarray, y: np.ndarray) -> np.ndarray:
-    """``std::pow(float, float)`` (powf), NaN for a negative base with a fractional exponent."""
+    """reference_ops::Pow / BroadcastPow4DSlow (reference_ops.h): ``std::pow(float, float)``,
+    the C library's ``powf`` (:func:`unary.libm_float`; NumPy's float32 ``power`` and the float64
+    one rounded to float32 both differ from glibc's now and then), bit for bit -- NaN for a
+    negative base with a fractional exponent."""
     if data.integer_exponent_path:
         n = _integer_exponent(y)
         if n is not None:
             return np.broadcast_to(_integer_power(x, n), data.output_shape).astype(np.float32)
-    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
-        return np.asarray(np.power(x, y), dtype=np.float32)
+    return libm_float("powf", np.power, x, y).reshape(data.output_shape)  # broadcast
 
 
 @register(Op.POW, T.INT32, prepare=prepare_pow)

@@ -53,6 +53,7 @@ from tflite_ref.kernels.common import float32_dot_in_order
 from tflite_ref.kernels.registry import BuiltinOperator as Op
 from tflite_ref.kernels.registry import OpContext, register
 from tflite_ref.kernels.registry import TensorType as T
+from tflite_ref.kernels.rnn import eigen_tanh
 from tflite_ref.quant.fixedpoint import INT32_MIN, round_away, wrap_int32
 from tflite_ref.quant.multipliers import (
     calculate_activation_range_quantized,
@@ -392,8 +393,9 @@ def _prepare_fully_connected_hybrid(ctx: OpContext, batches: int, depth: int, un
 
 def apply_float_activation(x: NDArray[np.float32], activation: str) -> NDArray[np.float32]:
     """``tensor_utils::ApplyActivationToVector`` (tensor_utils.h): the float activation of
-    hybrid and recurrent kernels.  TANH and SIGMOID use Eigen's float approximations in LiteRT,
-    NumPy's here (agreement to float32 rounding, not bit for bit)."""
+    hybrid and recurrent kernels.  TANH is ``ApplyTanhToVector``, Eigen's ``array().tanh()``,
+    not ``std::tanh``: rnn.py's :func:`eigen_tanh` reproduces it bit for bit (its packet and
+    scalar lanes compute the same rational function)."""
     if activation == "NONE":
         return x
     if activation == "RELU":
@@ -403,7 +405,7 @@ def apply_float_activation(x: NDArray[np.float32], activation: str) -> NDArray[n
     if activation == "RELU_N1_TO_1":
         return np.clip(x, _F32(-1), _F32(1))
     if activation == "TANH":
-        return np.tanh(x).astype(np.float32)
+        return eigen_tanh(x)
     if activation == "SIGN_BIT":
         return np.signbit(x).astype(np.float32)
     raise AssertionError(f"activation {activation} has no float form")

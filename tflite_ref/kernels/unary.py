@@ -3,8 +3,14 @@ SIGN.
 
 Float kernels apply the float32 function elementwise (``std::exp(float)`` etc. in LiteRT
 ``tflite/kernels/elementwise.cc``, ``exp.cc``, ``neg.cc``, ``floor.cc``, ``ceil.cc``,
-``round.cc``, ``sign.cc``; TFLM ``micro/kernels/elementwise.cc`` and friends).  NumPy's float32
-``sin``/``exp``/... may differ from the C library's by an ulp, well inside the float tolerance.
+``round.cc``, ``sign.cc``; TFLM ``micro/kernels/elementwise.cc``, ``exp.cc`` and friends).
+``std::exp`` / ``std::log`` / ``std::sin`` / ``std::cos`` of a float are the C library's
+``expf`` / ``logf`` / ``sinf`` / ``cosf``, and both runtimes call the very library this process
+has loaded.  Those are not correctly rounded (glibc 2.36: ``expf`` / ``logf`` differ from the
+correctly rounded float in ~0.07 % of random arguments, ``sinf`` / ``cosf`` in ~1.3 %), and
+NumPy's float32 ufuncs are other approximations again (off in 5-40 %), so the float kernels call
+the C function itself, element by element (:func:`libm_float`): bit-identical to LiteRT and TFLM
+(measured on 2·10^5 arguments each), at ~0.3 us per element.
 
 Quantized kernels come in three kinds, all built in prepare:
 
@@ -17,6 +23,7 @@ Quantized kernels come in three kinds, all built in prepare:
 
 from __future__ import annotations
 
+import ctypes
 import functools
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -40,6 +47,7 @@ from tflite_ref.quant.fixedpoint import (
     multiply_by_quantized_multiplier,
 )
 from tflite_ref.quant.lut import (
+    _libm,
     c_expf,
     c_logf,
     lut_lookup_int16,
@@ -50,6 +58,36 @@ from tflite_ref.quant.multipliers import quantize_multiplier
 
 F32 = npt.NDArray[np.float32]
 I64 = npt.NDArray[np.int64]
+
+
+# ================================================================================================
+# The C library's float functions
+# ================================================================================================
+@functools.cache
+def _libm_float_ufunc(name: str, arity: int) -> np.ufunc | None:
+    """``float name(float[, float])`` of this process's C library (the one quant.lut's tables
+    use, and the one LiteRT's and TFLM's kernels call) as an object ufunc, or None without it.
+    A prototype of its own, so the ``restype`` quant.lut sets on the library's attributes is not
+    shared."""
+    lib = _libm()
+    if lib is None or not hasattr(lib, name):
+        return None
+    prototype = ctypes.CFUNCTYPE(ctypes.c_float, *[ctypes.c_float] * arity)
+    return np.frompyfunc(prototype((name, lib)), arity, 1)
+
+
+def libm_float(name: str, fallback: Callable[..., np.ndarray], *args: npt.ArrayLike) -> F32:
+    """The C function ``name`` (``"expf"``, ``"powf"``, ...: what ``std::exp`` etc. of a float
+    call) elementwise on float32 ``args`` (broadcast), bit for bit; ``fallback`` -- the NumPy
+    float64 function, rounded once to float32 -- only where no C math library can be loaded."""
+    values = [np.asarray(a, dtype=np.float32) for a in args]
+    fn = _libm_float_ufunc(name, len(values))
+    with np.errstate(all="ignore"):  # the C function raises FE_OVERFLOW etc. as the C++ does
+        if fn is None:
+            out = fallback(*[v.astype(np.float64) for v in values])
+        else:
+            out = fn(*values)
+        return np.asarray(out, dtype=np.float32)
 
 
 # ================================================================================================
@@ -148,8 +186,8 @@ def _lut_eval(data: UnaryData, x: np.ndarray) -> np.ndarray:
 
 @register(Op.EXP, T.FLOAT32, prepare=prepare_exp)
 def exp_float32(data: UnaryData, x: F32) -> F32:
-    with np.errstate(over="ignore"):
-        return np.exp(x).astype(np.float32)
+    """reference_ops::Exp (reference/exp.h, both runtimes): ``std::exp(float)`` = ``expf``."""
+    return libm_float("expf", np.exp, x)
 
 
 @register(Op.EXP, T.INT8, T.INT16, prepare=prepare_exp)
@@ -182,8 +220,8 @@ def prepare_log(ctx: OpContext) -> UnaryData:
 
 @register(Op.LOG, T.FLOAT32, prepare=prepare_log)
 def log_float32(data: UnaryData, x: F32) -> F32:
-    with np.errstate(divide="ignore", invalid="ignore"):
-        return np.log(x).astype(np.float32)
+    """elementwise.cc LogEval (both runtimes): ``std::log(float)`` = ``logf``."""
+    return libm_float("logf", np.log, x)
 
 
 @register(Op.LOG, T.INT8, T.INT16, prepare=prepare_log)
@@ -335,14 +373,14 @@ def square_float32(data: UnaryData, x: F32) -> F32:
 
 @register(Op.SIN, T.FLOAT32, prepare=prepare_float_only)
 def sin_float32(data: UnaryData, x: F32) -> F32:
-    with np.errstate(invalid="ignore"):
-        return np.sin(x).astype(np.float32)
+    """elementwise.cc SinEval (both runtimes): ``std::sin(float)`` = ``sinf``."""
+    return libm_float("sinf", np.sin, x)
 
 
 @register(Op.COS, T.FLOAT32, prepare=prepare_float_only)
 def cos_float32(data: UnaryData, x: F32) -> F32:
-    with np.errstate(invalid="ignore"):
-        return np.cos(x).astype(np.float32)
+    """elementwise.cc CosEval (both runtimes): ``std::cos(float)`` = ``cosf``."""
+    return libm_float("cosf", np.cos, x)
 
 
 @register(Op.FLOOR, T.FLOAT32, prepare=prepare_float_only)
