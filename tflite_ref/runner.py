@@ -121,11 +121,11 @@ def run_model(model: Model, inputs: Mapping[str, np.ndarray] | None = None, seed
     rng = np.random.default_rng(seed)
     details = {d["index"]: d for d in it.get_input_details()}
     for ti in sg.inputs:
-        value = feed.get(ti)
-        if value is None:
-            value = random_input(sg.tensors[ti], tuple(int(d) for d in details[ti]["shape"]), rng)
-            feed[ti] = value
-        it.set_tensor(ti, value)
+        fed = feed.get(ti)
+        if fed is None:
+            fed = random_input(sg.tensors[ti], tuple(int(d) for d in details[ti]["shape"]), rng)
+            feed[ti] = fed
+        it.set_tensor(ti, fed)
     total = len(sg.operators)
 
     def observer(subgraph: int, index: int, *_: object) -> None:

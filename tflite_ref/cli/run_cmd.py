@@ -11,6 +11,7 @@ import argparse
 import json
 import re
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from rich.console import Console
@@ -18,6 +19,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from tflite_ref.errors import UsageError
+from tflite_ref.model.model import Model
 from tflite_ref.model.reader import load
 from tflite_ref.runner import RunResult, TensorSummary, run_model
 
@@ -44,9 +46,10 @@ def _model_path(args: argparse.Namespace) -> str:
         from tflite_ref.examples import example_path
 
         args.model = str(example_path())
-    if not args.model:
+    path: str | None = args.model
+    if not path:
         raise UsageError("give a MODEL path (or --example)")
-    return args.model
+    return path
 
 
 def _read_inputs(specs: list[str]) -> dict[str, np.ndarray]:
@@ -89,7 +92,7 @@ def _safe(name: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]+", "_", name)[:80] or "tensor"
 
 
-def _save(result: RunResult, model, directory: Path) -> None:  # type: ignore[no-untyped-def]
+def _save(result: RunResult, model: Model, directory: Path) -> None:
     try:
         directory.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
@@ -99,13 +102,13 @@ def _save(result: RunResult, model, directory: Path) -> None:  # type: ignore[no
         np.save(directory / f"{ti:04d}_{_safe(sg.tensors[ti].name)}.npy", value)
 
 
-def _summary_json(s: TensorSummary) -> dict:
+def _summary_json(s: TensorSummary) -> dict[str, Any]:
     return {"index": s.index, "name": s.name, "dtype": s.dtype, "shape": list(s.shape),
             "min": s.min, "max": s.max, "mean": s.mean, "dequantized": s.dequantized,
             "top5": [{"class": c, "value": v} for c, v in s.top5]}
 
 
-def _as_json(result: RunResult, saved: str | None) -> dict:
+def _as_json(result: RunResult, saved: str | None) -> dict[str, Any]:
     return {"model": result.model, "emulate": result.emulate, "seed": result.seed,
             "inputs": [_summary_json(s) for s in result.inputs],
             "outputs": [_summary_json(s) for s in result.outputs],

@@ -194,7 +194,8 @@ def _effective_scales(x_t: Tensor, w_t: Tensor, out_t: Tensor, channels: int) ->
     sw = w_t.quantization.scale  # type: ignore[union-attr]
     if x_t.type_name == "UINT8":
         return np.full(channels, fc_per_tensor_effective_scale(s_in, float(sw[0]), s_out))
-    return np.broadcast_to(conv_effective_scales(s_in, sw, s_out), (channels,)).copy()
+    scales: np.ndarray = np.broadcast_to(conv_effective_scales(s_in, sw, s_out), (channels,)).copy()
+    return scales
 
 
 
@@ -205,10 +206,11 @@ def _quantized_sections(view: OpView, data: Any, w_int: np.ndarray | None, taps:
     headroom (``w_int`` is the filter as (output channel, taps), zero-point offset applied), the
     per-channel multipliers, and the activation clamp."""
     x_t, w_t, b_t, out_t = view.input(0), view.input(1), view.input(2), view.output(0)
+    assert x_t is not None and w_t is not None  # a quantized convolution has both
     rq: Requantization = data.requant
     lo = hi = None
     if w_int is not None and (bias is not None or b_t is None):
-        assert x_t is not None and x_t.dtype is not None
+        assert x_t.dtype is not None
         lo, hi = accumulator_bounds(w_int, x_t.dtype, data.input_zero_point, bias)
         sec, nums = accumulator_section(lo, hi, rq.accumulator, taps)
         sections.append(sec)

@@ -168,8 +168,9 @@ def _image(model: Model, path: Path) -> Sample:
     _, h, w, c = t.shape
     try:
         with Image.open(path) as img:
-            img = img.convert("L" if c == 1 else "RGB").resize((w, h), Image.BILINEAR)
-            pixels = np.asarray(img, dtype=np.float32).reshape(1, h, w, c)
+            mode = "L" if c == 1 else "RGB"
+            resized = img.convert(mode).resize((w, h), Image.Resampling.BILINEAR)
+            pixels = np.asarray(resized, dtype=np.float32).reshape(1, h, w, c)
     except OSError as exc:
         raise UsageError(f"cannot decode image {path}: {exc}") from None
     # Pixels 0..255 map linearly onto the real range the quantized input accepts (e.g. [0, 1]

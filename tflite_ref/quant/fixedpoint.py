@@ -210,7 +210,7 @@ def c_rem(a: IntLike, b: IntLike) -> IntLike:
     return _ret(a64 - b64 * _i64(c_div(a64, b64)))
 
 
-def round_away(x: float | npt.ArrayLike) -> float | npt.NDArray[np.floating]:
+def round_away(x: float | npt.ArrayLike) -> float | np.floating | npt.NDArray[np.floating]:
     """``std::round`` / ``TfLiteRound``: round half away from zero, keeping the float dtype.
 
     Computed as ``trunc(x) ± 1`` when the (exactly representable) fractional part is >= 1/2.
@@ -228,7 +228,8 @@ def round_away(x: float | npt.ArrayLike) -> float | npt.NDArray[np.floating]:
         r = t + np.where(np.abs(a - t) >= 0.5, np.sign(a), 0).astype(a.dtype)
     if scalar:
         return float(r)
-    return r if r.ndim else r[()]
+    rounded: np.floating | npt.NDArray[np.floating] = r if r.ndim else r[()]
+    return rounded
 
 
 def static_cast_int32(x: npt.ArrayLike) -> _I64:

@@ -182,7 +182,8 @@ def logistic_f32(x: npt.ArrayLike, *, backend: MathBackend | None = None) -> F32
     a = np.asarray(x, dtype=np.float32)
     one = np.float32(1.0)
     with np.errstate(over="ignore"):
-        return one / (one + c_expf(-a, backend=backend))
+        out: F32 = one / (one + c_expf(-a, backend=backend))
+    return out
 
 
 def tanh_f32(x: npt.ArrayLike, *, backend: MathBackend | None = None) -> F32:
@@ -376,7 +377,8 @@ def lut_lookup_int16(values: npt.ArrayLike, lut: npt.ArrayLike) -> npt.NDArray[n
     base = table[index]
     slope = ((table[index + 1] - base + (1 << 15)) & 0xFFFF) - (1 << 15)
     delta = (slope * offset + 64) >> 7
-    return (((base + delta + (1 << 15)) & 0xFFFF) - (1 << 15)).astype(np.int16)
+    wrapped: npt.NDArray[np.int64] = ((base + delta + (1 << 15)) & 0xFFFF) - (1 << 15)
+    return wrapped.astype(np.int16)
 
 
 def softmax_int16_luts(

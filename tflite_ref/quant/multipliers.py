@@ -58,7 +58,8 @@ _F32 = np.float32
 
 
 def _f32(x: float) -> np.float32:
-    return _F32(x)
+    f: np.float32 = _F32(x)
+    return f
 
 
 def _d(x: float) -> float:
@@ -150,7 +151,7 @@ def quantize_multipliers(
         raise ModelValidationError("cannot quantize non-finite multipliers")
     q, shift = np.frexp(r)
     shift = shift.astype(np.int64)
-    q_fixed = round_away(q * float(1 << 31)).astype(np.int64)
+    q_fixed = np.asarray(round_away(q * float(1 << 31))).astype(np.int64)
     overflow = q_fixed == (1 << 31)
     q_fixed = np.where(overflow, q_fixed // 2, q_fixed)
     shift = np.where(overflow, shift + 1, shift)
