@@ -3,7 +3,8 @@
 Every case builds a one-operator model with the writer and invokes it **twice** with different
 inputs, so that the state variables carry over: after each invoke every tensor LiteRT exposes
 (the state variables included) must equal ours (``emulate="tflite"``), and TFLM's outputs must
-equal ours (``emulate="tflm"``).  Integers are compared exactly, floats to 1e-5 relative.
+equal ours (``emulate="tflm"``) -- bit for bit, floats included: every kernel here adds its
+float32 terms in the emulated runtime's order (tflite_ref/kernels/recurrent_float.py).
 
 Runtime coverage (what is compared against what, and why not more):
 
@@ -16,11 +17,21 @@ Runtime coverage (what is compared against what, and why not more):
   none of these ops).
 * Hybrid (float activations and states, int8/uint8 weights quantized per row at run time)
   UNIDIRECTIONAL_SEQUENCE_LSTM, BIDIRECTIONAL_SEQUENCE_LSTM, SVDF, RNN,
-  UNIDIRECTIONAL_SEQUENCE_RNN: LiteRT only, and compared
-  **exactly**, floats included (the kernels reproduce LiteRT's float32 operation order, its x86
-  SSE / NEON_2_SSE products and Eigen's tanh and sigmoid).  TFLM has no RNN ops, refuses a hybrid
-  SVDF at allocation, and runs a hybrid LSTM through its float kernel, reading the int8 weights
-  as floats (NaNs): :func:`test_hybrid_in_tflm` checks both and that ``emulate="tflm"`` refuses.
+  UNIDIRECTIONAL_SEQUENCE_RNN: LiteRT only (the kernels reproduce its x86 SSE / NEON_2_SSE
+  products and Eigen's tanh and sigmoid).  TFLM has no RNN ops, refuses a hybrid SVDF at
+  allocation, and runs a hybrid LSTM through its float kernel, reading the int8 weights as floats
+  (NaNs): :func:`test_hybrid_in_tflm` checks both and that ``emulate="tflm"`` refuses.
+
+Float32 arithmetic, which the cases' shapes are chosen to reach:
+
+* LiteRT: RNN and SVDF multiply through ``tensor_utils`` (NEON_2_SSE lanes); the LSTM's gate and
+  projection products go through Eigen -- a GEMV per row for batch-major input (a ``dot`` for a
+  single cell), for a time-major batch one GEMM: the coefficient-based product when
+  K + N + B < 20, else ``gebp`` with its 8-row, 4-row and single-row panels (4-column panels
+  and single columns) and, past a depth of 680, blocks along k; sigmoid with Eigen's scalar
+  lanes at unaligned heads and tails.
+* TFLM: reference loops in index order; ``expf`` / ``tanhf`` from the C library, which glibc
+  does not round correctly everywhere (:func:`test_tflm_float_tanh_is_the_c_library_tanhf`).
 
 Both runtimes start an int8 variable tensor at its zero point (LiteRT ``ResetVariableTensor``,
 tflite/core/api/tensor_utils.cc; TFLM ``MicroInterpreterGraph::ResetTensorData``), and so does
@@ -73,15 +84,11 @@ def _skipped(model: tflite_ref.model.Model) -> set[int]:
     return skip
 
 
-def check_litert(model: bytes, invokes: Sequence[Inputs], *, rtol: float = 1e-5,
-                 reset_before: int | None = None, exact: bool = False) -> None:
-    """Every tensor LiteRT shows after each invoke equals ours (``emulate="tflite"``).
-
-    ``reset_before=k`` calls ``reset_all_variables()`` on both before invoke ``k``; ``exact``
-    compares floats bit for bit too.
+def check_litert(model: bytes, invokes: Sequence[Inputs], *,
+                 reset_before: int | None = None) -> None:
+    """Every tensor LiteRT shows after each invoke equals ours (``emulate="tflite"``), floats bit
+    for bit.  ``reset_before=k`` calls ``reset_all_variables()`` on both before invoke ``k``.
     """
-    atol = 0.0 if exact else 1e-6
-    rtol = 0.0 if exact else rtol
     ref = litert_interpreter(model)
     ref.allocate_tensors()
     it = ours(model, "tflite")
@@ -105,14 +112,14 @@ def check_litert(model: bytes, invokes: Sequence[Inputs], *, rtol: float = 1e-5,
             except ValueError:
                 continue
             assert_tensor_matches(it.get_tensor(ti), theirs,
-                                  f"invoke {k}: tensor {ti} {sg.tensors[ti].name!r}", rtol=rtol,
-                                  atol=atol)
+                                  f"invoke {k}: tensor {ti} {sg.tensors[ti].name!r}", rtol=0.0,
+                                  atol=0.0)
             compared += 1
         assert compared >= 2 + len(sg.inputs)  # inputs, the output, at least one state
 
 
-def check_tflm(model: bytes, invokes: Sequence[Inputs], *, rtol: float = 1e-5) -> None:
-    """TFLM's outputs after each invoke equal ours (``emulate="tflm"``)."""
+def check_tflm(model: bytes, invokes: Sequence[Inputs]) -> None:
+    """TFLM's outputs after each invoke equal ours (``emulate="tflm"``), floats bit for bit."""
     from tflite_micro.python.tflite_micro import runtime
 
     ref = runtime.Interpreter.from_bytes(model, arena_size=8 << 20)
@@ -127,7 +134,8 @@ def check_tflm(model: bytes, invokes: Sequence[Inputs], *, rtol: float = 1e-5) -
         for j, ti in enumerate(sg.outputs):
             mine = it.get_tensor(ti)
             theirs = np.array(ref.get_output(j)).reshape(mine.shape)
-            assert_tensor_matches(mine, theirs, f"invoke {k}: output {j} vs TFLM", rtol=rtol)
+            assert_tensor_matches(mine, theirs, f"invoke {k}: output {j} vs TFLM", rtol=0.0,
+                                  atol=0.0)
 
 
 def random_invokes(model: bytes, rng: np.random.Generator, n: int = 2,
@@ -268,6 +276,8 @@ SVDF_CASES = [
     SvdfCase("FLOAT32"),
     SvdfCase("FLOAT32", batch=2, input_size=3, units=3, rank=1, memory=4, activation="NONE"),
     SvdfCase("FLOAT32", batch=3, units=2, rank=3, memory=1, activation="RELU6", bias=False),
+    # NEON lanes with tails in all three LiteRT sums (9 inputs, memory 6, rank 3); TFLM's tanhf
+    SvdfCase("FLOAT32", batch=2, input_size=9, units=5, rank=3, memory=6, activation="TANH"),
     SvdfCase("INT8"),
     SvdfCase("INT8", batch=2, input_size=16, units=8, rank=1, memory=8),
     SvdfCase("INT8", batch=3, input_size=5, units=3, rank=3, memory=2, bias=False),
@@ -334,7 +344,7 @@ def test_svdf_hybrid_vs_litert(case: SvdfCase) -> None:
     # An all-zero input first: LiteRT skips its quantization and leaves the new column 0.
     invokes = [[np.zeros((case.batch, case.input_size), np.float32)]] + random_invokes(
         model, rng, n=3, float_range=3.0)
-    check_litert(model, invokes, exact=True)
+    check_litert(model, invokes)
 
 
 @given(data=st.data())
@@ -351,8 +361,7 @@ def test_svdf_hybrid_drawn(data: st.DataObject) -> None:
         seed=data.draw(st.integers(0, 2**16)))
     model = svdf_model(case)
     check_litert(model, random_invokes(model, np.random.default_rng(case.seed), n=3,
-                                       float_range=data.draw(st.sampled_from([0.01, 3.0, 100.0]))),
-                 exact=True)
+                                       float_range=data.draw(st.sampled_from([0.01, 3.0, 100.0]))))
 
 
 def test_svdf_int8_state_refused_for_litert() -> None:
@@ -611,6 +620,22 @@ LSTM_FLOAT_CASES = [
     LstmCase("FLOAT32", time=2, diagonal=True, activation="RELU"),
     LstmCase("FLOAT32", n_output=6, projection_bias=False, activation="RELU6"),
     LstmCase("FLOAT32", n_slots=20, batch=2),
+    # Eigen's paths in LiteRT (recurrent_float.eigen_product), TFLM's loops alike:
+    # time-major batch of 5 -> gebp: an 8-row, a 4-row ("1pX4") and a single-row panel, against
+    # a 4-column panel and a single column; depth 30 and 13
+    LstmCase("FLOAT32", batch=5, time=2, n_input=30, n_cell=13, time_major=True),
+    # K + N + B = 16 + 1 + 2 < 20: the coefficient-based product (four blocks of 4)
+    LstmCase("FLOAT32", batch=2, time=3, n_input=16, n_cell=1, time_major=True),
+    # 30 + 1 + 5 >= 20 with a single cell: GemmProduct's GEMV of rhs^T
+    LstmCase("FLOAT32", batch=5, time=2, n_input=30, n_cell=1, time_major=True),
+    # batch-major rows one at a time: a single cell is Eigen's dot (three packets at depth 12)
+    LstmCase("FLOAT32", batch=3, time=3, n_input=12, n_cell=1),
+    # a 7-cell gate buffer: Eigen's sigmoid takes unaligned heads and tails per row
+    LstmCase("FLOAT32", batch=3, time=3, n_input=7, n_cell=7, cell_clip=1.0),
+    # depth 700 > 680 (a 32 KiB L1 data cache): Eigen's GEMM adds two k blocks (352 + 348)
+    # separately (LiteRT only, with a projection: TFLM has none)
+    LstmCase("FLOAT32", batch=2, time=2, n_input=700, n_cell=9, n_output=5, time_major=True,
+             peephole=True),
 ]
 LSTM_INT8_CASES = [
     LstmCase("INT8"),
@@ -672,15 +697,27 @@ def test_lstm_int8_drawn(data: st.DataObject) -> None:
 @given(data=st.data())
 @settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 def test_lstm_float_drawn(data: st.DataObject) -> None:
+    """Plain float LSTMs against both runtimes (inputs up to ±30 reach the sigmoid's cut-offs);
+    LiteRT also with its extra features.  Sizes reach every Eigen path of eigen_product."""
+    n_cell = data.draw(st.integers(1, 24))
     case = LstmCase(
-        "FLOAT32", batch=data.draw(st.integers(1, 3)), time=data.draw(st.integers(1, 4)),
-        n_input=data.draw(st.integers(1, 8)), n_cell=data.draw(st.integers(1, 8)),
+        "FLOAT32", batch=data.draw(st.integers(1, 6)), time=data.draw(st.integers(1, 4)),
+        n_input=data.draw(st.integers(1, 40)), n_cell=n_cell,
         time_major=data.draw(st.booleans()),
         cell_clip=data.draw(st.sampled_from([0.0, 0.7])), seed=data.draw(st.integers(0, 2**16)))
     model = lstm_model(case)
-    invokes = random_invokes(model, np.random.default_rng(case.seed))
+    invokes = random_invokes(model, np.random.default_rng(case.seed),
+                             float_range=data.draw(st.sampled_from([0.05, 2.0, 30.0])))
     check_litert(model, invokes)
     check_tflm(model, invokes)
+    extras = replace(case, cifg=data.draw(st.booleans()), peephole=data.draw(st.booleans()),
+                     layer_norm=data.draw(st.booleans()),
+                     n_output=data.draw(st.sampled_from([None, max(1, n_cell - 1), n_cell + 2])),
+                     activation=data.draw(st.sampled_from(["TANH", "RELU", "RELU6"])),
+                     proj_clip=data.draw(st.sampled_from([0.0, 0.4])))
+    if extras != case:
+        model = lstm_model(extras)
+        check_litert(model, random_invokes(model, np.random.default_rng(case.seed)))
 
 
 LSTM_HYBRID_CASES = [
@@ -709,7 +746,7 @@ def test_lstm_hybrid_vs_litert(case: LstmCase) -> None:
     invokes = random_invokes(model, np.random.default_rng(case.seed), n=3)
     # All-zero input and state: LiteRT skips those products (IsZeroVector).
     invokes.insert(1, [np.zeros_like(invokes[0][0])])
-    check_litert(model, invokes, exact=True, reset_before=2)
+    check_litert(model, invokes, reset_before=2)
 
 
 @given(data=st.data())
@@ -731,8 +768,7 @@ def test_lstm_hybrid_drawn(data: st.DataObject) -> None:
         seed=data.draw(st.integers(0, 2**16)))
     model = lstm_model(case)
     check_litert(model, random_invokes(model, np.random.default_rng(case.seed),
-                                       float_range=data.draw(st.sampled_from([0.05, 2.0, 50.0]))),
-                 exact=True)
+                                       float_range=data.draw(st.sampled_from([0.05, 2.0, 50.0]))))
 
 
 # Found by search: the gate multipliers s·s_w / 2^-12 formed from a float32 or a double product
@@ -895,8 +931,7 @@ BILSTM_CASES = [
 @pytest.mark.parametrize("case", BILSTM_CASES, ids=lambda c: c.id)
 def test_bidirectional_lstm_vs_litert(case: BiLstmCase) -> None:
     model = bilstm_model(case)
-    check_litert(model, random_invokes(model, np.random.default_rng(case.seed)),
-                 exact=case.hybrid)
+    check_litert(model, random_invokes(model, np.random.default_rng(case.seed)))
 
 
 def test_bidirectional_lstm_refusal() -> None:
@@ -919,8 +954,7 @@ def test_bidirectional_lstm_drawn(data: st.DataObject) -> None:
     if case.merge and not case.time_major and case.batch > 1:
         case = replace(case, time_major=True)  # refused: see test_bidirectional_lstm_refusal
     model = bilstm_model(case)
-    check_litert(model, random_invokes(model, np.random.default_rng(case.seed)),
-                 exact=case.hybrid)
+    check_litert(model, random_invokes(model, np.random.default_rng(case.seed)))
 
 
 # =============================================================================================
@@ -992,6 +1026,8 @@ RNN_CASES = [
     RnnCase(True, batch=3, time=4, time_major=True, activation="RELU6"),
     RnnCase(True, batch=1, time=5, n_input=2, units=6, activation="NONE"),
     RnnCase(True, batch=2, time=2, activation="SIGN_BIT"),
+    # NEON_2_SSE lanes with tails: 21 inputs (5 blocks + 1), 13 units (3 blocks + 1)
+    RnnCase(True, batch=3, time=4, n_input=21, units=13, time_major=True),
     RnnCase(False, weights="INT8"),
     RnnCase(False, batch=3, n_input=20, units=17, weights="INT8", asymmetric=True,
             activation="RELU"),
@@ -1009,7 +1045,7 @@ def test_rnn_vs_litert(case: RnnCase) -> None:
     invokes = random_invokes(model, np.random.default_rng(case.seed), n=3)
     if case.hybrid:
         invokes.insert(1, [np.zeros_like(invokes[0][0])])  # LiteRT skips it (IsZeroVector)
-    check_litert(model, invokes, exact=case.hybrid)
+    check_litert(model, invokes)
 
 
 @given(data=st.data())
@@ -1022,8 +1058,7 @@ def test_rnn_drawn(data: st.DataObject) -> None:
                    weights=data.draw(st.sampled_from(["FLOAT32", "INT8", "UINT8"])),
                    asymmetric=data.draw(st.booleans()), seed=data.draw(st.integers(0, 2**16)))
     model = rnn_model(case)
-    check_litert(model, random_invokes(model, np.random.default_rng(case.seed)),
-                 exact=case.hybrid)
+    check_litert(model, random_invokes(model, np.random.default_rng(case.seed)))
 
 
 # =============================================================================================
@@ -1165,6 +1200,43 @@ def test_eigen_logistic_lanes_are_litert_sigmoid(n_cell: int, batch: int, time_m
     assert np.count_nonzero(eigen_logistic(tiled) != theirs) == packet_only_wrong
 
 
+def test_tflm_float_tanh_is_the_c_library_tanhf() -> None:
+    """TFLM's float kernels call ``std::tanh`` -- the C library's ``tanhf``, which glibc does not
+    round correctly everywhere -- so recurrent_float takes it from the C library.  An SVDF with
+    zero feature weights outputs ``tanh(bias)``."""
+    from tflite_micro.python.tflite_micro import runtime
+
+    from tflite_ref.kernels.recurrent_float import activation_val_float
+
+    bias = np.concatenate([np.linspace(-9, 9, 2001), np.random.default_rng(1).normal(0, 2, 999),
+                           [0.0, -0.0, 1e-30, 7.9, 8.5, 30.0]]).astype(np.float32)
+    mb = ModelBuilder()
+    sg = mb.subgraph("main")
+    n = bias.size
+    x = sg.tensor("x", [1, 1], "FLOAT32")
+    wf = sg.tensor("wf", [n, 1], "FLOAT32", data=np.zeros((n, 1), np.float32))
+    wt = sg.tensor("wt", [n, 1], "FLOAT32", data=np.ones((n, 1), np.float32))
+    b = sg.tensor("b", [n], "FLOAT32", data=bias)
+    state = sg.tensor("state", [1, n], "FLOAT32", is_variable=True)
+    y = sg.tensor("y", [1, n], "FLOAT32")
+    sg.operator("SVDF", [x, wf, wt, b, state], [y],
+                {"rank": 1, "fused_activation_function": "TANH"})
+    sg.inputs, sg.outputs = [x], [y]
+    model = mb.build()
+    ref = runtime.Interpreter.from_bytes(model, arena_size=1 << 20)
+    ref.set_input(np.ones((1, 1), np.float32), 0)
+    ref.invoke()
+    theirs = np.array(ref.get_output(0)).reshape(-1)
+    np.testing.assert_array_equal(activation_val_float(bias, "TANH"), theirs)
+    it = ours(model, "tflm")
+    _feed(it, it.get_input_details(), [np.ones((1, 1), np.float32)])
+    it.invoke()
+    np.testing.assert_array_equal(it.get_tensor(it.get_output_details()[0]["index"])[0], theirs)
+    correctly_rounded = np.tanh(bias.astype(np.float64)).astype(np.float32)
+    if tflite_ref.quant.libm_available():  # else the NumPy fallback is all we have
+        assert np.count_nonzero(correctly_rounded != theirs) > 0  # why not NumPy's tanh
+
+
 # =============================================================================================
 # The shared corpus's recurrent models, whole (runtimes in a child process: tests/native.py)
 # =============================================================================================
@@ -1207,4 +1279,4 @@ def test_real_model(model_id: str) -> None:
             mine = it.get_tensor(ti)
             assert_tensor_matches(mine, theirs.reshape(mine.shape),
                                   f"{model_id} vs {runtime}: tensor {ti} {sg.tensors[ti].name!r}",
-                                  rtol=1e-3, magnitude_relative=True)
+                                  rtol=0.0, atol=0.0)

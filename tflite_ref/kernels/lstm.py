@@ -16,12 +16,22 @@ The LSTM cell, per time step (``⊙`` element-wise, ``σ`` sigmoid, ``g`` the fu
 slots follow ``lstm_shared.h``: weights W (1-4) and R (5-8) in the order input, forget, cell,
 output gate; peepholes P (9-11); biases (12-15); projection (16, 17); layer-norm coefficients
 (20-23).  Every batch row is independent, so the kernel runs all rows of a time step at once,
-and the input terms ``W·x`` of all steps are one GEMM before the (sequential) time loop.
+and the input terms ``W·x`` of all steps are computed before the (sequential) time loop.
 
-**Float32** follows LiteRT ``tflite/kernels/lstm_eval.cc`` ``EvalFloat`` (CIFG, peephole,
-layer norm, projection, diagonal recurrent weights) and TFLM ``micro/kernels/lstm_eval.h``
-(plain LSTM only).  Emulation difference (:attr:`LstmFloatData.hidden_activation`): LiteRT
-applies the fused activation to the cell state for ``h``, TFLM always ``tanh``.
+**Float32**, bit for bit with both runtimes (every tensor LiteRT shows, TFLM's outputs):
+:attr:`LstmFloatData.runtime` selects the arithmetic.
+
+* LiteRT ``tflite/kernels/lstm_eval.cc`` ``EvalFloat`` (CIFG, peephole, layer norm, projection,
+  diagonal recurrent weights): each matrix product is ``optimized_ops::FullyConnected``, i.e.
+  Eigen on the x86 build -- a GEMV per row for batch-major input (LiteRT steps its rows one at
+  a time), one GEMM per step for a time-major batch, whose order depends on the shape
+  (recurrent_float.py :func:`~tflite_ref.kernels.recurrent_float.eigen_product`); the gates
+  take Eigen's sigmoid (scalar lanes where the gate's scratch buffer is unaligned) and tanh.
+  The fused activation also turns the cell state into ``h``.
+* TFLM ``micro/kernels/lstm_eval.h`` ``LstmStep`` (plain LSTM only): two reference
+  FULLY_CONNECTEDs per gate (products in index order) added element-wise, sigmoid and tanh on
+  the C library's ``expf`` / ``tanhf``; ``h = tanh(c)·o`` whatever the fused activation
+  (:attr:`LstmFloatData.hidden_activation`).
 
 **Integer (8x8→16)**: int8 input, weights and output state, int16 cell state, int32 biases; the
 gate pre-activations are int16 in Q3.12 and the gates int16 in Q0.15.  The two runtimes are
@@ -71,8 +81,19 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import NDArray
 
-from tflite_ref.kernels.activations import SigmoidTanhData, logistic_int16, tanh_int16
+from tflite_ref.kernels.activations import (
+    SigmoidTanhData,
+    logistic_float32,
+    logistic_int16,
+    tanh_float32,
+    tanh_int16,
+)
 from tflite_ref.kernels.conv import hybrid_weights
+from tflite_ref.kernels.recurrent_float import (
+    c_clip,
+    eigen_product,
+    sequential_matmul,
+)
 from tflite_ref.kernels.registry import BuiltinOperator as Op
 from tflite_ref.kernels.registry import OpContext, register
 from tflite_ref.kernels.registry import TensorType as T
@@ -80,7 +101,6 @@ from tflite_ref.kernels.rnn import (
     HybridWeights,
     QuantizedRows,
     apply_activation_eigen,
-    apply_activation_float,
     batch_quantize_floats,
     check_activation_float,
     eigen_scalar_lanes,
@@ -359,17 +379,34 @@ def prepare_unidirectional_sequence_lstm(ctx: OpContext
 # =============================================================================================
 @dataclass(frozen=True, slots=True)
 class FloatGate:
-    input_weights: NDArray[np.float32]  # (n_input, n_cell), transposed for x @ W
-    recurrent_weights: NDArray[np.float32]  # (n_output, n_cell), or (n_cell,) diagonal
+    input_weights: NDArray[np.float32]  # (n_cell, n_input), row-major as the kernels read it
+    recurrent_weights: NDArray[np.float32]  # (n_cell, n_output), or (n_cell,) diagonal
     cell_weights: NDArray[np.float32] | None  # peephole
     layer_norm: NDArray[np.float32] | None
     bias: NDArray[np.float32]
     activation: str
-    aux_weights: NDArray[np.float32] | None = None  # (n_aux_input, n_cell), bidirectional
+    aux_weights: NDArray[np.float32] | None = None  # (n_cell, n_aux_input), bidirectional
+    # LiteRT: (n_batch, n_cell), where Eigen computes this gate's sigmoid with its scalar
+    # functor (see _scratch_scalar_lanes); None for other activations and for TFLM.
+    scalar_lanes: NDArray[np.bool_] | None = None
 
 
 @dataclass(frozen=True, slots=True)
 class LstmFloatData:
+    """A float LSTM cell and the runtime whose arithmetic it follows (``runtime``):
+
+    * ``"tflite"`` -- LiteRT ``lstm_eval.cc`` ``EvalFloat`` / ``LstmStepFloat``: gate = bias;
+      gate = Eigen(W·x) + gate (skipped for an all-zero input); the same for the aux input and
+      for R·h (``MatrixBatchVectorMultiplyAccumulate``, recurrent_float.py
+      :func:`~tflite_ref.kernels.recurrent_float.eigen_product`: a GEMV per row for batch-major
+      input, one GEMM per step for a time-major batch); gate += P⊙c; layer norm; Eigen's
+      sigmoid / tanh.  ``c = f·c; c += z·i``; ``h = o · act(c)``, projection
+      ``Eigen(W_p·h) + bias``.
+    * ``"tflm"`` -- TFLM ``lstm_eval.h`` ``LstmStep``: gate = (Σ_k x·W + b) + (Σ_k h·R + 0)
+      (two reference FULLY_CONNECTEDs, k in order), ``reference_ops::Logistic`` / ``Tanh`` on
+      the C library's ``expf`` / ``tanhf``; ``c = f·c; c = c + i·z``; ``h = tanh(c)·o``.
+    """
+
     shape: LstmShape
     slots: LstmSlots
     input_gate: FloatGate | None  # None: CIFG
@@ -378,11 +415,12 @@ class LstmFloatData:
     output_gate: FloatGate
     cell_clip: float
     proj_clip: float
-    projection_weights: NDArray[np.float32] | None  # (n_cell, n_output)
+    projection_weights: NDArray[np.float32] | None  # (n_output, n_cell)
     projection_bias: NDArray[np.float32] | None
     # The emulation difference: what turns the cell state into the hidden state.
     # LiteRT CalculateLstmOutputFloat: the fused activation; TFLM UpdateLstmHidden: tanh.
     hidden_activation: str
+    runtime: str = "tflite"  # whose float arithmetic: "tflite" (LiteRT) or "tflm"
 
 
 def _check_float_activation(ctx: OpContext) -> str:
@@ -402,12 +440,34 @@ def _check_float_activation(ctx: OpContext) -> str:
     return activation
 
 
+def _scratch_slot(shape: LstmShape, gate: str) -> int:
+    """Where LiteRT's EvalFloat and EvalHybrid put a gate in their scratch buffer: input,
+    cell, forget, output gate, n_cell·n_batch floats each (without the input gate under CIFG)."""
+    order = ("cell", "forget", "output") if shape.use_cifg else ("input", "cell", "forget",
+                                                                  "output")
+    return order.index(gate)
+
+
+def _scratch_scalar_lanes(shape: LstmShape, gate: str) -> NDArray[np.bool_]:
+    """Eigen's scalar lanes of one gate's sigmoid (see rnn.py :func:`eigen_scalar_lanes`; the
+    gate's scratch slot is the destination, LiteRT's arena aligns the buffer to 64 bytes):
+    time-major input activates a gate's whole buffer at once; batch-major runs one batch row
+    per call, at row offset ``b·n_cell`` in the buffer."""
+    size = shape.n_cell * shape.n_batch
+    base = _scratch_slot(shape, gate) * size
+    if shape.time_major:
+        return eigen_scalar_lanes(base, size).reshape(shape.n_batch, shape.n_cell)
+    return np.stack([eigen_scalar_lanes(base + b * shape.n_cell, shape.n_cell)
+                     for b in range(shape.n_batch)])
+
+
 def _prepare_float(ctx: OpContext, shape: LstmShape, sl: LstmSlots) -> LstmFloatData:
     for i in range(1, ctx.num_inputs):
         t = ctx.input(i)
         if t is not None and t.type != T.FLOAT32:
             ctx.fail(f"input {i} must be FLOAT32 in a float LSTM, not {t.type_name}")
     activation = _check_float_activation(ctx)
+    tflite = ctx.emulate == "tflite"
 
     def gate(name: str, act: str) -> FloatGate | None:
         if shape.use_cifg and name == "input":
@@ -421,30 +481,32 @@ def _prepare_float(ctx: OpContext, shape: LstmShape, sl: LstmSlots) -> LstmFloat
         if shape.n_aux_input:
             assert sl.aux_weights is not None
             aux = np.ascontiguousarray(_weights(ctx, sl.aux_weights + _GATE_INDEX[name],
-                                                f"aux-input-to-{name} weights").T, dtype=F32)
+                                                f"aux-input-to-{name} weights"), dtype=F32)
+        lanes = _scratch_scalar_lanes(shape, name) if tflite and act == "SIGMOID" else None
         return FloatGate(
-            np.ascontiguousarray(_weights(ctx, sl.input_weights(name), "weights").T, dtype=F32),
-            np.ascontiguousarray(rec.T if rec.ndim == 2 else rec, dtype=F32), cell, ln,
-            _weights(ctx, sl.bias(name), f"{name} gate bias").astype(F32), act, aux)
+            np.ascontiguousarray(_weights(ctx, sl.input_weights(name), "weights"), dtype=F32),
+            np.ascontiguousarray(rec, dtype=F32), cell, ln,
+            _weights(ctx, sl.bias(name), f"{name} gate bias").astype(F32), act, aux, lanes)
 
     proj_w = proj_b = None
     if shape.use_projection:
-        proj_w = np.ascontiguousarray(_weights(ctx, sl.projection_weights, "projection").T,
+        proj_w = np.ascontiguousarray(_weights(ctx, sl.projection_weights, "projection"),
                                       dtype=F32)
         if ctx.input(sl.projection_bias) is not None:
             proj_b = _weights(ctx, sl.projection_bias, "projection bias").astype(F32)
     forget, cell, output = gate("forget", "SIGMOID"), gate("cell", activation), gate(
         "output", "SIGMOID")
     assert forget is not None and cell is not None and output is not None
-    hidden_activation = activation if ctx.emulate == "tflite" else "TANH"
+    hidden_activation = activation if tflite else "TANH"
     return LstmFloatData(shape, sl, gate("input", "SIGMOID"), forget, cell, output,
                          float(F32(ctx.options.get("cell_clip", 0.0))),
                          float(F32(ctx.options.get("proj_clip", 0.0))), proj_w, proj_b,
-                         hidden_activation)
+                         hidden_activation, ctx.emulate)
 
 
 def _mean_stddev_normalization(v: NDArray[np.float32]) -> NDArray[np.float32]:
-    """portable_tensor_utils.cc PortableMeanStddevNormalization, per row, in float32."""
+    """portable_tensor_utils.cc PortableMeanStddevNormalization, per row, in float32 (the SSE
+    build's ``MeanStddevNormalization`` is the portable one)."""
     n = F32(v.shape[-1])
     mean = np.cumsum(v, axis=-1, dtype=F32)[..., -1:] / n
     diff = (v - mean).astype(F32)
@@ -454,67 +516,155 @@ def _mean_stddev_normalization(v: NDArray[np.float32]) -> NDArray[np.float32]:
     return out
 
 
-def _float_gate(g: FloatGate, x_term: NDArray[np.float32], h: NDArray[np.float32],
-                c: NDArray[np.float32]) -> NDArray[np.float32]:
-    """lstm_eval.cc CalculateLstmGateFloat: bias (not with layer norm) + W·x (+ W_aux·aux)
-    + R·h + P⊙c, layer norm, activation.  ``x_term`` holds everything before R·h."""
-    if g.recurrent_weights.ndim == 1:  # diagonal recurrent weights
+# -- LiteRT: lstm_eval.cc EvalFloat -------------------------------------------------------------
+def _litert_product(data: LstmFloatData, matrix: NDArray[np.float32],
+                    vectors: NDArray[np.float32], result: NDArray[np.float32]
+                    ) -> NDArray[np.float32]:
+    """lstm_eval.cc's ``MatrixBatchVectorMultiplyAccumulate(matrix, vector, result, output)``:
+    ``output = Eigen(matrix · vector) + result``.  A time-major step passes all batch rows at
+    once (a GEMM); batch-major input is stepped one row at a time (GEMVs)."""
+    prod = eigen_product(matrix, vectors, batched=data.shape.time_major)
+    return np.asarray(prod + result, dtype=F32)
+
+
+def _zero_rows(data: LstmFloatData, v: NDArray[np.float32]) -> NDArray[np.bool_]:
+    """LstmStepFloat's ``IsZeroVector`` over what one call sees, for rows (..., B, K): the whole
+    step of a time-major input, each row of a batch-major one; shape (..., B, 1)."""
+    zero_row: NDArray[np.bool_] = ~np.any(v, axis=-1, keepdims=True)
+    if data.shape.time_major:
+        return np.broadcast_to(np.all(zero_row, axis=-2, keepdims=True), zero_row.shape)
+    return zero_row
+
+
+def _litert_input_terms(data: LstmFloatData, g: FloatGate | None, xs: NDArray[np.float32],
+                        aux: NDArray[np.float32] | None) -> NDArray[np.float32] | None:
+    """CalculateLstmGateFloat up to the recurrent product, for every step at once (each step's
+    terms depend on that step's input only): ``gate = bias`` (0 with layer norm), then
+    ``+= W·x`` and ``+= W_aux·aux`` unless that input is all zeros (``IsZeroVector``)."""
+    if g is None:
+        return None
+    start = np.zeros_like(g.bias) if g.layer_norm is not None else g.bias
+    acc = np.broadcast_to(start, xs.shape[:-1] + start.shape).astype(F32)
+    acc = np.where(_zero_rows(data, xs), acc, _litert_product(data, g.input_weights, xs, acc))
+    if g.aux_weights is not None and aux is not None:
+        acc = np.where(_zero_rows(data, aux), acc,
+                       _litert_product(data, g.aux_weights, aux, acc))
+    return np.asarray(acc, dtype=F32)
+
+
+def _litert_gate(data: LstmFloatData, g: FloatGate, x_term: NDArray[np.float32],
+                 h: NDArray[np.float32], c: NDArray[np.float32]) -> NDArray[np.float32]:
+    """CalculateLstmGateFloat after the input products: ``+= R·h`` (diagonal: ``VectorBatchVector
+    CwiseProductAccumulate``), ``+= P⊙c``, layer norm (normalise, × coefficients, + bias),
+    ``ApplyActivationToVector`` (Eigen's sigmoid / tanh)."""
+    if g.recurrent_weights.ndim == 1:
         acc = x_term + g.recurrent_weights * h
     else:
-        acc = x_term + h @ g.recurrent_weights
+        acc = _litert_product(data, g.recurrent_weights, h, x_term)
     if g.cell_weights is not None:
         acc = acc + g.cell_weights * c
     if g.layer_norm is not None:
-        acc = _mean_stddev_normalization(acc.astype(F32)) * g.layer_norm + g.bias
-    return apply_activation_float(acc.astype(F32), g.activation)
+        acc = _mean_stddev_normalization(np.asarray(acc, dtype=F32)) * g.layer_norm + g.bias
+    return apply_activation_eigen(np.asarray(acc, dtype=F32), g.activation, g.scalar_lanes)
 
 
-def _float_input_terms(g: FloatGate | None, xs: NDArray[np.float32],
-                       aux: NDArray[np.float32] | None) -> np.ndarray | None:
+def _litert_step(data: LstmFloatData, x_terms: list[NDArray[np.float32] | None],
+                 h: NDArray[np.float32], c: NDArray[np.float32]
+                 ) -> tuple[NDArray[np.float32], NDArray[np.float32]]:
+    """LstmStepFloat: input, forget, cell gate; UpdateLstmCellFloat; output gate;
+    CalculateLstmOutputFloat.  Returns the new (h, c)."""
+    inp = None
+    if data.input_gate is not None:
+        inp = _litert_gate(data, data.input_gate, x_terms[0], h, c)  # type: ignore[arg-type]
+    forget = _litert_gate(data, data.forget_gate, x_terms[1], h, c)  # type: ignore[arg-type]
+    cell_in = _litert_gate(data, data.cell_gate, x_terms[2], h, c)  # type: ignore[arg-type]
+    # UpdateLstmCellFloat: c = f·c (VectorVectorCwiseProduct); c += z·i (… Accumulate), with
+    # i = 1 − f under CIFG (Sub1Vector); CwiseClipping.
+    new_c = forget * c
+    new_c = new_c + cell_in * (F32(1) - forget if inp is None else inp)
+    if data.cell_clip > 0:
+        new_c = c_clip(new_c, data.cell_clip)
+    new_c = np.asarray(new_c, dtype=F32)
+    o = _litert_gate(data, data.output_gate, x_terms[3], h, new_c)  # type: ignore[arg-type]
+    # CalculateLstmOutputFloat: scratch = act(c); scratch = o·scratch; projection:
+    # out = Eigen(W_p·scratch) + (bias or 0), clipped.
+    hidden = o * apply_activation_eigen(new_c, data.hidden_activation)
+    if data.projection_weights is not None:
+        start = (np.zeros(data.shape.n_output, F32) if data.projection_bias is None
+                 else data.projection_bias)
+        hidden = _litert_product(data, data.projection_weights, np.asarray(hidden, dtype=F32),
+                                 np.broadcast_to(start, hidden.shape[:-1] + start.shape))
+        if data.proj_clip > 0:
+            hidden = c_clip(hidden, data.proj_clip)
+    return np.asarray(hidden, dtype=F32), new_c
+
+
+# -- TFLM: lstm_eval.h LstmStep<float, float, float, float> ------------------------------------
+# lstm_eval.cc Sigmoid / Tanh (float) run reference_ops::Logistic / Tanh in place: the float
+# LOGISTIC and TANH kernels (on the C library's expf / tanhf), which read no prepared data.
+_FLOAT_ACTIVATION = SigmoidTanhData(None, 0, 0)
+
+
+def _tflm_input_terms(g: FloatGate | None, xs: NDArray[np.float32]
+                      ) -> NDArray[np.float32] | None:
+    """The input FULLY_CONNECTED of CalculateLstmGate for every step at once:
+    ``(Σ_k x·W) + b``."""
     if g is None:
         return None
-    term = (xs @ g.input_weights).astype(F32)
-    if g.layer_norm is None:
-        term = (g.bias + term).astype(F32)
-    if g.aux_weights is not None and aux is not None:
-        term = (term + aux @ g.aux_weights).astype(F32)
-    return term
+    return np.asarray(sequential_matmul(g.input_weights, xs) + g.bias, dtype=F32)
+
+
+def _tflm_gate(g: FloatGate, x_term: NDArray[np.float32], h: NDArray[np.float32]
+               ) -> NDArray[np.float32]:
+    """CalculateLstmGate: the recurrent FULLY_CONNECTED (no bias: ``total + 0.f``), added
+    element-wise to the input one (AddElementWise), then Sigmoid or Tanh."""
+    rec = sequential_matmul(g.recurrent_weights, h) + F32(0)
+    acc = np.asarray(x_term + rec, dtype=F32)
+    kernel = logistic_float32 if g.activation == "SIGMOID" else tanh_float32
+    return np.asarray(kernel(_FLOAT_ACTIVATION, acc), dtype=F32)
+
+
+def _tflm_step(data: LstmFloatData, x_terms: list[NDArray[np.float32] | None],
+               h: NDArray[np.float32], c: NDArray[np.float32]
+               ) -> tuple[NDArray[np.float32], NDArray[np.float32]]:
+    """LstmStep: forget, input, cell gate; UpdateLstmCell (``c = f·c``, ``c = c + i·z``,
+    Clipping); output gate; UpdateLstmHidden (``h = tanh(c)·o``)."""
+    assert data.input_gate is not None  # TFLM has no CIFG
+    forget = _tflm_gate(data.forget_gate, x_terms[1], h)  # type: ignore[arg-type]
+    inp = _tflm_gate(data.input_gate, x_terms[0], h)  # type: ignore[arg-type]
+    cell_in = _tflm_gate(data.cell_gate, x_terms[2], h)  # type: ignore[arg-type]
+    new_c = np.asarray(forget * c, dtype=F32)
+    new_c = np.asarray(new_c + inp * cell_in, dtype=F32)
+    if data.cell_clip > 0:
+        new_c = c_clip(new_c, data.cell_clip)
+    o = _tflm_gate(data.output_gate, x_terms[3], h)  # type: ignore[arg-type]
+    return np.asarray(tanh_float32(_FLOAT_ACTIVATION, new_c) * o, dtype=F32), new_c
 
 
 def _float_lstm_pass(data: LstmFloatData, xs: NDArray[np.float32],
                      aux: NDArray[np.float32] | None, h_state: np.ndarray, c_state: np.ndarray,
                      reverse: bool = False) -> NDArray[np.float32]:
-    """lstm_eval.cc EvalFloat / LstmStepFloat over time-major ``xs`` (time, batch, input);
+    """EvalFloat (LiteRT) / EvalLstm (TFLM) over time-major ``xs`` (time, batch, input);
     ``reverse`` runs the steps last to first (``forward_sequence = false``).  The states are
-    updated in place; returns the hidden state of every step, time-major."""
+    updated in place; returns the hidden state of every step, time-major.  Every batch row is
+    independent in both runtimes' arithmetic, so a step runs all rows at once."""
     sh = data.shape
-    h = state_view(h_state, (sh.n_batch, sh.n_output))
-    c = state_view(c_state, (sh.n_batch, sh.n_cell))
+    h_view = state_view(h_state, (sh.n_batch, sh.n_output))
+    c_view = state_view(c_state, (sh.n_batch, sh.n_cell))
     gates = (data.input_gate, data.forget_gate, data.cell_gate, data.output_gate)
-    x_terms = [_float_input_terms(g, xs, aux) for g in gates]
+    if data.runtime == "tflite":
+        x_terms = [_litert_input_terms(data, g, xs, aux) for g in gates]
+        step = _litert_step
+    else:
+        x_terms = [_tflm_input_terms(g, xs) for g in gates]
+        step = _tflm_step
+    h, c = h_view.copy(), c_view.copy()
     out = np.empty((sh.n_time, sh.n_batch, sh.n_output), dtype=F32)
-    steps = range(sh.n_time - 1, -1, -1) if reverse else range(sh.n_time)
-    for t in steps:  # the recurrence is sequential in time
-        forget = _float_gate(data.forget_gate, x_terms[1][t], h, c)  # type: ignore[index]
-        if data.input_gate is None:
-            inp = (F32(1) - forget).astype(F32)  # CIFG: Sub1Vector
-        else:
-            inp = _float_gate(data.input_gate, x_terms[0][t], h, c)  # type: ignore[index]
-        cell_in = _float_gate(data.cell_gate, x_terms[2][t], h, c)  # type: ignore[index]
-        new_c = (forget * c + inp * cell_in).astype(F32)
-        if data.cell_clip > 0:
-            new_c = np.clip(new_c, F32(-data.cell_clip), F32(data.cell_clip))
-        c[...] = new_c
-        o = _float_gate(data.output_gate, x_terms[3][t], h, c)  # type: ignore[index]
-        hidden = (o * apply_activation_float(c.copy(), data.hidden_activation)).astype(F32)
-        if data.projection_weights is not None:
-            hidden = (hidden @ data.projection_weights).astype(F32)
-            if data.projection_bias is not None:
-                hidden = (data.projection_bias + hidden).astype(F32)
-            if data.proj_clip > 0:
-                hidden = np.clip(hidden, F32(-data.proj_clip), F32(data.proj_clip))
-        h[...] = hidden
-        out[t] = hidden
+    for t in (range(sh.n_time - 1, -1, -1) if reverse else range(sh.n_time)):
+        h, c = step(data, [None if x is None else x[t] for x in x_terms], h, c)
+        out[t] = h
+    h_view[...] = h
+    c_view[...] = c
     return out
 
 
@@ -536,7 +686,6 @@ def unidirectional_sequence_lstm_float32(data: LstmFloatData | LstmHybridData,
     out = _float_lstm_pass(data, xs, None, inputs[sl.output_state - 1],  # type: ignore[arg-type]
                            inputs[sl.cell_state - 1])  # type: ignore[arg-type]
     return _from_time_major(sh, out)
-
 
 # =============================================================================================
 # Hybrid: float activations and states, int8 weights (LiteRT only)
@@ -585,26 +734,6 @@ class LstmHybridData:
     # multiplies the output gate by what its scratch buffer holds: the cell gate z (the same
     # buffer).  h = o ⊙ z instead of o ⊙ c -- reproduced, as LiteRT computes it.
     hidden_from_cell_gate: bool
-
-
-def _hybrid_scratch_slot(shape: LstmShape, gate: str) -> int:
-    """EvalHybrid's scratch buffer: input, cell, forget, output gate (n_cell·n_batch floats
-    each; without the input gate under CIFG)."""
-    order = ("cell", "forget", "output") if shape.use_cifg else ("input", "cell", "forget",
-                                                                  "output")
-    return order.index(gate)
-
-
-def _hybrid_scalar_lanes(shape: LstmShape, gate: str) -> NDArray[np.bool_]:
-    """Eigen's scalar lanes of one gate (see :func:`eigen_scalar_lanes`): time-major input
-    activates a gate's whole buffer at once; batch-major runs one batch row per call, at row
-    offset ``b·n_cell`` in the buffer."""
-    size = shape.n_cell * shape.n_batch
-    base = _hybrid_scratch_slot(shape, gate) * size
-    if shape.time_major:
-        return eigen_scalar_lanes(base, size).reshape(shape.n_batch, shape.n_cell)
-    return np.stack([eigen_scalar_lanes(base + b * shape.n_cell, shape.n_cell)
-                     for b in range(shape.n_batch)])
 
 
 def _prepare_hybrid(ctx: OpContext, shape: LstmShape, sl: LstmSlots = UNIDIRECTIONAL
@@ -666,7 +795,7 @@ def _prepare_hybrid(ctx: OpContext, shape: LstmShape, sl: LstmSlots = UNIDIRECTI
         return HybridGate(
             HybridWeights.of(ctx, sl.input_weights(name), f"input-to-{name} weights",
                              asymmetric), aux, rec, diag, cell, ln, bias, act,
-            _hybrid_scalar_lanes(shape, name) if act == "SIGMOID" else None)
+            _scratch_scalar_lanes(shape, name) if act == "SIGMOID" else None)
 
     proj_w = proj_b = None
     if shape.use_projection:
@@ -695,7 +824,7 @@ def _hybrid_input_terms(g: HybridGate | None, qx: QuantizedRows | None,
         acc = g.input_weights.accumulate(acc, qx)
     if qaux is not None and g.aux_weights is not None:
         acc = g.aux_weights.accumulate(acc, qaux)
-    return acc
+    return np.asarray(acc, dtype=F32)
 
 
 def _hybrid_gate(g: HybridGate, x_term: NDArray[np.float32], hq: QuantizedRows | None,

@@ -6,10 +6,11 @@ The shared pieces (used by ``svdf.py`` and ``lstm.py`` too):
   hands each variable to the kernel as a writable array that it keeps between invokes, so a
   kernel updates its state **in place** (``state[...] = new``); :func:`state_view` reshapes such
   an array without ever copying it, so an in-place write cannot silently go to a temporary.
-* :func:`apply_activation_float` -- ``tensor_utils::ApplyActivationToVector`` (LiteRT
-  ``tflite/kernels/internal/tensor_utils.h``) and TFLM ``ActivationValFloat``
-  (``micro/kernels/activation_utils.h``): unlike a conv's fused activation these also apply
-  TANH, SIGN_BIT and SIGMOID.
+* :func:`apply_activation_float` -- a fused activation element-wise in float32 (unlike a conv's
+  fused activation it also applies TANH, SIGN_BIT and SIGMOID), and :func:`apply_activation_eigen`,
+  ``tensor_utils::ApplyActivationToVector`` (LiteRT ``tflite/kernels/internal/tensor_utils.h``)
+  with Eigen's tanh and sigmoid.  TFLM's ``ActivationValFloat`` is recurrent_float.py's
+  :func:`~tflite_ref.kernels.recurrent_float.activation_val_float`.
 * :func:`exact_int_matmul` -- an integer matrix product through float64 BLAS, exact while every
   partial sum stays below 2^53 (int8/int16 operands: always).
 
@@ -24,10 +25,11 @@ The shared pieces (used by ``svdf.py`` and ``lstm.py`` too):
 RNN / UNIDIRECTIONAL_SEQUENCE_RNN (LiteRT ``tflite/kernels/basic_rnn.cc``,
 ``unidirectional_sequence_rnn.cc``, ``internal/kernel_utils.cc`` ``RnnBatchStep``; TFLM has
 neither op): ``h_t = act(W·x_t + R·h_{t-1} + b)``; the output is ``h_t`` and ``h_t`` is
-written back into the hidden-state variable.  Float32, and hybrid (int8 or uint8 weights, float
-input, state and output): ``out = bias; out += fl(Σ q_x·W)·(s_x·s_W);
+written back into the hidden-state variable.  Float32 (``out = bias; out += W·x; out += R·h;
+act`` with ``tensor_utils``' float products, :func:`_rnn_steps`), and hybrid (int8 or uint8
+weights, float input, state and output): ``out = bias; out += fl(Σ q_x·W)·(s_x·s_W);
 out += fl(Σ q_h·R)·(s_h·s_R); act``, with ``x`` and ``h`` quantized per batch row
-(``asymmetric_quantize_inputs`` picks the quantizer).  LiteRT only.
+(``asymmetric_quantize_inputs`` picks the quantizer).  LiteRT only; both bit for bit.
 
 Eigen and the x86 SSE build: facts measured on ai-edge-litert 2.3.0 (x86-64), reproduced here.
 
@@ -60,6 +62,9 @@ from tflite_ref.kernels.conv import (
     sse_sign_wrap_correction,
     sse_sign_wrap_mask,
     symmetric_quantize_floats,
+)
+from tflite_ref.kernels.recurrent_float import (
+    neon_matrix_batch_vector_multiply_accumulate,
 )
 from tflite_ref.kernels.registry import BuiltinOperator as Op
 from tflite_ref.kernels.registry import OpContext, register
@@ -104,18 +109,18 @@ def apply_activation_float(x: NDArray[np.float32], activation: str) -> NDArray[n
     if activation == "NONE":
         return x
     if activation == "RELU":
-        return np.maximum(x, F32(0))
+        return np.asarray(np.maximum(x, F32(0)), dtype=F32)
     if activation == "RELU_N1_TO_1":
-        return np.clip(x, F32(-1), F32(1))
+        return np.asarray(np.clip(x, F32(-1), F32(1)), dtype=F32)
     if activation == "RELU6":
-        return np.clip(x, F32(0), F32(6))
+        return np.asarray(np.clip(x, F32(0), F32(6)), dtype=F32)
     if activation == "TANH":
         return np.tanh(x).astype(F32)
     if activation == "SIGN_BIT":  # std::signbit: 1 for negative numbers, -0.0 included
         return np.signbit(x).astype(F32)
     if activation == "SIGMOID":
         with np.errstate(over="ignore"):
-            return (F32(1) / (F32(1) + np.exp(-x))).astype(F32)
+            return np.asarray(F32(1) / (F32(1) + np.exp(-x)), dtype=F32)
     raise InternalError(f"unknown fused activation {activation!r}")  # prepare checked it
 
 
@@ -225,7 +230,7 @@ def check_activation_float(ctx: OpContext, activation: str) -> None:
 
 def state_view(state: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
     """``state`` seen with ``shape``, sharing its memory (writes update the variable tensor)."""
-    view = state.view()
+    view: np.ndarray = state.view()
     try:
         view.shape = shape  # raises instead of copying when no view is possible
     except AttributeError as exc:
@@ -372,8 +377,8 @@ def require_state(ctx: OpContext, i: int, what: str, *, variable: bool = True) -
 # =============================================================================================
 @dataclass(frozen=True, slots=True)
 class RnnData:
-    input_weights: NDArray[np.float32]  # (n_input, n_units): W transposed once for x @ W
-    recurrent_weights: NDArray[np.float32]  # (n_units, n_units), transposed
+    input_weights: NDArray[np.float32]  # (n_units, n_input), row-major as the kernel reads it
+    recurrent_weights: NDArray[np.float32]  # (n_units, n_units)
     bias: NDArray[np.float32]
     activation: str
     time_major: bool  # sequence op only
@@ -446,8 +451,8 @@ def _prepare_rnn_common(ctx: OpContext, sequence: bool) -> RnnData | RnnHybridDa
             HybridWeights.of(ctx, 1, "input weights", asymmetric),
             HybridWeights.of(ctx, 2, "recurrent weights", asymmetric),
             b_data.astype(F32), activation, asymmetric, time_major, sequence, batch, units)
-    return RnnData(np.ascontiguousarray(w_data.T, dtype=F32),
-                   np.ascontiguousarray(r_data.T, dtype=F32), b_data.astype(F32), activation,
+    return RnnData(np.ascontiguousarray(w_data, dtype=F32),
+                   np.ascontiguousarray(r_data, dtype=F32), b_data.astype(F32), activation,
                    time_major, sequence, batch, units)
 
 
@@ -467,15 +472,20 @@ def _rnn_steps(data: RnnData, xs: NDArray[np.float32], state: NDArray[np.float32
                ) -> NDArray[np.float32]:
     """``RnnBatchStep`` over ``xs`` of shape (time, batch, input); updates ``state`` in place.
 
-    kernel_utils.cc: ``out = bias; out += W·x; out += R·h; out = act(out); h = out``.  The input
-    term of every step is one GEMM up front (it does not depend on the state).
+    kernel_utils.cc: ``out = bias`` (VectorBatchVectorAssign); ``out += W·x``; ``out += R·h``
+    (``tensor_utils::MatrixBatchVectorMultiplyAccumulate``: the x86 build's NEON_2_SSE lanes,
+    recurrent_float.py :func:`neon_matrix_batch_vector_multiply_accumulate`); ``out = act(out)``
+    (Eigen's tanh); ``h = out``.  The first two terms of every step are computed up front (they
+    do not depend on the state).  Bit for bit with LiteRT.
     """
-    input_terms = xs @ data.input_weights  # (time, batch, units)
+    input_terms = neon_matrix_batch_vector_multiply_accumulate(  # (time, batch, units)
+        data.input_weights, xs, data.bias)
     outputs = np.empty_like(input_terms)
     h = state_view(state, (data.batch, data.units))
     for t in range(xs.shape[0]):  # the recurrence is sequential in time
-        acc = (data.bias + input_terms[t]) + h @ data.recurrent_weights
-        h[...] = apply_activation_eigen(acc.astype(F32), data.activation)
+        acc = neon_matrix_batch_vector_multiply_accumulate(data.recurrent_weights, h,
+                                                           input_terms[t])
+        h[...] = apply_activation_eigen(acc, data.activation)
         outputs[t] = h
     return outputs
 

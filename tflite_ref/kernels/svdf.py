@@ -17,6 +17,18 @@ per filter, oldest first):
 The state array is **updated in place** (the interpreter keeps it between invokes;
 ``Interpreter.reset_all_variables()`` restores its initial value).
 
+Float path, bit for bit with both runtimes (the emulation difference is
+:attr:`SvdfData.runtime`; recurrent_float.py has the sums):
+
+* LiteRT (``reference/svdf.h`` ``EvalFloatSVDF``): step 2 adds
+  ``tensor_utils::MatrixBatchVectorMultiplyAccumulate`` into a cleared row -- on the x86 build
+  NEON_2_SSE's four lanes, summed left to right, then the tail; steps 3-4 are
+  ``ApplyTimeWeightsBiasAndActivation``: the NEON dot product per filter, the NEON reduction
+  over the rank, ``+ bias``, Eigen's activation (its own tanh).
+* TFLM (``svdf_common.cc`` ``EvalFloatSvdfReference``): every sum is a plain loop in index
+  order; the output starts from the bias and adds the rank's terms; ``ActivationValFloat``
+  takes TANH from the C library's ``tanhf``.
+
 Integer path (int8 input, int16 -- or in TFLM int8 -- state; doc §2.20): step 2 is
 ``clamp_T(MBQM(Σ wf·(x − z_in), eff1))`` with ``eff1 = s_in·s_wf / s_state``;
 step 4 is ``clamp8(MBQM(bias + Σ scratch, eff2) + z_out)`` with ``eff2 = s_state·s_wt / s_out``
@@ -52,13 +64,19 @@ import numpy as np
 from numpy.typing import NDArray
 
 from tflite_ref.kernels.conv import hybrid_refused_by_tflm, hybrid_weights
+from tflite_ref.kernels.recurrent_float import (
+    activation_val_float,
+    neon_matrix_batch_vector_multiply_accumulate,
+    neon_reduction_sum,
+    neon_vector_vector_dot,
+    sequential_matmul,
+)
 from tflite_ref.kernels.registry import BuiltinOperator as Op
 from tflite_ref.kernels.registry import OpContext, register
 from tflite_ref.kernels.registry import TensorType as T
 from tflite_ref.kernels.rnn import (
     HybridWeights,
     apply_activation_eigen,
-    apply_activation_float,
     batch_quantize_floats,
     check_activation_float,
     exact_int_matmul,
@@ -70,7 +88,7 @@ from tflite_ref.kernels.rnn import (
 from tflite_ref.quant.fixedpoint import multiply_by_quantized_multiplier, wrap_int32
 from tflite_ref.quant.multipliers import quantize_multiplier
 
-__all__ = ["SvdfData", "SvdfHybridData", "neon_dot", "neon_sum", "prepare_svdf"]
+__all__ = ["SvdfData", "SvdfHybridData", "prepare_svdf"]
 
 F32 = np.float32
 
@@ -82,7 +100,9 @@ class SvdfData:
     num_units: int
     rank: int
     memory: int
-    weights_feature: np.ndarray  # (input_size, num_filters): float32, or int8 as float64
+    # float: (num_filters, input_size) float32, row-major as the kernels read it; integer:
+    # (input_size, num_filters), int8 values as float64 for an exact BLAS product
+    weights_feature: np.ndarray
     weights_time: np.ndarray  # (num_filters, memory): float32 or int64
     bias: np.ndarray | None  # (num_units,) float32 or int64
     activation: str  # float path only
@@ -96,6 +116,9 @@ class SvdfData:
     shift_1: int = 0
     multiplier_2: int = 0  # state · wt -> output
     shift_2: int = 0
+    # Whose float arithmetic (float path): "tflite" (LiteRT: NEON_2_SSE lanes, Eigen's
+    # activations) or "tflm" (reference loops, the C library's tanhf).
+    runtime: str = "tflite"
 
 
 def _effective_scale(a: float, b: float, c: float, arithmetic: str) -> float:
@@ -163,8 +186,9 @@ def prepare_svdf(ctx: OpContext) -> SvdfData | SvdfHybridData:
                 ctx.fail(f"{what} must be FLOAT32 in a float SVDF, not {t.type_name}")
         check_activation_float(ctx, activation)
         return SvdfData(batch, num_filters, num_units, rank, memory,
-                        np.ascontiguousarray(wf_data.T, dtype=F32), wt_data.astype(F32),
-                        None if bias_data is None else bias_data.astype(F32), activation)
+                        np.ascontiguousarray(wf_data, dtype=F32), wt_data.astype(F32),
+                        None if bias_data is None else bias_data.astype(F32), activation,
+                        runtime=ctx.emulate)
     return _prepare_svdf_integer(ctx, rank, activation, batch, num_filters, num_units, memory,
                                  wf_data, wt_data, bias_data)
 
@@ -259,36 +283,6 @@ def _prepare_svdf_hybrid(ctx: OpContext, rank: int, activation: str, batch: int,
                           hybrid_float_tensor(ctx, 3, "bias"), activation, asymmetric)
 
 
-def neon_dot(a: NDArray[np.float32], b: NDArray[np.float32]) -> NDArray[np.float32]:
-    """``NeonVectorVectorDotProduct`` along the last axis, as the x86 build (NEON_2_SSE) runs
-    it: four float32 lanes accumulate ``lane += a·b`` (a multiply, then an add) over the full
-    blocks of 4, the lanes are summed left to right, then the tail is added in order."""
-    n = a.shape[-1]
-    body = n - n % 4
-    lanes = np.zeros(np.broadcast_shapes(a.shape[:-1], b.shape[:-1]) + (4,), F32)
-    for k in range(0, body, 4):  # memory_size / 4 blocks
-        lanes = lanes + a[..., k:k + 4] * b[..., k:k + 4]
-    acc = ((lanes[..., 0] + lanes[..., 1]) + lanes[..., 2]) + lanes[..., 3]
-    for k in range(body, n):
-        acc = acc + a[..., k] * b[..., k]
-    out: NDArray[np.float32] = acc.astype(F32)
-    return out
-
-
-def neon_sum(a: NDArray[np.float32]) -> NDArray[np.float32]:
-    """``NeonReductionSumVector`` (float) along the last axis: the lanes of :func:`neon_dot`."""
-    n = a.shape[-1]
-    body = n - n % 4
-    lanes = np.zeros(a.shape[:-1] + (4,), F32)
-    for k in range(0, body, 4):
-        lanes = lanes + a[..., k:k + 4]
-    acc = ((lanes[..., 0] + lanes[..., 1]) + lanes[..., 2]) + lanes[..., 3]
-    for k in range(body, n):
-        acc = acc + a[..., k]
-    out: NDArray[np.float32] = acc.astype(F32)
-    return out
-
-
 def _shift_state(data: SvdfData | SvdfHybridData, state: np.ndarray) -> np.ndarray:
     """View the state as (batch, filters, memory) and drop each filter's oldest activation."""
     s = state_view(state, (data.batch, data.num_filters, data.memory))
@@ -308,28 +302,57 @@ def _svdf_hybrid(data: SvdfHybridData, x: NDArray[np.float32], state: NDArray[np
         newest = data.weights_feature.accumulate(newest, batch_quantize_floats(rows,
                                                                                data.asymmetric))
     s[:, :, -1] = newest
-    scratch = neon_dot(data.weights_time, s)  # BatchVectorBatchVectorDotProduct per filter
-    out = neon_sum(scratch.reshape(data.batch, data.num_units, data.rank))
+    return _litert_time_weights_bias_activation(data, s)
+
+
+def _litert_time_weights_bias_activation(data: SvdfData | SvdfHybridData, s: NDArray[np.float32]
+                                         ) -> NDArray[np.float32]:
+    """svdf.h ApplyTimeWeightsBiasAndActivation: ``BatchVectorBatchVectorDotProduct`` per
+    filter (``NeonVectorVectorDotProduct``), ``ReductionSumVector`` over the rank
+    (``NeonReductionSumVector``), ``VectorBatchVectorAdd`` of the bias, Eigen's activation."""
+    scratch = neon_vector_vector_dot(data.weights_time, s)
+    out = neon_reduction_sum(scratch.reshape(data.batch, data.num_units, data.rank))
     if data.bias is not None:
-        out = out + data.bias  # VectorBatchVectorAdd
-    return apply_activation_eigen(out, data.activation)
+        out = out + data.bias
+    return apply_activation_eigen(np.asarray(out, dtype=F32), data.activation)
+
+
+def _tflm_time_weights_bias_activation(data: SvdfData, s: NDArray[np.float32]
+                                       ) -> NDArray[np.float32]:
+    """svdf_common.cc ApplyTimeWeightsBiasAndActivation (TFLM): per filter ``scratch = 0;
+    scratch += wt·state`` over the memory in order; ``out = bias``; ``out += scratch`` over the
+    rank in order; ``ActivationValFloat``."""
+    scratch: NDArray[np.float32] = np.zeros((data.batch, data.num_filters), F32)
+    for m in range(data.memory):
+        scratch = np.asarray(scratch + data.weights_time[:, m] * s[:, :, m], dtype=F32)
+    ranked = scratch.reshape(data.batch, data.num_units, data.rank)
+    assert data.bias is not None  # prepare refuses TFLM models without bias
+    out = np.broadcast_to(data.bias, (data.batch, data.num_units)).astype(F32)
+    for r in range(data.rank):
+        out = out + ranked[:, :, r]
+    return activation_val_float(np.asarray(out, dtype=F32), data.activation)
 
 
 @register(Op.SVDF, T.FLOAT32, prepare=prepare_svdf)
 def svdf_float32(data: SvdfData | SvdfHybridData, x: NDArray[np.float32], wf: np.ndarray,
                  wt: np.ndarray, bias: np.ndarray | None, state: NDArray[np.float32]
                  ) -> NDArray[np.float32]:
-    """reference_ops::EvalFloatSVDF (svdf.h) / TFLM EvalFloatSvdfReference; ``state`` is
-    updated in place.  Hybrid data: :func:`_svdf_hybrid`."""
+    """reference_ops::EvalFloatSVDF (LiteRT svdf.h) / EvalFloatSvdfReference (TFLM
+    svdf_common.cc); ``state`` is updated in place.  Hybrid data: :func:`_svdf_hybrid`.
+
+    The newest state column: LiteRT clears a scratch row and adds
+    ``tensor_utils::MatrixBatchVectorMultiplyAccumulate`` into it (the x86 build's NEON_2_SSE
+    lanes); TFLM sums ``dot_prod += w·x`` in order.  Both bit for bit."""
     if isinstance(data, SvdfHybridData):
         return _svdf_hybrid(data, x, state)
     s = _shift_state(data, state)
-    s[:, :, -1] = x.astype(F32) @ data.weights_feature
-    scratch = np.einsum("bfm,fm->bf", s, data.weights_time).astype(F32)
-    out = scratch.reshape(data.batch, data.num_units, data.rank).sum(axis=-1, dtype=F32)
-    if data.bias is not None:
-        out = out + data.bias
-    return apply_activation_float(out.astype(F32), data.activation)
+    rows = np.asarray(x, dtype=F32)
+    if data.runtime == "tflite":
+        s[:, :, -1] = neon_matrix_batch_vector_multiply_accumulate(
+            data.weights_feature, rows, np.zeros((data.batch, data.num_filters), F32))
+        return _litert_time_weights_bias_activation(data, s)
+    s[:, :, -1] = sequential_matmul(data.weights_feature, rows)
+    return _tflm_time_weights_bias_activation(data, s)
 
 
 @register(Op.SVDF, T.INT8, prepare=prepare_svdf)
