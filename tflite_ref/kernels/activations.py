@@ -38,7 +38,7 @@ import dataclasses
 import functools
 import math
 from dataclasses import dataclass
-from typing import Callable, Sequence
+from typing import Any, Callable, Sequence
 
 import numpy as np
 import numpy.typing as npt
@@ -101,7 +101,7 @@ from tflite_ref.quant.multipliers import (
 
 F32 = np.float32
 I64 = npt.NDArray[np.int64]
-_INT_DTYPES = {int(T.INT8): np.dtype(np.int8), int(T.UINT8): np.dtype(np.uint8),
+_INT_DTYPES: dict[int, np.dtype[Any]] = {int(T.INT8): np.dtype(np.int8), int(T.UINT8): np.dtype(np.uint8),
                int(T.INT16): np.dtype(np.int16)}
 TFLITE_ONLY = ("tflite",)
 
@@ -212,7 +212,8 @@ def _eigen_twoprod_low(x: npt.NDArray[np.float32], xx: npt.NDArray[np.float32]
     p = hi * lo + p
     p = lo * hi + p
     p = lo * lo + p
-    return p
+    low: npt.NDArray[np.float32] = np.asarray(p, dtype=np.float32)
+    return low
 
 
 def eigen_erfc(x: npt.NDArray[np.float32], scalar_lanes: npt.NDArray[np.bool_] | None = None
@@ -297,10 +298,10 @@ def relu_integer(data: ReluData, x: np.ndarray) -> np.ndarray:
     """reference_ops::ReluX (ReluParams) = TFLM ReluQuantized:
     ``clamp(z_out + MultiplyByQuantizedMultiplier(q − z_in, m, shift), lo, hi)``; TFLM's RELU6
     clamps ``q`` to ``[z_in, six]`` without rescaling."""
-    v = x.astype(np.int64)
+    v: npt.NDArray[np.int64] = x.astype(np.int64)
     if data.relu6_rescale == "requantize":
-        v = data.output_zero_point + multiply_by_quantized_multiplier(
-            v - data.input_zero_point, data.multiplier, data.shift)
+        v = data.output_zero_point + np.asarray(multiply_by_quantized_multiplier(
+            v - data.input_zero_point, data.multiplier, data.shift), dtype=np.int64)
     return np.clip(v, data.lo, data.hi).astype(data.dtype)
 
 
@@ -344,7 +345,7 @@ def prepare_leaky_relu(ctx: OpContext) -> LeakyReluData:
         _require_zero_points(ctx, "int16 LEAKY_RELU", input=z_in, output=z_out)
     # LeakyReluPrepare / TFLM CalculateOpDataLeakyRelu: (s_in · alpha) / s_out and s_in / s_out
     arithmetic = _scale_arithmetic(ctx)
-    m_alpha, s_alpha = quantize_multiplier(_real_multiplier(arithmetic, [s_in, alpha], s_out))
+    m_alpha, s_alpha = quantize_multiplier(_real_multiplier(arithmetic, [s_in, float(alpha)], s_out))
     m_id, s_id = quantize_multiplier(_real_multiplier(arithmetic, [s_in], s_out))
     return LeakyReluData(float(alpha), m_id, s_id, abs(m_alpha), s_alpha, m_alpha < 0, z_in,
                          z_out, _INT_DTYPES[x.type])
@@ -366,9 +367,10 @@ def leaky_relu_integer(data: LeakyReluData, x: np.ndarray) -> np.ndarray:
     identity = multiply_by_quantized_multiplier(v, data.multiplier_identity, data.shift_identity)
     scaled_alpha = multiply_by_quantized_multiplier(v, data.multiplier_alpha, data.shift_alpha)
     if data.negate_alpha:
-        scaled_alpha = -scaled_alpha  # type: ignore[operator]
+        scaled_alpha = -np.asarray(scaled_alpha)
     out = data.output_zero_point + np.where(v >= 0, identity, scaled_alpha)
-    return np.clip(out, *type_range(data.dtype)).astype(data.dtype)
+    result: np.ndarray = np.clip(out, *type_range(data.dtype)).astype(data.dtype)
+    return result
 
 
 # =============================================================================================
@@ -438,7 +440,8 @@ def prelu_integer(data: PreluData, x: np.ndarray, alpha: np.ndarray) -> np.ndarr
     negative = multiply_by_quantized_multiplier(wrap_int32(v * a), data.multiplier_2,
                                                 data.shift_2)
     out = np.where(v >= 0, positive, negative) + data.output_zero_point
-    return np.clip(out, *type_range(data.dtype)).astype(data.dtype)
+    result: np.ndarray = np.clip(out, *type_range(data.dtype)).astype(data.dtype)
+    return result
 
 
 # =============================================================================================
@@ -469,13 +472,13 @@ def prepare_hard_swish(ctx: OpContext) -> HardSwishData:
     arithmetic = _scale_arithmetic(ctx)
     hires_input_scale = F32(1.0 / 128.0) * F32(s_in)
     reluish_scale = F32(3.0) / F32(32768.0)
-    out_m32, out_exp = quantize_multiplier(_real_multiplier(arithmetic, [hires_input_scale],
-                                                            s_out))
+    out_m32, out_exp = quantize_multiplier(_real_multiplier(arithmetic,
+                                                            [float(hires_input_scale)], s_out))
     if out_exp > 0:
         ctx.fail(f"output scale {s_out} is too small for input scale {s_in} "
                  f"(output multiplier exponent {out_exp} > 0)")
-    relu_m32, relu_exp = quantize_multiplier(_real_multiplier(arithmetic, [hires_input_scale],
-                                                              float(reluish_scale)))
+    relu_m32, relu_exp = quantize_multiplier(_real_multiplier(
+        arithmetic, [float(hires_input_scale)], float(reluish_scale)))
     dtype = _INT_DTYPES[x.type]
     params = HardSwishData(z_in, z_out, int(downscale_int32_to_int16_multiplier(out_m32)),
                            out_exp, int(downscale_int32_to_int16_multiplier(relu_m32)),
@@ -492,7 +495,8 @@ def hard_swish_float32(data: HardSwishData, x: npt.NDArray[np.float32]
                        ) -> npt.NDArray[np.float32]:
     """reference_ops::HardSwish (float): ``x · min(6, max(0, x + 3)) / 6`` in that order."""
     relu6 = np.minimum(F32(6), np.maximum(F32(0), x + F32(3)))
-    return ((x * relu6) / F32(6)).astype(np.float32)
+    out: npt.NDArray[np.float32] = ((x * relu6) / F32(6)).astype(np.float32)
+    return out
 
 
 def _saturating_left_shift_int16(v: I64, amount: int) -> I64:
@@ -524,7 +528,8 @@ def hard_swish_reference(data: HardSwishData, x: np.ndarray) -> np.ndarray:
     preshift_output = np.where(product < 0, -((-product) >> 15), product >> 15)  # C `/ 2^15`
     out = np.asarray(rounding_divide_by_pot(preshift_output, -data.output_multiplier_exponent))
     out = np.asarray(wrap_int16(out + data.output_zero_point))  # `int16 += zero_point`
-    return np.clip(out, *type_range(data.dtype)).astype(data.dtype)
+    result: np.ndarray = np.clip(out, *type_range(data.dtype)).astype(data.dtype)
+    return result
 
 
 @register(Op.HARD_SWISH, T.UINT8, prepare=prepare_hard_swish, emulations=TFLITE_ONLY)
@@ -634,7 +639,8 @@ def _gemmlowp_int8_table(input_scale: float, input_zero_point: int, function: st
     else:
         y = np.asarray(rounding_divide_by_pot(tanh(x_q4, 4), 31 - 7))
     y = np.where(v <= -radius, -128, np.where(v >= radius, 127, y))
-    return np.clip(y, -128, 127).astype(np.int8)
+    out: npt.NDArray[np.int8] = np.clip(y, -128, 127).astype(np.int8)
+    return out
 
 
 def _prepare_sigmoid_tanh(ctx: OpContext, function: str) -> SigmoidTanhData:
@@ -939,7 +945,8 @@ def _softmax_int16(data: SoftmaxData, x: npt.NDArray[np.int16]) -> npt.NDArray[n
     scaled = np.asarray(multiply_by_quantized_multiplier(diff, data.input_multiplier,
                                                          data.input_left_shift))
     sym_scaled = np.clip(scaled + 32767, -32768, 32767).astype(np.int16)
-    exp_q015 = lut_lookup_int16(sym_scaled, data.exp_lut).astype(np.int64)  # type: ignore
+    assert data.exp_lut is not None and data.one_over_one_plus_x_lut is not None  # prepare's
+    exp_q015 = lut_lookup_int16(sym_scaled, data.exp_lut).astype(np.int64)
     sum_of_exps = np.asarray(wrap_int32(exp_q015.sum(axis=1, keepdims=True)))  # Q16.15
     headroom_plus_one = np.asarray(count_leading_zeros(sum_of_exps))
     shifted_sum = ((sum_of_exps << (headroom_plus_one - 1)) + (1 << 13)) >> 14
@@ -948,7 +955,8 @@ def _softmax_int16(data: SoftmaxData, x: npt.NDArray[np.int16]) -> npt.NDArray[n
                                        data.one_over_one_plus_x_lut).astype(np.int64)
     right_shift = 31 - headroom_plus_one
     result = (exp_q015 * reciprocal_q015 + (np.int64(1) << (right_shift - 1))) >> right_shift
-    return np.clip(result, 0, 32767).astype(np.int16).reshape(x.shape)
+    out: npt.NDArray[np.int16] = np.clip(result, 0, 32767).astype(np.int16).reshape(x.shape)
+    return out
 
 
 # =============================================================================================
@@ -994,7 +1002,9 @@ def log_softmax_float32(data: LogSoftmaxData, x: npt.NDArray[np.float32]
     rows = _rows(x)
     shifted = rows - rows.max(axis=1, keepdims=True)
     total = np.cumsum(libm_float("expf", np.exp, shifted), axis=1, dtype=np.float32)[:, -1:]
-    return (shifted - libm_float("logf", np.log, total)).astype(np.float32).reshape(x.shape)
+    out: npt.NDArray[np.float32] = (shifted - libm_float("logf", np.log, total)).astype(
+        np.float32).reshape(x.shape)
+    return out
 
 
 @register(Op.LOG_SOFTMAX, T.UINT8, prepare=prepare_log_softmax, emulations=TFLITE_ONLY)
@@ -1121,7 +1131,8 @@ def gelu_float32(data: LutData, x: npt.NDArray[np.float32]) -> npt.NDArray[np.fl
     with np.errstate(over="ignore", invalid="ignore"):
         if data.approximate:
             cube = v * (v * v)  # scalar_cube_op: a * (a * a)
-            inner = _K_SQRT_2_OVER_PI * (v + F32(0.044715) * cube)
+            inner = np.asarray(_K_SQRT_2_OVER_PI * (v + F32(0.044715) * cube),
+                               dtype=np.float32)  # float32 already: the stubs widen it
             factor = F32(1) + eigen_tanh(inner)
         else:
             # The tensor is one Eigen map from the start of its (aligned) arena buffer.
@@ -1201,4 +1212,5 @@ def l2_normalization_quantized(data: L2NormData, x: np.ndarray) -> np.ndarray:
         out = np.clip(128 + np.asarray(rescaled), 0, 255)
     else:
         out = np.clip(multiply_by_quantized_multiplier(diff, multiplier, shift + 7), -128, 127)
-    return out.astype(data.dtype).reshape(x.shape)
+    result: np.ndarray = out.astype(data.dtype).reshape(x.shape)
+    return result

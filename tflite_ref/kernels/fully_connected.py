@@ -452,9 +452,13 @@ def fully_connected_float32(data: FullyConnectedData | FullyConnectedHybridData,
     if data.depth == 0:
         return np.zeros(data.output_shape, np.float32)
     weights = data.weights if data.weights is not None else np.ascontiguousarray(filt.T)
-    offset = data.offset
-    if offset is None:  # a non-constant bias
-        offset = bias.astype(np.float32).reshape(-1) if bias is not None else np.float32(0)
+    offset: np.ndarray | np.float32
+    if data.offset is not None:
+        offset = data.offset
+    elif bias is not None:  # a non-constant bias
+        offset = bias.astype(np.float32).reshape(-1)
+    else:
+        offset = np.float32(0)
     acc = float32_dot_in_order(x.reshape(data.batches, data.depth), weights)
     acc += offset
     out: NDArray[np.float32] = np.clip(acc, data.act_min, data.act_max).astype(np.float32)
