@@ -2,10 +2,8 @@
 there, which needs TensorFlow and is run by hand) against the runtimes.
 
 - ``emulate="tflite"``: every subgraph-0 tensor LiteRT (``BUILTIN_REF``,
-  ``experimental_preserve_all_tensors``) exposes must equal ours -- integers exactly, floats within
-  1e-3 of the tensor's magnitude, as in ``test_models.py`` (bit for bit for the hybrid LSTM, whose
-  kernel reproduces LiteRT's float arithmetic) -- and the outputs again from a run without
-  ``preserve_all_tensors``.  LiteRT runs in a child process (``native.py``).
+  ``experimental_preserve_all_tensors``) exposes must equal ours, floats bit for bit as integers,
+  as in ``test_models.py`` -- and the outputs again from a run without ``preserve_all_tensors``.  LiteRT runs in a child process (``native.py``).
 - Stateful fixtures (a resource variable, LSTMs whose states are variable tensors) are invoked
   twice with the *same* input: the second output must differ from the first (the state carried
   over) and still match the runtime, in process.
@@ -48,8 +46,6 @@ PURPOSE: dict[str, set[str]] = {
 NAMES = sorted(PURPOSE)
 # Invoked twice: their state lives across invokes.
 STATEFUL = {"tf_variable", "keras_lstm_fused", "dynamic_range_lstm"}
-# Compared bit for bit with LiteRT (floats included).
-EXACT = {"dynamic_range_lstm"}
 # TFLite Micro runs these and gets the model's answer.
 TFLM_RUNS = {"tf_cond_if", "tf_variable", "keras_lstm_fused"}
 # TFLite Micro runs these but computes something else; emulate="tflm" refuses them.
@@ -67,7 +63,6 @@ TFLM_WRONG = {
 TFLM_REFUSES = set(NAMES) - TFLM_RUNS - set(TFLM_WRONG)
 # LiteRT runs these; tflite_ref does not yet (strict xfail: they fail loudly, not wrongly).
 NOT_YET: dict[str, str] = {}  # every fixture runs: DENSIFY of a constant folds, as in LiteRT
-FLOAT_RTOL = 1e-3  # whole model: relative to the tensor's magnitude
 
 
 def _path(name: str) -> Path:
@@ -89,10 +84,9 @@ def _ours(name: str, inputs: list[np.ndarray], emulate: str = "tflite",
     return it
 
 
-def _tolerance(name: str) -> dict[str, object]:
-    if name in EXACT:
-        return {"rtol": 0.0, "atol": 0.0}
-    return {"rtol": FLOAT_RTOL, "atol": 1e-6, "magnitude_relative": True}
+def _tolerance(name: str) -> dict[str, float]:
+    """Every fixture, floats included, is compared bit for bit."""
+    return {"rtol": 0.0, "atol": 0.0}
 
 
 def _litert_tensors(name: str, inputs: list[np.ndarray]) -> dict[int, np.ndarray]:
@@ -180,7 +174,7 @@ def test_every_tensor_matches_litert(name: str) -> None:
         if t.data is not None and not t.is_variable:
             continue  # constants are the file's bytes on both sides
         assert_tensor_matches(ours.get_tensor(ti), value, f"{name}: tensor {ti} {t.name!r}",
-                              **_tolerance(name))  # type: ignore[arg-type]
+                              **_tolerance(name))
         compared += 1
     # every operator's output was compared (resource handles and output-less ops have none)
     assert compared >= sum(any(sg.tensors[o].type_name != "RESOURCE" for o in op.outputs)
@@ -190,7 +184,7 @@ def test_every_tensor_matches_litert(name: str) -> None:
     assert plain.ok, plain.error
     for k, ti in enumerate(sg.outputs):
         assert_tensor_matches(ours.get_tensor(ti), plain.tensors[f"o{k}"], f"output {k}",
-                              **_tolerance(name))  # type: ignore[arg-type]
+                              **_tolerance(name))
 
 
 @pytest.mark.parametrize("name", sorted(STATEFUL))
@@ -212,7 +206,7 @@ def test_state_carries_over_two_invokes_vs_litert(name: str) -> None:
         for ti in watched:
             assert_tensor_matches(ours.get_tensor(ti), np.array(ref.get_tensor(ti)),
                                   f"{name} invoke {k}: tensor {ti} {sg.tensors[ti].name!r}",
-                                  **_tolerance(name))  # type: ignore[arg-type]
+                                  **_tolerance(name))
         firsts.append(ours.get_tensor(sg.outputs[0]).copy())
     assert not np.allclose(firsts[0], firsts[1]), "the state did not carry over"
 
@@ -229,7 +223,7 @@ def test_outputs_match_tflm(name: str) -> None:
     for k, ti in enumerate(ours.model.subgraphs[0].outputs):
         mine = ours.get_tensor(ti)
         assert_tensor_matches(mine, ref.tensors[f"o{k}"].reshape(mine.shape), f"output {k}",
-                              rtol=FLOAT_RTOL, atol=1e-6, magnitude_relative=True)
+                              **_tolerance(name))
 
 
 @pytest.mark.parametrize("name", sorted(STATEFUL & TFLM_RUNS))
@@ -249,8 +243,8 @@ def test_state_carries_over_two_invokes_vs_tflm(name: str) -> None:
         ours.invoke()
         mine = ours.get_tensor(ours.get_output_details()[0]["index"])
         assert_tensor_matches(mine, np.array(ref.get_output(0)).reshape(mine.shape),
-                              f"{name} invoke {k} vs TFLM", rtol=FLOAT_RTOL, atol=1e-6,
-                              magnitude_relative=True)
+                              f"{name} invoke {k} vs TFLM",
+                              **_tolerance(name))
         outs.append(mine.copy())
     assert not np.allclose(outs[0], outs[1]), "the state did not carry over"
 

@@ -117,33 +117,30 @@ def model_inputs(ins: Sequence[S | None], rng: np.random.Generator,
 
 # -- running and comparing ------------------------------------------------------------------------
 def check_model(model: bytes, inputs: Sequence[np.ndarray], *, litert: bool = True,
-                tflm: bool = True, exact: bool = False, float_exact: bool = False,
-                min_compared: int = 1) -> None:
+                tflm: bool = True, exact: bool = False, min_compared: int = 1) -> None:
     """tflite_ref against LiteRT ``BUILTIN_REF`` on every tensor it shows (at least
-    ``min_compared`` of them) and against TFLite Micro on the outputs; integers exactly, floats
-    within 1e-5 -- or, with ``float_exact``, bit for bit too (``rtol = atol = 0``; NaN matches
-    NaN).  ``exact`` also demands bit-identical outputs from a LiteRT run without
+    ``min_compared`` of them) and against TFLite Micro on the outputs, floats bit for bit as
+    integers (NaN matches NaN).  ``exact`` also demands bit-identical outputs from a LiteRT run without
     ``experimental_preserve_all_tensors`` (that flag has changed outputs in some builds)."""
     assert litert or tflm, "a case must be compared with at least one runtime"
-    tolerance = {"rtol": 0.0, "atol": 0.0} if float_exact else {}
     if litert:
-        assert assert_matches_litert(model, inputs, **tolerance) >= min_compared
+        assert assert_matches_litert(model, inputs) >= min_compared
         if exact:
             it = run_ours(model, inputs)
             for ti, ref in zip(it.model.subgraphs[0].outputs, run_litert_outputs(model, inputs)):
                 np.testing.assert_array_equal(it.get_tensor(ti), ref)
     if tflm:
-        assert_matches_tflm(model, inputs, **tolerance)
+        assert_matches_tflm(model, inputs)
 
 
 def check(op: str, ins: Sequence[S | None], outs: Sequence[S],
              options: dict[str, Any] | None, *, tflm: bool = True, seed: int = 0,
-             values: dict[int, Any] | None = None, float_exact: bool = False) -> None:
+             values: dict[int, Any] | None = None) -> None:
     """:func:`op_model` on random inputs (``values`` fixes some) through :func:`check_model`;
     every output must be among the tensors compared with LiteRT."""
     model = op_model(op, ins, outs, options)
     inputs = model_inputs(ins, np.random.default_rng(seed), values)
-    check_model(model, inputs, tflm=tflm, float_exact=float_exact, min_compared=len(outs))
+    check_model(model, inputs, tflm=tflm, min_compared=len(outs))
 
 
 def prepared(model: bytes, emulate: str = "tflite") -> tflite_ref.Interpreter:

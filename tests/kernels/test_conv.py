@@ -705,8 +705,7 @@ def check_corpus_layers(path: Path, ops: set[str]) -> int:
                   for i in op.inputs]
         out = kernel.eval(data, *inputs)
         assert_tensor_matches(np.asarray(out), ref[op.outputs[0]],
-                              f"{path.parent.name}/{path.name} {op.locator}",
-                              magnitude_relative=True)
+                              f"{path.parent.name}/{path.name} {op.locator}")
         compared += 1
     return compared
 
