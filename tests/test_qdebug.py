@@ -345,7 +345,9 @@ def test_float_shadow_metrics_equal_numpy_on_litert() -> None:
 # ------------------------------------------------------------------------------------------------
 # QuantizationDebugger
 # ------------------------------------------------------------------------------------------------
-QD_RTOL = 1e-4
+# The issue asks for 1e-4; with the float kernels in LiteRT's order the fixture agrees to 1.2e-7
+# (local) and 6.4e-8 (accumulated), measured on the committed fixture.
+QD_RTOL = 1e-6
 # With its default (optimized) kernels the debugger's own figures move: the fixture run measured
 # up to 9.8% (FULLY_CONNECTED stddev; 4 outputs, where a few ±1 LSB roundings of the optimized
 # int8 kernel weigh heavily).  Compared loosely, only to catch a wrong definition.
