@@ -304,18 +304,34 @@ class Deadline:
             deadline.check(op.locator)         # before each operator (and each loop iteration)
             ...
 
-    A single operator is never interrupted (NumPy holds no checkpoints); its work is bounded by
-    the allocation budgets instead.
+    A NumPy operation is never interrupted; its work is bounded by the allocation budgets.  A
+    kernel that loops in Python over elements (the C library's float functions, called one
+    element at a time) calls :func:`check_deadline` between chunks, against the deadline the
+    interpreter made current (:meth:`running`) and the operator it last checked.
     """
 
-    __slots__ = ("_end", "limit", "start")
+    __slots__ = ("_end", "limit", "start", "where")
 
     def __init__(self, budgets: Budgets | None = None) -> None:
         self.limit = resolve(budgets).invoke_seconds
         self.start = time.monotonic()
         self._end = None if self.limit is None else self.start + self.limit
+        self.where: str | Locator | None = None
+
+    @contextlib.contextmanager
+    def running(self) -> Iterator[Deadline]:
+        """Make this the deadline :func:`check_deadline` checks, for the block."""
+        token = _deadline.set(self)
+        try:
+            yield self
+        finally:
+            _deadline.reset(token)
 
     def check(self, where: str | Locator | None = None) -> None:
+        if where is not None:
+            self.where = where
+        else:
+            where = self.where
         if self._end is not None and time.monotonic() > self._end:
             elapsed = time.monotonic() - self.start
             assert self.limit is not None
@@ -346,3 +362,15 @@ __all__ = [
     "set_default",
     "use",
 ]
+
+
+_deadline: contextvars.ContextVar[Deadline | None] = contextvars.ContextVar(
+    "tflite_ref_deadline", default=None)
+
+
+def check_deadline() -> None:
+    """Inside a long kernel loop: the current invoke's :class:`Deadline`, if any, against the
+    operator it last checked (a no-op outside ``invoke()``)."""
+    deadline = _deadline.get()
+    if deadline is not None:
+        deadline.check()

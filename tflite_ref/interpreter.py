@@ -381,7 +381,8 @@ class _Executor:
         self.deadline = budgets.Deadline()
         self._enter(sg.index, None)
         try:
-            self.run(plan)
+            with self.deadline.running():
+                self.run(plan)
         finally:
             self._active = []
             self.deadline = None

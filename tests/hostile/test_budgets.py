@@ -166,3 +166,23 @@ def test_errors_pickle_with_their_locator() -> None:
     back = pickle.loads(pickle.dumps(exc))
     assert (str(back), back.locator, back.cve_class) == ("boom", exc.locator, "M")
     assert back.as_dict()["locator"] == {"subgraph": 1, "tensor": 2}
+
+
+def test_deadline_interrupts_a_long_elementwise_loop() -> None:
+    """EXP calls the C library's expf one element at a time; on a big tensor that loop checks
+    the invoke's wall-time budget between chunks, so even a one-operator model stops in time
+    (the check before each operator alone would never fire) with the operator named."""
+    from tflite_ref.model.writer import ModelBuilder
+
+    mb = ModelBuilder()
+    sg = mb.subgraph("main")
+    x = sg.tensor("x", [1024, 1024], "FLOAT32")
+    y = sg.tensor("y", [1024, 1024], "FLOAT32")
+    sg.operator("EXP", [x], [y])
+    sg.inputs, sg.outputs = [x], [y]
+    it = tflite_ref.Interpreter(model_content=mb.build(), budgets=Budgets(invoke_seconds=0.01))
+    it.allocate_tensors()
+    it.set_tensor(0, np.zeros((1024, 1024), np.float32))
+    with pytest.raises(ResourceLimitError, match="invoke_seconds budget") as info:
+        it.invoke()  # only a check inside EXP can fire: no operator follows it
+    assert info.value.locator is not None and info.value.locator.opcode == "EXP"

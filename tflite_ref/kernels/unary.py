@@ -31,6 +31,7 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
+from tflite_ref import budgets
 from tflite_ref.errors import KernelRuntimeError
 from tflite_ref.kernels.common import (
     generic_prepare,
@@ -58,6 +59,7 @@ from tflite_ref.quant.multipliers import quantize_multiplier
 
 F32 = npt.NDArray[np.float32]
 I64 = npt.NDArray[np.int64]
+_LIBM_CHUNK = 1 << 16  # elements between two checks of the invoke's deadline
 
 
 # ================================================================================================
@@ -84,10 +86,18 @@ def libm_float(name: str, fallback: Callable[..., np.ndarray], *args: npt.ArrayL
     fn = _libm_float_ufunc(name, len(values))
     with np.errstate(all="ignore"):  # the C function raises FE_OVERFLOW etc. as the C++ does
         if fn is None:
-            out = fallback(*[v.astype(np.float64) for v in values])
-        else:
-            out = fn(*values)
-        return np.asarray(out, dtype=np.float32)
+            return np.asarray(fallback(*[v.astype(np.float64) for v in values]),
+                              dtype=np.float32)
+        # One Python call per element (~0.3 µs): a huge tensor takes seconds, so the invoke's
+        # wall-time budget is checked between chunks (budgets.check_deadline).
+        flat = [v.ravel() for v in np.broadcast_arrays(*values)]
+        shape = np.broadcast_shapes(*(v.shape for v in values))
+        out = np.empty(flat[0].size if flat else 0, np.float32)
+        for start in range(0, out.size, _LIBM_CHUNK):
+            stop = start + _LIBM_CHUNK
+            out[start:stop] = fn(*[v[start:stop] for v in flat])
+            budgets.check_deadline()
+        return out.reshape(shape)
 
 
 # ================================================================================================
