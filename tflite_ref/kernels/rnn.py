@@ -1,4 +1,5 @@
-"""Kernels: RNN, UNIDIRECTIONAL_SEQUENCE_RNN (float32) and what the recurrent family shares.
+"""Kernels: RNN, UNIDIRECTIONAL_SEQUENCE_RNN, BIDIRECTIONAL_SEQUENCE_RNN (float32 input) and
+what the recurrent family shares.
 
 The shared pieces (used by ``svdf.py`` and ``lstm.py`` too):
 
@@ -30,6 +31,12 @@ act`` with ``tensor_utils``' float products, :func:`_rnn_steps`), and hybrid (in
 weights, float input, state and output): ``out = bias; out += fl(Σ q_x·W)·(s_x·s_W);
 out += fl(Σ q_h·R)·(s_h·s_R); act``, with ``x`` and ``h`` quantized per batch row
 (``asymmetric_quantize_inputs`` picks the quantizer).  LiteRT only; both bit for bit.
+
+BIDIRECTIONAL_SEQUENCE_RNN (``bidirectional_sequence_rnn.cc``; TFLM has no such op): two such
+cells, forward over the sequence and backward from its end, each with its own hidden-state
+variable, an optional aux input (``out += Waux·aux`` after ``W·x``, or, without aux weights, the
+backward cell's input), one merged or two outputs; float32 and hybrid, bit for bit, LiteRT's
+loop quirks included (:func:`bidirectional_sequence_rnn_float32`).
 
 Eigen and the x86 SSE build: facts measured on ai-edge-litert 2.3.0 (x86-64), reproduced here.
 
@@ -75,6 +82,7 @@ from tflite_ref.quant.lut import c_expf
 
 __all__ = [
     "ACTIVATIONS_FLOAT",
+    "BidirectionalRnnData",
     "HybridWeights",
     "QuantizedRows",
     "RnnData",
@@ -88,6 +96,7 @@ __all__ = [
     "exact_int_matmul",
     "hybrid_float_tensor",
     "per_tensor_quant",
+    "prepare_bidirectional_sequence_rnn",
     "prepare_rnn",
     "prepare_unidirectional_sequence_rnn",
     "state_view",
@@ -402,27 +411,73 @@ class RnnHybridData:
     units: int
 
 
-def _prepare_rnn_common(ctx: OpContext, sequence: bool) -> RnnData | RnnHybridData:
-    x = ctx.require_input(0)
-    w, r, b = (ctx.require_input(i) for i in (1, 2, 3))
-    state_t = require_state(ctx, 4, "hidden state")
-    if x.type != T.FLOAT32:
+@dataclass(frozen=True, slots=True)
+class _CellSlots:
+    """Where one RNN cell's tensors sit among the operator's inputs."""
+
+    weights: int
+    recurrent: int
+    bias: int
+    state: int
+    label: str = ""  # "forward " / "backward " in the bidirectional op's messages
+
+
+def _rnn_cell(ctx: OpContext, sl: _CellSlots, n_input: int, batch: int, *, hybrid: bool,
+              activation: str, asymmetric: bool, time_major: bool, sequence: bool
+              ) -> RnnData | RnnHybridData:
+    """One cell's weights [units, n_input], recurrent weights [units, units], bias [units] and
+    hidden-state variable [batch, units], checked as the RNN kernels' Prepare do."""
+    lbl = sl.label
+    w, r, b = (ctx.require_input(i) for i in (sl.weights, sl.recurrent, sl.bias))
+    state_t = require_state(ctx, sl.state, f"{lbl}hidden state")
+    if r.type != w.type:  # TF_LITE_ENSURE_TYPES_EQ(input_weights->type, recurrent->type)
+        ctx.fail(f"{lbl}recurrent weights are {r.type_name}, the {lbl}input weights "
+                 f"{w.type_name}")
+    for t, what in ((b, "bias"), (state_t, "hidden state")):
+        if t.type != T.FLOAT32:
+            ctx.fail(f"{lbl}{what} must be FLOAT32, not {t.type_name}")
+    w_data, r_data, b_data = ctx.const(sl.weights), ctx.const(sl.recurrent), ctx.const(sl.bias)
+    if w_data is None or r_data is None or b_data is None:
+        ctx.unsupported(f"{lbl}weights and bias computed at run time are not supported")
+    if w_data.ndim != 2 or w_data.shape[1] != n_input:
+        ctx.fail(f"{lbl}input weights {w_data.shape} must be [units, {n_input}]")
+    units = int(w_data.shape[0])
+    if r_data.shape != (units, units) or b_data.shape != (units,):
+        ctx.fail(f"{lbl}recurrent weights {r_data.shape} must be [{units}, {units}] and bias "
+                 f"{b_data.shape} [{units}]")
+    state_shape = ctx.input_shape(sl.state)
+    if len(state_shape) != 2 or tuple(state_shape) != (batch, units):
+        ctx.fail(f"{lbl}hidden state must be [{batch}, {units}], got {list(state_shape)}")
+    if hybrid:
+        return RnnHybridData(
+            HybridWeights.of(ctx, sl.weights, f"{lbl}input weights", asymmetric),
+            HybridWeights.of(ctx, sl.recurrent, f"{lbl}recurrent weights", asymmetric),
+            b_data.astype(F32), activation, asymmetric, time_major, sequence, batch, units)
+    return RnnData(np.ascontiguousarray(w_data, dtype=F32),
+                   np.ascontiguousarray(r_data, dtype=F32), b_data.astype(F32), activation,
+                   time_major, sequence, batch, units)
+
+
+def _weights_kind(ctx: OpContext) -> bool:
+    """Whether the op is hybrid (int8/uint8 weights in input 1); float32 input and weights
+    otherwise, or refused."""
+    if ctx.require_input(0).type != T.FLOAT32:
         ctx.unsupported(f"{ctx.describe_types()}: the input must be FLOAT32 (float and hybrid "
                         "kernels)")
+    w = ctx.require_input(1)
     hybrid = w.type in (T.INT8, T.UINT8)
     if not hybrid and w.type != T.FLOAT32:
         ctx.unsupported(f"{ctx.describe_types()}: weights must be FLOAT32, or INT8/UINT8 "
                         "(hybrid)")
-    if r.type != w.type:  # TF_LITE_ENSURE_TYPES_EQ(input_weights->type, recurrent->type)
-        ctx.fail(f"recurrent weights are {r.type_name}, the input weights {w.type_name}")
-    for t, what in ((b, "bias"), (state_t, "hidden state"), (ctx.output(0), "output")):
-        if t.type != T.FLOAT32:
-            ctx.fail(f"{what} must be FLOAT32, not {t.type_name}")
+    return hybrid
+
+
+def _prepare_rnn_common(ctx: OpContext, sequence: bool) -> RnnData | RnnHybridData:
+    hybrid = _weights_kind(ctx)
+    if ctx.output(0).type != T.FLOAT32:
+        ctx.fail(f"output must be FLOAT32, not {ctx.output(0).type_name}")
     if hybrid:
         hybrid_refused_by_tflm(ctx)
-    w_data, r_data, b_data = ctx.const(1), ctx.const(2), ctx.const(3)
-    if w_data is None or r_data is None or b_data is None:
-        ctx.unsupported("weights and bias computed at run time are not supported")
     in_shape = ctx.input_shape(0)
     activation = str(ctx.options.get("fused_activation_function", "NONE"))
     check_activation_float(ctx, activation)
@@ -435,25 +490,12 @@ def _prepare_rnn_common(ctx: OpContext, sequence: bool) -> RnnData | RnnHybridDa
         if len(in_shape) != 2:
             ctx.fail(f"input must be 2-D [batch, input], got {in_shape}")
         batch = in_shape[0]
-    if w_data.ndim != 2 or w_data.shape[1] != in_shape[-1]:
-        ctx.fail(f"input weights {w_data.shape} must be [units, {in_shape[-1]}]")
-    units = int(w_data.shape[0])
-    if r_data.shape != (units, units) or b_data.shape != (units,):
-        ctx.fail(f"recurrent weights {r_data.shape} must be [{units}, {units}] and bias "
-                 f"{b_data.shape} [{units}]")
-    state_shape = ctx.input_shape(4)
-    if len(state_shape) != 2 or tuple(state_shape) != (batch, units):
-        ctx.fail(f"hidden state must be [{batch}, {units}], got {list(state_shape)}")
-    ctx.set_output_shape(0, (*in_shape[:-1], units))
-    if hybrid:
-        asymmetric = bool(ctx.options.get("asymmetric_quantize_inputs", False))
-        return RnnHybridData(
-            HybridWeights.of(ctx, 1, "input weights", asymmetric),
-            HybridWeights.of(ctx, 2, "recurrent weights", asymmetric),
-            b_data.astype(F32), activation, asymmetric, time_major, sequence, batch, units)
-    return RnnData(np.ascontiguousarray(w_data, dtype=F32),
-                   np.ascontiguousarray(r_data, dtype=F32), b_data.astype(F32), activation,
-                   time_major, sequence, batch, units)
+    cell = _rnn_cell(ctx, _CellSlots(1, 2, 3, 4), in_shape[-1], batch, hybrid=hybrid,
+                     activation=activation,
+                     asymmetric=bool(ctx.options.get("asymmetric_quantize_inputs", False)),
+                     time_major=time_major, sequence=sequence)
+    ctx.set_output_shape(0, (*in_shape[:-1], cell.units))
+    return cell
 
 
 def prepare_rnn(ctx: OpContext) -> RnnData | RnnHybridData:
@@ -468,6 +510,22 @@ def prepare_unidirectional_sequence_rnn(ctx: OpContext) -> RnnData | RnnHybridDa
     return _prepare_rnn_common(ctx, sequence=True)
 
 
+def _float_recurrence(data: RnnData, terms: NDArray[np.float32], h: NDArray[np.float32],
+                      reverse: bool = False) -> NDArray[np.float32]:
+    """The state-dependent half of the float ``RnnBatchStep`` over ``terms`` (time, batch,
+    units) -- the bias and input products of every step, computed up front since they do not
+    depend on the state: per step ``out = act(terms[t] + R·h)`` (``tensor_utils``' NEON_2_SSE
+    product, then Eigen's tanh), ``h = out``; last step first when ``reverse``.  ``h`` (batch,
+    units) is updated in place."""
+    outputs = np.empty_like(terms)
+    steps = range(terms.shape[0])
+    for t in reversed(steps) if reverse else steps:  # the recurrence is sequential in time
+        acc = neon_matrix_batch_vector_multiply_accumulate(data.recurrent_weights, h, terms[t])
+        h[...] = apply_activation_eigen(acc, data.activation)
+        outputs[t] = h
+    return outputs
+
+
 def _rnn_steps(data: RnnData, xs: NDArray[np.float32], state: NDArray[np.float32]
                ) -> NDArray[np.float32]:
     """``RnnBatchStep`` over ``xs`` of shape (time, batch, input); updates ``state`` in place.
@@ -480,11 +538,41 @@ def _rnn_steps(data: RnnData, xs: NDArray[np.float32], state: NDArray[np.float32
     """
     input_terms = neon_matrix_batch_vector_multiply_accumulate(  # (time, batch, units)
         data.input_weights, xs, data.bias)
-    outputs = np.empty_like(input_terms)
-    h = state_view(state, (data.batch, data.units))
-    for t in range(xs.shape[0]):  # the recurrence is sequential in time
-        acc = neon_matrix_batch_vector_multiply_accumulate(data.recurrent_weights, h,
-                                                           input_terms[t])
+    return _float_recurrence(data, input_terms, state_view(state, (data.batch, data.units)))
+
+
+def _hybrid_product(weights: HybridWeights, rows: NDArray[np.float32],
+                    start: NDArray[np.float32], asymmetric: bool, per_row: bool
+                    ) -> NDArray[np.float32]:
+    """``start + fl(Σ q·W)·(s·s_W)`` for ``rows`` (time, batch, K), each row quantized on its
+    own (``BatchQuantizeFloats``), as a fresh (time, batch, N) array.
+
+    ``RnnBatchStep`` skips the quantization and the product when the rows of one call are all
+    zeros (``IsZeroVector``; -0.0 counts as zero), leaving ``start`` as it is -- which changes
+    nothing but the sign of a zero.  One call holds the batch rows of one step, or a single row
+    when ``per_row`` (a batch-major sequence, stepped row by row)."""
+    n_time, n_batch = rows.shape[:2]
+    out = np.array(np.broadcast_to(start, (n_time, n_batch, weights.matrix.shape[1])),
+                   dtype=F32)
+    nonzero: NDArray[np.bool_] = np.any(rows != 0, axis=-1)  # (time, batch); NaN is not zero
+    if not per_row:
+        nonzero = np.broadcast_to(np.any(nonzero, axis=1, keepdims=True), nonzero.shape)
+    if nonzero.any():
+        out[nonzero] = weights.accumulate(out[nonzero],
+                                          batch_quantize_floats(rows[nonzero], asymmetric))
+    return out
+
+
+def _hybrid_recurrence(data: RnnHybridData, terms: NDArray[np.float32], h: NDArray[np.float32],
+                       reverse: bool = False, per_row: bool = False) -> NDArray[np.float32]:
+    """:func:`_float_recurrence` for the hybrid ``RnnBatchStep``: per step
+    ``out = act(terms[t] + fl(Σ q_h·R)·(s_h·s_R))`` with ``h`` quantized per row (skipped when
+    all zero, see :func:`_hybrid_product`)."""
+    outputs = np.empty_like(terms)
+    steps = range(terms.shape[0])
+    for t in reversed(steps) if reverse else steps:  # the recurrence is sequential in time
+        acc = _hybrid_product(data.recurrent_weights, h[None], terms[t][None], data.asymmetric,
+                              per_row)[0]
         h[...] = apply_activation_eigen(acc, data.activation)
         outputs[t] = h
     return outputs
@@ -497,23 +585,14 @@ def _rnn_hybrid_steps(data: RnnHybridData, xs: NDArray[np.float32], state: NDArr
     ``out = bias; out += fl(Σ q_x·W)·(s_x·s_W); out += fl(Σ q_h·R)·(s_h·s_R);
     out = act(out)`` in float32, every row quantized on its own -- so the input terms of all
     steps are computed at once.  LiteRT skips a product whose float operand is all zeros
-    (``IsZeroVector``), which changes nothing but the sign of a zero; it is skipped here too.
+    (``IsZeroVector``) per call -- one step's batch rows, or one row of a batch-major sequence
+    (unidirectional_sequence_rnn.cc EvalHybrid) -- which changes nothing but the sign of a
+    zero; it is skipped here too.
     """
-    n_time, n_batch = xs.shape[:2]
-    start = np.broadcast_to(data.bias, (n_time * n_batch, data.units))
-    rows = xs.reshape(n_time * n_batch, -1)
-    input_terms = (data.input_weights.accumulate(
-        start, batch_quantize_floats(rows, data.asymmetric)) if rows.any()
-        else start.copy()).reshape(n_time, n_batch, data.units)
-    outputs = np.empty_like(input_terms)
-    h = state_view(state, (data.batch, data.units))
-    for t in range(n_time):  # the recurrence is sequential in time
-        acc = input_terms[t]
-        if h.any():
-            acc = data.recurrent_weights.accumulate(acc, batch_quantize_floats(h, data.asymmetric))
-        h[...] = apply_activation_eigen(acc, data.activation)
-        outputs[t] = h
-    return outputs
+    per_row = data.sequence and not data.time_major
+    input_terms = _hybrid_product(data.input_weights, xs, data.bias, data.asymmetric, per_row)
+    return _hybrid_recurrence(data, input_terms, state_view(state, (data.batch, data.units)),
+                              per_row=per_row)
 
 
 def _run_rnn(data: RnnData | RnnHybridData, xs: NDArray[np.float32], state: NDArray[np.float32]
@@ -543,3 +622,227 @@ def unidirectional_sequence_rnn_float32(data: RnnData | RnnHybridData, x: NDArra
     xs = x if data.time_major else x.transpose(1, 0, 2)
     out = _run_rnn(data, np.ascontiguousarray(xs, dtype=F32), state)
     return out if data.time_major else np.ascontiguousarray(out.transpose(1, 0, 2))
+
+
+# =============================================================================================
+# BIDIRECTIONAL_SEQUENCE_RNN (float32 and hybrid; LiteRT only)
+# =============================================================================================
+BIRNN_FORWARD = _CellSlots(1, 2, 3, 4, "forward ")
+BIRNN_BACKWARD = _CellSlots(5, 6, 7, 8, "backward ")
+BIRNN_AUX_INPUT, BIRNN_FW_AUX_WEIGHTS, BIRNN_BW_AUX_WEIGHTS = 9, 10, 11
+
+
+@dataclass(frozen=True, slots=True)
+class BidirectionalRnnData:
+    """bidirectional_sequence_rnn.cc: two :class:`RnnData` (or hybrid) cells, an optional aux
+    input with its own weights per cell, one or two outputs."""
+
+    forward: RnnData | RnnHybridData
+    backward: RnnData | RnnHybridData
+    # aux input 9 with aux weights 10, 11 ("stacking" mode): a third product in every step,
+    # ``out += Waux·aux`` after ``W·x``.  Float32 arrays, or HybridWeights in a hybrid op.
+    fw_aux_weights: NDArray[np.float32] | HybridWeights | None
+    bw_aux_weights: NDArray[np.float32] | HybridWeights | None
+    # (time, batch, n_aux) flat indices into the aux input: where LiteRT reads each step's
+    # aux rows (see prepare_bidirectional_sequence_rnn).
+    aux_index: NDArray[np.intp] | None
+    # aux input without aux weights ("non-stacking" mode) feeds the backward cell instead of the
+    # input -- in a time-major op only: the batch-major loops read the input regardless.
+    backward_reads_aux_input: bool
+    merge_outputs: bool
+    time_major: bool
+    passes: int  # hybrid time-major: EvalHybrid runs the whole sequence max_time times
+
+
+def _aux_index(ctx: OpContext, time_major: bool, hybrid: bool, n_time: int, n_batch: int,
+               n_input: int, n_aux: int) -> NDArray[np.intp]:
+    """Where LiteRT's loops read the aux rows of step ``s``, batch row ``b``, in the flat aux
+    input [.., .., n_aux]: EvalFloat's time-major loop and both EvalHybrid loops advance the aux
+    pointer by the *input's* row length (``s * input_size * batch_size``,
+    ``b * input_size * max_time + s * input_size``); only EvalFloat's batch-major loop uses
+    ``aux_input_size``.  The same rows whenever ``n_aux == n_input``; with a longer aux row
+    they are other rows, read here as LiteRT reads them; with a shorter one LiteRT reads past
+    the buffer, which is refused."""
+    s = np.arange(n_time)[:, None, None]
+    b = np.arange(n_batch)[None, :, None]
+    a = np.arange(n_aux)[None, None, :]
+    if time_major:
+        index = s * (n_input * n_batch) + b * n_aux + a
+    elif hybrid:
+        index = b * (n_input * n_time) + s * n_input + a
+    else:
+        index = b * (n_aux * n_time) + s * n_aux + a
+    size = n_time * n_batch * n_aux
+    if index.size and int(index.max()) >= size:
+        ctx.unsupported(f"aux input rows of {n_aux} values, shorter than the input's {n_input}: "
+                        f"LiteRT's {'time-major' if time_major else 'hybrid batch-major'} loop "
+                        "steps through the aux input by the input's row length and reads past "
+                        "its buffer")
+    out: NDArray[np.intp] = np.ascontiguousarray(index, dtype=np.intp)
+    return out
+
+
+def _aux_weights(ctx: OpContext, slot: int, what: str, units: int, n_aux: int, hybrid: bool,
+                 asymmetric: bool) -> NDArray[np.float32] | HybridWeights:
+    shape = ctx.input_shape(slot)
+    if tuple(shape) != (units, n_aux):
+        ctx.fail(f"input {slot} ({what}) {list(shape)} must be [{units}, {n_aux}]")
+    if hybrid:
+        return HybridWeights.of(ctx, slot, what, asymmetric)
+    t = ctx.require_input(slot)
+    if t.type != T.FLOAT32:
+        ctx.fail(f"input {slot} ({what}) is {t.type_name}; the weights are FLOAT32")
+    data = ctx.const(slot)
+    if data is None:
+        ctx.unsupported(f"input {slot} ({what}) computed at run time is not supported")
+    return np.ascontiguousarray(data, dtype=F32)
+
+
+def prepare_bidirectional_sequence_rnn(ctx: OpContext) -> BidirectionalRnnData:
+    """bidirectional_sequence_rnn.cc Prepare: 12 inputs -- input 0 [batch, time, input] (or
+    time-major), the forward cell's weights, recurrent weights, bias and hidden-state variable
+    (1-4), the backward cell's (5-8), an optional aux input (9) and optional aux weights of
+    each cell (10, 11, both or neither); 1 output with ``merge_outputs`` ([.., .., fw + bw
+    units]), else 2.  The two cells may have different sizes."""
+    merge = bool(ctx.options.get("merge_outputs", False))
+    if ctx.num_inputs != 12:
+        ctx.fail(f"takes 12 inputs, got {ctx.num_inputs}")
+    if ctx.num_outputs != (1 if merge else 2):
+        ctx.fail(f"takes {1 if merge else 2} outputs with merge_outputs={merge}, got "
+                 f"{ctx.num_outputs}")
+    hybrid = _weights_kind(ctx)
+    w_type = ctx.require_input(1).type
+    for slot in (BIRNN_BACKWARD.weights, BIRNN_FW_AUX_WEIGHTS, BIRNN_BW_AUX_WEIGHTS):
+        t = ctx.input(slot)
+        if t is not None and t.type != w_type:  # Eval reads all of them as input 1's type
+            ctx.fail(f"input {slot} is {t.type_name}; the weights must all be "
+                     f"{ctx.require_input(1).type_name}")
+    for j in range(ctx.num_outputs):
+        if ctx.output(j).type != T.FLOAT32:
+            ctx.fail(f"output {j} must be FLOAT32, not {ctx.output(j).type_name}")
+    in_shape = ctx.input_shape(0)
+    if len(in_shape) != 3:
+        ctx.fail(f"input must be 3-D [batch, time, input] (or time-major), got {list(in_shape)}")
+    time_major = bool(ctx.options.get("time_major", False))
+    n_time, n_batch = (in_shape[0], in_shape[1]) if time_major else (in_shape[1], in_shape[0])
+    n_input = in_shape[2]
+    activation = str(ctx.options.get("fused_activation_function", "NONE"))
+    check_activation_float(ctx, activation)
+    asymmetric = bool(ctx.options.get("asymmetric_quantize_inputs", False))
+    fw, bw = (_rnn_cell(ctx, sl, n_input, n_batch, hybrid=hybrid, activation=activation,
+                        asymmetric=asymmetric, time_major=time_major, sequence=True)
+              for sl in (BIRNN_FORWARD, BIRNN_BACKWARD))
+
+    aux = ctx.input(BIRNN_AUX_INPUT)
+    has_aux_weights = ctx.input(BIRNN_FW_AUX_WEIGHTS) is not None
+    if has_aux_weights != (ctx.input(BIRNN_BW_AUX_WEIGHTS) is not None):
+        ctx.fail("the aux weights of the two cells (inputs 10, 11) must be both present or "
+                 "both absent")
+    if has_aux_weights and aux is None:
+        ctx.fail("aux weights (inputs 10, 11) need the aux input (input 9)")
+    if aux is not None and aux.type != T.FLOAT32:
+        ctx.fail(f"aux input must be FLOAT32, not {aux.type_name}")
+    aux_shape = ctx.input_shape(BIRNN_AUX_INPUT) if aux is not None else None
+    fw_aux = bw_aux = None
+    aux_index = None
+    if aux_shape is not None and has_aux_weights:
+        if len(aux_shape) != 3 or tuple(aux_shape[:2]) != tuple(in_shape[:2]):
+            ctx.fail(f"aux input {list(aux_shape)} must share the input's first two "
+                     f"dimensions {list(in_shape[:2])}")
+        n_aux = aux_shape[2]
+        fw_aux = _aux_weights(ctx, BIRNN_FW_AUX_WEIGHTS, "forward aux weights", fw.units,
+                              n_aux, hybrid, asymmetric)
+        bw_aux = _aux_weights(ctx, BIRNN_BW_AUX_WEIGHTS, "backward aux weights", bw.units,
+                              n_aux, hybrid, asymmetric)
+        aux_index = _aux_index(ctx, time_major, hybrid, n_time, n_batch, n_input, n_aux)
+    elif aux_shape is not None and time_major and tuple(aux_shape) != tuple(in_shape):
+        # Prepare checks nothing of it; Eval reads it with the input's geometry.
+        ctx.unsupported(f"aux input {list(aux_shape)} without aux weights feeds the backward "
+                        f"cell, which LiteRT reads with the input's shape {list(in_shape)}")
+
+    if hybrid and not asymmetric and merge and time_major and n_batch > 1:
+        # RnnBatchStep's per-row loop (the merged output's rows are not contiguous) passes
+        # ``zero_points + k``: with symmetric quantization zero_points is null, so rows k >= 1
+        # hand the SSE product a bogus non-null input offset, and it writes row sums through
+        # the null row-sum pointer (measured: a segmentation fault).
+        ctx.unsupported("hybrid with symmetric input quantization, merge_outputs, time-major "
+                        "input and more than one batch row: LiteRT crashes on it (its per-row "
+                        "loop passes null + k as the zero points and writes row sums through a "
+                        "null pointer)")
+    lead = tuple(in_shape[:2])
+    ctx.set_output_shape(0, (*lead, fw.units + (bw.units if merge else 0)))
+    if not merge:
+        ctx.set_output_shape(1, (*lead, bw.units))
+    return BidirectionalRnnData(
+        fw, bw, fw_aux, bw_aux, aux_index,
+        backward_reads_aux_input=aux is not None and not has_aux_weights and time_major,
+        merge_outputs=merge, time_major=time_major,
+        passes=n_time if hybrid and time_major else 1)
+
+
+def _birnn_pass(cell: RnnData | RnnHybridData,
+                aux_weights: NDArray[np.float32] | HybridWeights | None,
+                xs: NDArray[np.float32], aux: NDArray[np.float32] | None,
+                state: NDArray[np.float32], reverse: bool, passes: int) -> NDArray[np.float32]:
+    """One direction of bidirectional_sequence_rnn.cc over ``xs`` (time, batch, input):
+    ``RnnBatchStep`` with the aux product -- ``out = bias; out += W·x; out += Waux·aux;
+    out += R·h; out = act(out); h = out`` (kernel_utils.cc) -- from the last step to the first
+    when ``reverse``, ``passes`` times over; ``state`` is updated in place."""
+    h = state_view(state, (cell.batch, cell.units))
+    if isinstance(cell, RnnHybridData):
+        per_row = not cell.time_major
+        terms = _hybrid_product(cell.input_weights, xs, cell.bias, cell.asymmetric, per_row)
+        if aux is not None:
+            assert isinstance(aux_weights, HybridWeights)
+            terms = _hybrid_product(aux_weights, aux, terms, cell.asymmetric, per_row)
+        for _ in range(passes - 1):
+            _hybrid_recurrence(cell, terms, h, reverse, per_row)
+        return _hybrid_recurrence(cell, terms, h, reverse, per_row)
+    terms = neon_matrix_batch_vector_multiply_accumulate(cell.input_weights, xs, cell.bias)
+    if aux is not None:
+        assert isinstance(aux_weights, np.ndarray)
+        terms = neon_matrix_batch_vector_multiply_accumulate(aux_weights, aux, terms)
+    for _ in range(passes - 1):
+        _float_recurrence(cell, terms, h, reverse)
+    return _float_recurrence(cell, terms, h, reverse)
+
+
+@register(Op.BIDIRECTIONAL_SEQUENCE_RNN, T.FLOAT32, prepare=prepare_bidirectional_sequence_rnn,
+          emulations=TFLITE_ONLY)
+def bidirectional_sequence_rnn_float32(data: BidirectionalRnnData, x: NDArray[np.float32],
+                                       *inputs: np.ndarray | None
+                                       ) -> NDArray[np.float32] | tuple[np.ndarray, np.ndarray]:
+    """bidirectional_sequence_rnn.cc EvalFloat / EvalHybrid: the forward cell over the sequence,
+    then the backward cell from the last step to the first, each with its own hidden-state
+    variable (inputs 4 and 8), updated in place.
+
+    What LiteRT's loops do, reproduced: the batch rows of a time-major step go through one
+    ``RnnBatchStep`` (a batch-major sequence: one row at a time -- the same float products per
+    row, but ``IsZeroVector`` then looks at one row); the hybrid time-major loop runs both cells
+    over the whole sequence ``max_time`` times (an outer ``for t`` around the step loops), so
+    the states and outputs are those of the last pass; the aux rows are read where
+    :func:`_aux_index` says; without aux weights the aux input replaces the backward cell's
+    input only in a time-major op."""
+    fw_state, bw_state = inputs[BIRNN_FORWARD.state - 1], inputs[BIRNN_BACKWARD.state - 1]
+    assert fw_state is not None and bw_state is not None
+    xs = np.ascontiguousarray(x if data.time_major else x.transpose(1, 0, 2), dtype=F32)
+    aux_in = inputs[BIRNN_AUX_INPUT - 1]
+    aux = None
+    if data.aux_index is not None:
+        assert aux_in is not None
+        aux = np.ascontiguousarray(aux_in, dtype=F32).reshape(-1)[data.aux_index]
+    bw_xs = xs
+    if data.backward_reads_aux_input:
+        assert aux_in is not None
+        bw_xs = np.ascontiguousarray(aux_in, dtype=F32)
+    fw_out = _birnn_pass(data.forward, data.fw_aux_weights, xs, aux, fw_state, False,
+                         data.passes)
+    bw_out = _birnn_pass(data.backward, data.bw_aux_weights, bw_xs, aux, bw_state, True,
+                         data.passes)
+
+    def layout(y: NDArray[np.float32]) -> NDArray[np.float32]:
+        return y if data.time_major else np.ascontiguousarray(y.transpose(1, 0, 2))
+
+    if data.merge_outputs:
+        return layout(np.concatenate([fw_out, bw_out], axis=-1))
+    return layout(fw_out), layout(bw_out)
