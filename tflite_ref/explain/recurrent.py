@@ -1,4 +1,4 @@
-"""UNIDIRECTIONAL_SEQUENCE_LSTM, SVDF: the gates' and filters' rescaling, with this model's numbers.
+"""UNIDIRECTIONAL_SEQUENCE_LSTM, LSTM, SVDF: the gates' and filters' rescaling, with the numbers.
 
 An output element of a recurrent operator depends on the state carried through every earlier
 time step, so these explanations show the per-gate (LSTM) or per-stage (SVDF) arithmetic and its
@@ -120,4 +120,5 @@ def explain_svdf(view: OpView) -> Parts:
                  sections, None, view.not_run or _WHY, numbers)
 
 
-EXPLAINERS = {"UNIDIRECTIONAL_SEQUENCE_LSTM": explain_lstm, "SVDF": explain_svdf}
+EXPLAINERS = {"UNIDIRECTIONAL_SEQUENCE_LSTM": explain_lstm, "LSTM": explain_lstm,
+              "SVDF": explain_svdf}

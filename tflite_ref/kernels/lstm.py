@@ -1,5 +1,6 @@
 """Kernels: UNIDIRECTIONAL_SEQUENCE_LSTM (float32; int8 activations with an int16 cell state;
-hybrid), BIDIRECTIONAL_SEQUENCE_LSTM (float32; hybrid).
+hybrid), BIDIRECTIONAL_SEQUENCE_LSTM (float32; hybrid), LSTM (one step of the same cell: float32,
+hybrid, int8 8x8→16).
 
 The LSTM cell, per time step (``⊙`` element-wise, ``σ`` sigmoid, ``g`` the fused activation)::
 
@@ -71,7 +72,18 @@ because the output state is quantized again at the next step, where one ulp can 
 Supports CIFG, peephole, layer norm, projection, diagonal (float) recurrent weights and both
 ``asymmetric_quantize_inputs`` settings.
 
-Not implemented: int16 activations (TFLM 16x8), 2-D input.
+**LSTM** (the non-sequence builtin, LiteRT ``tflite/kernels/lstm.cc``, ``kernel_type`` FULL;
+TFLM has no such op -- refused): the same 20 or 24 inputs in the same slots, a 2-D input
+``[batch, input]`` and output ``[batch, output]``.  Its Eval calls the ``lstm_eval.cc`` functions
+above with ``time_major = true`` and one time step, so the kernel is one time-major step of the
+sequence cell (:func:`prepare_lstm`): float32 (EvalFloat: the step's products are one Eigen
+GEMM over the batch), hybrid with int8/uint8 weights (EvalHybrid, both
+``asymmetric_quantize_inputs``) and int8 8x8→16 (5 intermediates, EvalInteger8x8_16), with CIFG,
+peephole, projection, layer norm; the recurrent weights are never diagonal there.  Refused: the
+BASIC kernel type (5 inputs, 4 outputs, a different concatenated-weights cell) and the 8x8→8
+integer LSTM (12 intermediates, ``EvalInteger8x8_8``).
+
+Not implemented: int16 activations (TFLM 16x8), 2-D input to the sequence ops.
 """
 
 from __future__ import annotations
@@ -133,6 +145,7 @@ __all__ = [
     "LstmIntegerData",
     "LstmSlots",
     "prepare_bidirectional_sequence_lstm",
+    "prepare_lstm",
     "prepare_unidirectional_sequence_lstm",
 ]
 
@@ -1431,3 +1444,105 @@ def unidirectional_sequence_lstm_int8(data: LstmIntegerData, x: NDArray[np.int8]
     h_state[...] = h
     c_state[...] = c
     return _from_time_major(sh, out)
+
+
+# =============================================================================================
+# LSTM: the non-sequence builtin (LiteRT tflite/kernels/lstm.cc, the "full" kernel)
+# =============================================================================================
+# lstm.cc full::Eval calls the sequence kernels' lstm_eval.cc functions (EvalFloat, EvalHybrid,
+# EvalInteger8x8_16) with a 2-D input [n_batch, n_input], time_major = true and max_time = 1,
+# never diagonal recurrent weights: one time-major step of the UNIDIRECTIONAL_SEQUENCE_LSTM
+# cell above, whose prepared data and passes it reuses as they are.
+
+
+def _lstm_op_shape(ctx: OpContext) -> LstmShape:
+    """lstm.cc full::Prepare and CheckInputTensorDimensions; sets the output shape
+    [n_batch, n_output]."""
+    if ctx.num_outputs != 1:
+        ctx.fail(f"the full LSTM kernel takes 1 output, got {ctx.num_outputs}")
+    if ctx.num_inputs not in (20, 24):
+        ctx.fail(f"the full LSTM kernel takes 20 or 24 inputs, got {ctx.num_inputs}")
+    in_shape = tuple(ctx.input_shape(INPUT))
+    if len(in_shape) < 2:
+        ctx.fail(f"input must be [batch, input], got {list(in_shape)}")
+    if len(in_shape) != 2:
+        # Prepare reads dims 0 and 1 as batch and input size whatever the rank; EvalFloat then
+        # reads a 3-D input as [time, batch, input], inconsistently with those checks.
+        ctx.unsupported(f"input of rank {len(in_shape)} ({list(in_shape)}): LiteRT's LSTM takes "
+                        "[batch, input] (a sequence is UNIDIRECTIONAL_SEQUENCE_LSTM)")
+    sl = UNIDIRECTIONAL
+    for g in GATES:
+        r = ctx.input(sl.recurrent_weights(g))
+        if r is not None and len(ctx.input_shape(sl.recurrent_weights(g))) != 2:
+            ctx.fail(f"recurrent-to-{g} weights {list(ctx.input_shape(sl.recurrent_weights(g)))}"
+                     " must be 2-D: the LSTM operator has no diagonal recurrent weights")
+    shape = _cell_shape(ctx, sl, 1, in_shape[0], in_shape[1], time_major=True)
+    ctx.set_output_shape(0, (shape.n_batch, shape.n_output))
+    return shape
+
+
+def prepare_lstm(ctx: OpContext) -> LstmFloatData | LstmIntegerData | LstmHybridData:
+    """lstm.cc Prepare: the full kernel (``kernel_type`` FULL) by the input and weight types --
+    float32 (EvalFloat), float input with int8/uint8 weights (EvalHybrid), int8 with 5
+    intermediates (EvalInteger8x8_16)."""
+    if ctx.emulate == "tflm":
+        # TFLM's op resolver has no AddLstm (micro_mutable_op_resolver.h: the LSTM kernel there
+        # is UNIDIRECTIONAL_SEQUENCE_LSTM); the tflite-micro wheel fails to resolve the op.
+        ctx.unsupported("TFLite Micro has no LSTM kernel (its op resolver has "
+                        "UNIDIRECTIONAL_SEQUENCE_LSTM only; the interpreter fails to resolve "
+                        "LSTM): convert the model with the sequence op")
+    kernel_type = str(ctx.options.get("kernel_type", "FULL"))
+    if kernel_type == "BASIC":
+        ctx.unsupported("kernel_type BASIC (lstm.cc basic kernel: 5 inputs, 4 outputs, the "
+                        "concatenated-weights LstmCell of float32 or uint8 with an int16 state) "
+                        "is not implemented; the FULL kernel is")
+    if kernel_type != "FULL":
+        ctx.fail(f"unknown LSTM kernel_type {kernel_type}")
+    x = ctx.require_input(INPUT)
+    w_type = ctx.require_input(UNIDIRECTIONAL.input_weights("output")).type
+    shape = _lstm_op_shape(ctx)
+    if x.type == T.FLOAT32 and w_type == T.FLOAT32:
+        if shape.use_projection and shape.n_output > shape.n_cell:
+            # EvalFloat's projection bias goes to the accumulation scratch, the last n_batch·n_cell
+            # floats of a scratch buffer that lstm.cc sizes n_batch × 4 or 5·n_cell -- without
+            # the 16 floats per row of slack unidirectional_sequence_lstm.cc adds -- and
+            # CalculateLstmOutputFloat writes n_batch·n_output floats there (measured: heap
+            # corruption, aborts).
+            ctx.unsupported(f"float projection to a larger output (n_output {shape.n_output} > "
+                            f"n_cell {shape.n_cell}): LiteRT's LSTM then writes the projection "
+                            "bias past the end of its scratch buffer")
+        return _prepare_float(ctx, shape, UNIDIRECTIONAL)
+    if x.type == T.FLOAT32 and w_type in (T.INT8, T.UINT8):
+        return _prepare_hybrid(ctx, shape)
+    if x.type == T.INT8 and w_type == T.INT8:
+        n_inter = len(ctx.op.intermediates)
+        if n_inter == 12:
+            ctx.unsupported("the integer 8x8->8 LSTM (12 intermediate tensors, lstm_eval.cc "
+                            "EvalInteger8x8_8) is not implemented; the 8x8->16 one (5 "
+                            "intermediates) is")
+        if n_inter != 5:
+            ctx.fail(f"LiteRT's integer LSTM needs 5 (or 12) intermediate tensors, the operator "
+                     f"has {n_inter}")
+        return _prepare_integer(ctx, shape)
+    ctx.unsupported(f"{ctx.describe_types()}: implemented are float32 activations with float32 "
+                    "or int8/uint8 (hybrid) weights, and int8 activations with int8 weights")
+
+
+@register(Op.LSTM, T.FLOAT32, prepare=prepare_lstm)
+def lstm_float32(data: LstmFloatData | LstmHybridData, x: NDArray[np.float32],
+                 *inputs: np.ndarray | None) -> NDArray[np.float32]:
+    """lstm.cc full::Eval, float and hybrid: one time-major step of
+    :func:`unidirectional_sequence_lstm_float32`.  Inputs 18 and 19 (output and cell state) are
+    updated in place."""
+    out: NDArray[np.float32] = unidirectional_sequence_lstm_float32(data, x[np.newaxis],
+                                                                    *inputs)[0]
+    return out
+
+
+@register(Op.LSTM, T.INT8, prepare=prepare_lstm)
+def lstm_int8(data: LstmIntegerData, x: NDArray[np.int8], *inputs: np.ndarray | None
+              ) -> NDArray[np.int8]:
+    """lstm.cc full::Eval, EvalInteger8x8_16: one step of
+    :func:`unidirectional_sequence_lstm_int8`."""
+    out: NDArray[np.int8] = unidirectional_sequence_lstm_int8(data, x[np.newaxis], *inputs)[0]
+    return out
