@@ -31,7 +31,7 @@ CATEGORIES = {
                 "REDUCE_MIN", "REDUCE_PROD"},
     "quantize": {"QUANTIZE", "DEQUANTIZE", "CAST"},
     "recurrent": {"UNIDIRECTIONAL_SEQUENCE_LSTM", "BIDIRECTIONAL_SEQUENCE_LSTM", "SVDF", "RNN",
-                  "UNIDIRECTIONAL_SEQUENCE_RNN", "LSTM"},
+                  "UNIDIRECTIONAL_SEQUENCE_RNN", "BIDIRECTIONAL_SEQUENCE_RNN", "LSTM"},
     "control": {"WHILE", "IF", "CALL", "CALL_ONCE"},
 }
 
