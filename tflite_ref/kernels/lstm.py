@@ -114,6 +114,7 @@ from tflite_ref.kernels.rnn import (
     QuantizedRows,
     apply_activation_eigen,
     batch_quantize_floats,
+    bidirectional_arity,
     check_activation_float,
     eigen_scalar_lanes,
     exact_int_matmul,
@@ -937,12 +938,7 @@ class BidirectionalLstmData:
 def prepare_bidirectional_sequence_lstm(ctx: OpContext) -> BidirectionalLstmData:
     """bidirectional_sequence_lstm.cc Prepare: 48 inputs; two LSTM cells without layer norm,
     each with its own states; an optional aux input with per-gate aux weights."""
-    merge = bool(ctx.options.get("merge_outputs", False))
-    if ctx.num_inputs != 48:
-        ctx.fail(f"takes 48 inputs, got {ctx.num_inputs}")
-    if ctx.num_outputs != (1 if merge else 2):
-        ctx.fail(f"takes {1 if merge else 2} outputs with merge_outputs={merge}, got "
-                 f"{ctx.num_outputs}")
+    merge = bidirectional_arity(ctx, 48)
     x = ctx.require_input(INPUT)
     w_type = ctx.require_input(FORWARD.input_weights("output")).type
     if x.type != T.FLOAT32 or w_type not in (T.FLOAT32, T.INT8, T.UINT8):

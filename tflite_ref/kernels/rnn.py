@@ -698,18 +698,26 @@ def _aux_weights(ctx: OpContext, slot: int, what: str, units: int, n_aux: int, h
     return np.ascontiguousarray(data, dtype=F32)
 
 
+def bidirectional_arity(ctx: OpContext, inputs: int) -> bool:
+    """The input count of a bidirectional sequence op (BIDIRECTIONAL_SEQUENCE_RNN: 12,
+    BIDIRECTIONAL_SEQUENCE_LSTM: 48) and its outputs: one with ``merge_outputs`` (returned),
+    else two -- both Prepares check the same way."""
+    merge = bool(ctx.options.get("merge_outputs", False))
+    if ctx.num_inputs != inputs:
+        ctx.fail(f"takes {inputs} inputs, got {ctx.num_inputs}")
+    if ctx.num_outputs != (1 if merge else 2):
+        ctx.fail(f"takes {1 if merge else 2} outputs with merge_outputs={merge}, got "
+                 f"{ctx.num_outputs}")
+    return merge
+
+
 def prepare_bidirectional_sequence_rnn(ctx: OpContext) -> BidirectionalRnnData:
     """bidirectional_sequence_rnn.cc Prepare: 12 inputs -- input 0 [batch, time, input] (or
     time-major), the forward cell's weights, recurrent weights, bias and hidden-state variable
     (1-4), the backward cell's (5-8), an optional aux input (9) and optional aux weights of
     each cell (10, 11, both or neither); 1 output with ``merge_outputs`` ([.., .., fw + bw
     units]), else 2.  The two cells may have different sizes."""
-    merge = bool(ctx.options.get("merge_outputs", False))
-    if ctx.num_inputs != 12:
-        ctx.fail(f"takes 12 inputs, got {ctx.num_inputs}")
-    if ctx.num_outputs != (1 if merge else 2):
-        ctx.fail(f"takes {1 if merge else 2} outputs with merge_outputs={merge}, got "
-                 f"{ctx.num_outputs}")
+    merge = bidirectional_arity(ctx, 12)
     hybrid = _weights_kind(ctx)
     w_type = ctx.require_input(1).type
     for slot in (BIRNN_BACKWARD.weights, BIRNN_FW_AUX_WEIGHTS, BIRNN_BW_AUX_WEIGHTS):
