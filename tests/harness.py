@@ -13,12 +13,14 @@ tolerance that would have passed.
 
 from __future__ import annotations
 
+import importlib
 import importlib.util
 import sys
 from pathlib import Path
 from types import ModuleType
 from typing import Iterable, Mapping, Sequence
 
+import flatbuffers
 import numpy as np
 
 import tflite_ref
@@ -200,3 +202,40 @@ def part2_models() -> ModuleType:
         sys.modules[name] = module = importlib.util.module_from_spec(spec)
         spec.loader.exec_module(module)
     return sys.modules[name]
+
+
+# -- hostile files shared by the load-error and hostile-class tests --------------------------------
+def aliasing_bomb(n_alias: int, n_tensors: int) -> bytes:
+    """A model whose ``subgraphs`` vector references one subgraph of ``n_tensors`` tensors
+    ``n_alias`` times: a few KB that a naive reader decodes as ``n_alias * n_tensors`` tables."""
+    fb_tensor, fb_subgraph, fb_model, fb_buffer = (
+        importlib.import_module(f"tflite.{n}") for n in ("Tensor", "SubGraph", "Model", "Buffer"))
+    b = flatbuffers.Builder(1 << 16)
+    name = b.CreateString("t")
+    tensors = []
+    for _ in range(n_tensors):
+        fb_tensor.TensorStart(b)
+        fb_tensor.TensorAddName(b, name)
+        tensors.append(fb_tensor.TensorEnd(b))
+    fb_subgraph.SubGraphStartTensorsVector(b, len(tensors))
+    for t in reversed(tensors):
+        b.PrependUOffsetTRelative(t)
+    tvec = b.EndVector()
+    fb_subgraph.SubGraphStart(b)
+    fb_subgraph.SubGraphAddTensors(b, tvec)
+    sg = fb_subgraph.SubGraphEnd(b)
+    fb_model.ModelStartSubgraphsVector(b, n_alias)
+    for _ in range(n_alias):
+        b.PrependUOffsetTRelative(sg)
+    sgs = b.EndVector()
+    fb_buffer.BufferStart(b)
+    buf0 = fb_buffer.BufferEnd(b)
+    fb_model.ModelStartBuffersVector(b, 1)
+    b.PrependUOffsetTRelative(buf0)
+    bufs = b.EndVector()
+    fb_model.ModelStart(b)
+    fb_model.ModelAddVersion(b, 3)
+    fb_model.ModelAddSubgraphs(b, sgs)
+    fb_model.ModelAddBuffers(b, bufs)
+    b.Finish(fb_model.ModelEnd(b), file_identifier=b"TFL3")
+    return bytes(b.Output())

@@ -11,11 +11,9 @@ import re
 import struct
 import time
 
-import importlib
-
-import flatbuffers
 import numpy as np
 import pytest
+from harness import aliasing_bomb
 
 import tflite_ref
 from tflite_ref.errors import (
@@ -174,32 +172,7 @@ def test_class5_every_truncation_is_rejected() -> None:
 # -- class 6: aliasing bomb -----------------------------------------------------------------------
 def test_class6_aliasing_bomb_is_rejected_quickly() -> None:
     """2,000 references to one subgraph of 600 tensors: 1.2 M tables for a naive reader."""
-    # The package re-exports each class under its module's name; the builders live in the modules.
-    fb_tensor, fb_subgraph, fb_model = (importlib.import_module(f"tflite.{n}")
-                                        for n in ("Tensor", "SubGraph", "Model"))
-    b = flatbuffers.Builder(1 << 16)
-    name = b.CreateString("t")
-    tensors = []
-    for _ in range(600):
-        fb_tensor.TensorStart(b)
-        fb_tensor.TensorAddName(b, name)
-        tensors.append(fb_tensor.TensorEnd(b))
-    fb_subgraph.SubGraphStartTensorsVector(b, len(tensors))
-    for t in reversed(tensors):
-        b.PrependUOffsetTRelative(t)
-    tvec = b.EndVector()
-    fb_subgraph.SubGraphStart(b)
-    fb_subgraph.SubGraphAddTensors(b, tvec)
-    sg = fb_subgraph.SubGraphEnd(b)
-    fb_model.ModelStartSubgraphsVector(b, 2000)
-    for _ in range(2000):
-        b.PrependUOffsetTRelative(sg)
-    sgs = b.EndVector()
-    fb_model.ModelStart(b)
-    fb_model.ModelAddVersion(b, 3)
-    fb_model.ModelAddSubgraphs(b, sgs)
-    b.Finish(fb_model.ModelEnd(b), file_identifier=b"TFL3")
-    data = bytes(b.Output())
+    data = aliasing_bomb(2000, 600)
     assert len(data) < 64 * 1024
     start = time.perf_counter()
     with pytest.raises(ResourceLimitError, match=r"more than 1,000,000 tables"):

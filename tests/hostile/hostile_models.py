@@ -9,11 +9,9 @@ semantic on purpose.
 
 from __future__ import annotations
 
-import importlib
 import struct
 from typing import Any, Callable
 
-import flatbuffers
 import numpy as np
 
 from tflite_ref.model.verify import Site, flatbuffer_sites
@@ -69,42 +67,6 @@ def poke(data: bytes, pos: int, fmt: str, value: int) -> bytes:
 def target(data: bytes, s: Site) -> int:
     """Where the uoffset at site ``s`` points."""
     return s.pos + struct.unpack_from("<I", data, s.pos)[0]
-
-
-def aliasing_bomb(n_alias: int, n_tensors: int) -> bytes:
-    """A model whose ``subgraphs`` vector references one subgraph of ``n_tensors`` tensors
-    ``n_alias`` times: a few KB that a naive reader decodes as ``n_alias * n_tensors`` tables."""
-    fb_tensor, fb_subgraph, fb_model, fb_buffer = (
-        importlib.import_module(f"tflite.{n}") for n in ("Tensor", "SubGraph", "Model", "Buffer"))
-    b = flatbuffers.Builder(1 << 16)
-    name = b.CreateString("t")
-    tensors = []
-    for _ in range(n_tensors):
-        fb_tensor.TensorStart(b)
-        fb_tensor.TensorAddName(b, name)
-        tensors.append(fb_tensor.TensorEnd(b))
-    fb_subgraph.SubGraphStartTensorsVector(b, len(tensors))
-    for t in reversed(tensors):
-        b.PrependUOffsetTRelative(t)
-    tvec = b.EndVector()
-    fb_subgraph.SubGraphStart(b)
-    fb_subgraph.SubGraphAddTensors(b, tvec)
-    sg = fb_subgraph.SubGraphEnd(b)
-    fb_model.ModelStartSubgraphsVector(b, n_alias)
-    for _ in range(n_alias):
-        b.PrependUOffsetTRelative(sg)
-    sgs = b.EndVector()
-    fb_buffer.BufferStart(b)
-    buf0 = fb_buffer.BufferEnd(b)
-    fb_model.ModelStartBuffersVector(b, 1)
-    b.PrependUOffsetTRelative(buf0)
-    bufs = b.EndVector()
-    fb_model.ModelStart(b)
-    fb_model.ModelAddVersion(b, 3)
-    fb_model.ModelAddSubgraphs(b, sgs)
-    fb_model.ModelAddBuffers(b, bufs)
-    b.Finish(fb_model.ModelEnd(b), file_identifier=b"TFL3")
-    return bytes(b.Output())
 
 
 def flexbuffer_bomb(levels: int) -> bytes:

@@ -18,9 +18,9 @@ from typing import Any
 
 import numpy as np
 import pytest
+from harness import aliasing_bomb
 from hostile_models import (
     add_model,
-    aliasing_bomb,
     flexbuffer_bomb,
     invoke_isolated,
     one_op,

@@ -31,6 +31,7 @@ import pytest
 from harness import assert_matches_litert, assert_matches_tflm, run_litert, run_tflm
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from test_fully_connected import ours
 
 import tflite_ref
 from tflite_ref.errors import (
@@ -58,17 +59,6 @@ def check(model: bytes, inputs: list[np.ndarray]) -> int:
     compared = assert_matches_litert(model, inputs, rtol=0.0, atol=0.0)
     assert compared >= 1
     return compared
-
-
-def ours(model: bytes, inputs: list[np.ndarray] | None = None, emulate: str = "tflite"
-         ) -> tflite_ref.Interpreter:
-    it = tflite_ref.Interpreter(model_content=model, emulate=emulate)
-    it.allocate_tensors()
-    if inputs is not None:
-        for d, x in zip(it.get_input_details(), inputs):
-            it.set_tensor(d["index"], x)
-        it.invoke()
-    return it
 
 
 # -- inputs --------------------------------------------------------------------------------------
